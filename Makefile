@@ -1,0 +1,110 @@
+# regflow - top level build.
+#
+#   make            build bin/regflowd, bin/regflow-gw, bin/regflowctl
+#   make deps       install the Debian packages needed (root, non-interactive)
+#   make run        deps + build + run engine and gateway on conf/regflow.conf
+#   make test       deps + build + unit tests (plain and ASan/UBSan) + end-to-end tests
+#   make bench      benchmarks (prints numbers, asserts nothing)
+#   make lint       cppcheck over the sources
+#
+# SAN=1 builds everything with AddressSanitizer and UBSan into build-san/ and
+# bin-san/ (the test suite runs both ways).
+
+PKGS     := libuv libcurl libesmtp-1.0 tokyocabinet libconfig jansson libsodium
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter
+STD      := -std=gnu11 -D_GNU_SOURCE
+
+ifeq ($(SAN),1)
+B        := build-san
+BIN      := bin-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B        := build
+BIN      := bin
+SANFLAGS :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(SANFLAGS) -Icommon -Iengine -Igateway -Ictl $(PKG_CFLAGS) -MMD -MP
+LDFLAGS   += $(SANFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+GW_SRC     := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+CTL_SRC    := $(filter-out ctl/main.c,$(wildcard ctl/*.c))
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+
+COMMON_LIB := $(B)/libcommon.a
+ENGINE_LIB := $(B)/libengine.a
+GW_LIB     := $(B)/libgw.a
+CTL_LIB    := $(B)/libctl.a
+
+PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl
+
+.PHONY: all deps run test unit e2e bench lint clean check-deps
+all: $(PROGS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(COMMON_LIB): $(call obj,$(COMMON_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(ENGINE_LIB): $(call obj,$(ENGINE_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(GW_LIB): $(call obj,$(GW_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(CTL_LIB): $(call obj,$(CTL_SRC))
+	@rm -f $@; ar rcs $@ $^
+
+$(BIN)/regflowd: $(call obj,engine/main.c) $(ENGINE_LIB) $(COMMON_LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BIN)/regflow-gw: $(call obj,gateway/main.c) $(GW_LIB) $(COMMON_LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BIN)/regflowctl: $(call obj,ctl/main.c) $(CTL_LIB) $(ENGINE_LIB) $(GW_LIB) $(COMMON_LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/unit-tests: $(call obj,$(UNIT_SRC)) $(CTL_LIB) $(ENGINE_LIB) $(GW_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs check)
+
+deps:
+	@sh scripts/deps.sh
+
+run: deps all
+	@sh scripts/run.sh
+
+# Unit tests plain and sanitized, then the end-to-end suite against the
+# sanitized daemons (real smtp-sink, real sockets).
+test: deps
+	$(MAKE) all $(B)/unit-tests
+	$(MAKE) SAN=1 all build-san/unit-tests
+	./build/unit-tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-san/unit-tests
+	REGFLOW_BIN=$(CURDIR)/bin-san python3 tests/e2e/run.py
+
+unit: all $(B)/unit-tests
+	./$(B)/unit-tests
+
+e2e: all
+	REGFLOW_BIN=$(CURDIR)/$(BIN) python3 tests/e2e/run.py $(T)
+
+bench: deps all
+	python3 tests/bench/run.py
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem -Icommon -Iengine -Igateway common engine gateway ctl
+
+clean:
+	rm -rf build build-san bin bin-san
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

@@ -1,0 +1,236 @@
+/*
+ * conf - libconfig loading, -o overrides and typed getters (see conf.h).
+ */
+#include "conf.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONF_DEFAULT_FILE "conf/regflow.conf"
+
+int conf_args_add(struct conf_args *a, int opt, const char *arg)
+{
+	if (opt == 'c') {
+		a->file = arg;
+		return 0;
+	}
+	if (opt == 'o' && a->nov < CONF_MAX_OVERRIDES) {
+		a->ov[a->nov++] = arg;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void conf_fail(struct conf *c, const config_setting_t *s, const char *path,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void conf_fail(struct conf *c, const config_setting_t *s, const char *path,
+		      const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	if (c->err[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (s && config_setting_source_file(s))
+		snprintf(c->err, sizeof(c->err), "%s:%u: %s: %s", config_setting_source_file(s),
+			 config_setting_source_line(s), path, why);
+	else
+		snprintf(c->err, sizeof(c->err), "-o %s: %s", path, why);
+}
+
+/* conf_override_one - "a.b.c=value": set an existing scalar or create a string */
+static int conf_override_one(struct conf *c, const char *assign)
+{
+	const char *eq = strchr(assign, '=');
+	char path[256];
+	config_setting_t *parent, *s;
+
+	if (!eq || eq == assign || (size_t)(eq - assign) >= sizeof(path)) {
+		snprintf(c->err, sizeof(c->err), "-o %s: expected path=value", assign);
+		return -EINVAL;
+	}
+	memcpy(path, assign, (size_t)(eq - assign));
+	path[eq - assign] = 0;
+	const char *val = eq + 1;
+
+	s = config_lookup(&c->cfg, path);
+	if (s) {
+		char *end;
+		switch (config_setting_type(s)) {
+		case CONFIG_TYPE_INT:
+		case CONFIG_TYPE_INT64: {
+			errno = 0;
+			long long v = strtoll(val, &end, 10);
+			if (errno || *end || end == val) {
+				snprintf(c->err, sizeof(c->err), "-o %s: expected an integer", path);
+				return -EINVAL;
+			}
+			config_setting_set_int64(s, v);
+			return 0;
+		}
+		case CONFIG_TYPE_BOOL:
+			if (strcmp(val, "true") && strcmp(val, "false")) {
+				snprintf(c->err, sizeof(c->err), "-o %s: expected true or false", path);
+				return -EINVAL;
+			}
+			config_setting_set_bool(s, strcmp(val, "true") == 0);
+			return 0;
+		case CONFIG_TYPE_STRING:
+			config_setting_set_string(s, val);
+			return 0;
+		default:
+			snprintf(c->err, sizeof(c->err), "-o %s: not a scalar setting", path);
+			return -EINVAL;
+		}
+	}
+	/* create missing groups along the path, then the setting as a string */
+	parent = config_root_setting(&c->cfg);
+	char *save, *tok, *next;
+	tok = strtok_r(path, ".", &save);
+	while (tok) {
+		next = strtok_r(NULL, ".", &save);
+		config_setting_t *child = config_setting_get_member(parent, tok);
+		if (!next) {
+			if (child) {
+				snprintf(c->err, sizeof(c->err), "-o %s: not a scalar setting", assign);
+				return -EINVAL;
+			}
+			child = config_setting_add(parent, tok, CONFIG_TYPE_STRING);
+			if (!child) {
+				snprintf(c->err, sizeof(c->err), "-o %s: bad setting name", assign);
+				return -EINVAL;
+			}
+			config_setting_set_string(child, val);
+			return 0;
+		}
+		if (!child)
+			child = config_setting_add(parent, tok, CONFIG_TYPE_GROUP);
+		if (!child || config_setting_type(child) != CONFIG_TYPE_GROUP) {
+			snprintf(c->err, sizeof(c->err), "-o %s: %s is not a group", assign, tok);
+			return -EINVAL;
+		}
+		parent = child;
+		tok = next;
+	}
+	snprintf(c->err, sizeof(c->err), "-o %s: expected path=value", assign);
+	return -EINVAL;
+}
+
+int conf_open(struct conf *c, const struct conf_args *a)
+{
+	memset(c, 0, sizeof(*c));
+	config_init(&c->cfg);
+	c->file = a ? a->file : NULL;
+	if (!c->file && access(CONF_DEFAULT_FILE, R_OK) == 0)
+		c->file = CONF_DEFAULT_FILE;
+	if (c->file) {
+		char dir[1024];
+		snprintf(dir, sizeof(dir), "%s", c->file);
+		char *slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = 0;
+			config_set_include_dir(&c->cfg, dir);
+		}
+		if (config_read_file(&c->cfg, c->file) != CONFIG_TRUE) {
+			if (config_error_type(&c->cfg) == CONFIG_ERR_FILE_IO)
+				snprintf(c->err, sizeof(c->err), "%s: cannot read: %s", c->file,
+					 strerror(errno));
+			else
+				snprintf(c->err, sizeof(c->err), "%s:%d: %s",
+					 config_error_file(&c->cfg) ? config_error_file(&c->cfg)
+								    : c->file,
+					 config_error_line(&c->cfg), config_error_text(&c->cfg));
+			return -EINVAL;
+		}
+	}
+	for (int i = 0; a && i < a->nov; i++)
+		if (conf_override_one(c, a->ov[i]) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+void conf_close(struct conf *c)
+{
+	config_destroy(&c->cfg);
+}
+
+const char *conf_error(const struct conf *c)
+{
+	return c->err[0] ? c->err : NULL;
+}
+
+const char *conf_str(struct conf *c, const char *path, const char *def)
+{
+	config_setting_t *s = config_lookup(&c->cfg, path);
+	if (!s)
+		return def;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_fail(c, s, path, "expected a string");
+		return def;
+	}
+	return config_setting_get_string(s);
+}
+
+long long conf_int(struct conf *c, const char *path, long long def)
+{
+	config_setting_t *s = config_lookup(&c->cfg, path);
+	if (!s)
+		return def;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return config_setting_get_int64(s);
+	case CONFIG_TYPE_STRING: { /* an override creates strings */
+		const char *v = config_setting_get_string(s);
+		char *end;
+		errno = 0;
+		long long n = strtoll(v, &end, 10);
+		if (!errno && *v && !*end)
+			return n;
+		break;
+	}
+	default:
+		break;
+	}
+	conf_fail(c, s, path, "expected an integer");
+	return def;
+}
+
+int conf_bool(struct conf *c, const char *path, int def)
+{
+	config_setting_t *s = config_lookup(&c->cfg, path);
+	if (!s)
+		return def;
+	if (config_setting_type(s) == CONFIG_TYPE_BOOL)
+		return config_setting_get_bool(s);
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		const char *v = config_setting_get_string(s);
+		if (strcmp(v, "true") == 0)
+			return 1;
+		if (strcmp(v, "false") == 0)
+			return 0;
+	}
+	conf_fail(c, s, path, "expected true or false");
+	return def;
+}
+
+int64_t conf_duration(struct conf *c, const char *path, const char *def)
+{
+	const char *v = conf_str(c, path, def);
+	int64_t ms = 0;
+	if (duration_parse(v, &ms) < 0) {
+		conf_fail(c, config_lookup(&c->cfg, path), path,
+			  "bad duration \"%s\" (use e.g. 250ms, 30s, 15m, 2h, 1d)", v);
+		duration_parse(def, &ms);
+	}
+	return ms;
+}

@@ -1,0 +1,45 @@
+/*
+ * conf - the one libconfig file every program reads (SPEC section 2).
+ *
+ * conf_open() loads the file (or nothing, for the embedded defaults), then
+ * applies each "-o path=value" override.  Getters take a default; a setting
+ * of the wrong type records the first error as "file:line: path: reason",
+ * which the program reports with conf_error() before it starts.
+ */
+#ifndef REGFLOW_CONF_H
+#define REGFLOW_CONF_H
+
+#include <libconfig.h>
+#include <stdint.h>
+
+#define CONF_MAX_OVERRIDES 64
+
+struct conf {
+	config_t cfg;
+	const char *file; /* NULL: embedded defaults only */
+	char err[512];    /* first error, "" if none */
+};
+
+/* conf_args - the -c and -o options every program shares */
+struct conf_args {
+	const char *file;
+	const char *ov[CONF_MAX_OVERRIDES];
+	int nov;
+};
+
+/* conf_args_add - take one getopt option ('c' or 'o'); -EINVAL if not ours or full */
+int conf_args_add(struct conf_args *a, int opt, const char *arg);
+
+/* conf_open - load a->file (default conf/regflow.conf if it exists) and overrides */
+int conf_open(struct conf *c, const struct conf_args *a);
+void conf_close(struct conf *c);
+/* conf_error - the first error seen (load, override or getter), or NULL */
+const char *conf_error(const struct conf *c);
+
+const char *conf_str(struct conf *c, const char *path, const char *def);
+long long conf_int(struct conf *c, const char *path, long long def);
+int conf_bool(struct conf *c, const char *path, int def);
+/* conf_duration - a duration string ("30s", "15m", "2h", "1d", "250ms") in ms */
+int64_t conf_duration(struct conf *c, const char *path, const char *def);
+
+#endif

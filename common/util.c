@@ -1,0 +1,285 @@
+/*
+ * util - durations, clocks, ids and careful file I/O (see util.h).
+ */
+#include "util.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int duration_parse(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {{"ms", 1},          {"s", 1000},          {"m", 60000},
+		     {"h", 3600000},     {"d", 86400000},      {"w", 7 * 86400000LL}};
+	int64_t total = 0;
+	int parts = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	while (*s) {
+		char *end;
+		size_t i, ulen = 0;
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		errno = 0;
+		long long v = strtoll(s, &end, 10);
+		if (errno || end == s)
+			return -EINVAL;
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			ulen = strlen(units[i].unit);
+			/* "ms" must win over "m" */
+			if (strncmp(end, units[i].unit, ulen) == 0 &&
+			    !(ulen == 1 && end[0] == 'm' && end[1] == 's'))
+				break;
+		}
+		if (i == sizeof(units) / sizeof(units[0]))
+			return -EINVAL;
+		if (v > INT64_MAX / units[i].ms / 2)
+			return -ERANGE;
+		total += v * units[i].ms;
+		s = end + ulen;
+		parts++;
+	}
+	*ms = total;
+	return parts ? 0 : -EINVAL;
+}
+
+void duration_format(int64_t ms, char *buf, size_t n)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+	size_t off = 0;
+
+	if (ms <= 0) {
+		snprintf(buf, n, "0s");
+		return;
+	}
+	buf[0] = 0;
+	for (size_t i = 0; i < 5 && off < n; i++) {
+		if (ms >= units[i].ms) {
+			off += (size_t)snprintf(buf + off, n - off, "%lld%s",
+						(long long)(ms / units[i].ms), units[i].unit);
+			ms %= units[i].ms;
+		}
+	}
+}
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+void id_new(char out[ID_LEN + 1])
+{
+	/* 48 bits of time then 17 random bits: 65 bits, 13 base32 digits */
+	uint64_t t = (uint64_t)now_ms() & 0xFFFFFFFFFFFFULL;
+	uint32_t r;
+
+	if (sodium_init() < 0)
+		fatal("libsodium cannot initialise");
+	r = randombytes_uniform(1u << 17);
+	/* digits 0..9 hold 48 bits of time (with 2 spare high bits), 10..12 randomness */
+	for (int i = 9; i >= 0; i--) {
+		out[i] = crockford[t & 31];
+		t >>= 5;
+	}
+	for (int i = 12; i >= 10; i--) {
+		out[i] = crockford[r & 31];
+		r >>= 5;
+	}
+	out[ID_LEN] = 0;
+}
+
+int id_valid(const char *s)
+{
+	size_t i;
+	for (i = 0; s[i]; i++)
+		if (!strchr(crockford, s[i]))
+			return 0;
+	return i == ID_LEN;
+}
+
+int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	int rc = 0;
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, int mode)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const char *p = data;
+	int fd, rc = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = -errno;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	rc = fsync_dir(slash ? dir : ".");
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+int file_read(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((size_t)st.st_size > max) {
+		rc = -EFBIG;
+		goto out;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	buf[got] = 0;
+	*out = buf;
+	buf = NULL;
+	if (len)
+		*len = got;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int mkdir_p(const char *dir, int mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, dir, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		fatal("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		fatal("out of memory (%zu bytes)", n);
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		fatal("out of memory");
+	va_end(ap);
+	return s;
+}

@@ -1,0 +1,45 @@
+/*
+ * util - small helpers shared by every program: durations, clocks,
+ * time-sortable ids, paths, whole-file I/O with fsync.
+ */
+#ifndef REGFLOW_UTIL_H
+#define REGFLOW_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* duration_parse - "250ms", "30s", "15m", "2h", "1d", "1w" to milliseconds; -EINVAL */
+int duration_parse(const char *s, int64_t *ms);
+/* duration_format - 90000 -> "1m30s" (buf of 32 bytes is plenty) */
+void duration_format(int64_t ms, char *buf, size_t n);
+
+/* now_ms - wall-clock milliseconds since the epoch (honours faketime) */
+int64_t now_ms(void);
+
+#define ID_LEN 13
+/*
+ * id_new - a 13-character Crockford base32 id: 48 bits of milliseconds then
+ * 17 random bits.  Ids sort by creation time, are unique across processes,
+ * and avoid the letters I, L, O and U so they read well over the phone.
+ */
+void id_new(char out[ID_LEN + 1]);
+/* id_valid - 1 if s looks like an id from id_new */
+int id_valid(const char *s);
+
+/* file_write_atomic - write tmp, fsync, rename to path, fsync dir; mode as given */
+int file_write_atomic(const char *path, const void *data, size_t len, int mode);
+/* file_read - whole file, NUL-terminated, at most max bytes; caller frees */
+int file_read(const char *path, size_t max, char **out, size_t *len);
+/* fsync_dir - fsync the directory holding entries */
+int fsync_dir(const char *dir);
+/* mkdir_p - create dir and parents, mode 0700 for new ones */
+int mkdir_p(const char *dir, int mode);
+
+/* xmalloc and friends succeed or do not return */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * api - routes of the job API (see api.h, SPEC section 3).
+ */
+#include "api.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_MAX_WAIT_MS 30000
+#define API_MAX_KEY 128
+
+static void reply_json(struct http_req *req, int status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII * 0);
+	http_respond(req, status, "application/json; charset=utf-8", text, strlen(text));
+	free(text);
+}
+
+static void reply_error(struct api *a, struct http_req *req, int status, const char *code,
+			const char *message, const char *field)
+{
+	json_t *e = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", message,
+			      "field", field ? json_string(field) : json_null());
+	a->rejected++;
+	reply_json(req, status, e);
+	json_decref(e);
+}
+
+/* a pending request: waiting for durability, then maybe for the outcome */
+struct pending {
+	struct api *a;
+	struct http_req *req;
+	uint64_t wait_ms;
+};
+
+static void on_outcome(void *arg, int rc, json_t *view)
+{
+	struct pending *p = arg;
+	const char *state = json_string_value(json_object_get(view, "state"));
+	int done = state && (!strcmp(state, "done") || !strcmp(state, "failed"));
+	reply_json(p->req, done ? 200 : 202, view);
+	free(p);
+}
+
+static void on_durable(void *arg, int rc, json_t *view)
+{
+	struct pending *p = arg;
+	if (rc < 0) {
+		reply_error(p->a, p->req, 503, "UNAVAILABLE",
+			    "the job store cannot take the job now; nothing was written", NULL);
+		free(p);
+		return;
+	}
+	if (p->wait_ms > 0) {
+		jobs_wait(p->a->jobs, json_string_value(json_object_get(view, "id")), p->wait_ms,
+			  on_outcome, p);
+		return;
+	}
+	json_t *r = json_pack("{s:O, s:O}", "id", json_object_get(view, "id"), "state",
+			      json_object_get(view, "state"));
+	reply_json(p->req, 202, r);
+	json_decref(r);
+	free(p);
+}
+
+/*
+ * check_job - validate one job object; NULL if fine, else sets code/field.
+ * On success *type, *args and *key point into obj.
+ */
+static const char *check_job(struct api *a, json_t *obj, const char **type, json_t **args,
+			     const char **key, const char **code, char *field, size_t fn)
+{
+	const char *name;
+	json_t *v;
+	field[0] = 0;
+	*code = "INVALID_FIELD";
+	if (!json_is_object(obj)) {
+		*code = "MALFORMED_JSON";
+		return "a job is a JSON object";
+	}
+	json_object_foreach(obj, name, v) {
+		if (strcmp(name, "type") && strcmp(name, "args") && strcmp(name, "key")) {
+			snprintf(field, fn, "%s", name);
+			*code = "UNKNOWN_FIELD";
+			return "unknown field";
+		}
+	}
+	v = json_object_get(obj, "type");
+	if (!v) {
+		snprintf(field, fn, "type");
+		*code = "MISSING_FIELD";
+		return "missing field";
+	}
+	if (!json_is_string(v)) {
+		snprintf(field, fn, "type");
+		return "type must be a string";
+	}
+	*type = json_string_value(v);
+	const struct wf_event *ev = wf_set_event(a->ws, *type);
+	if (!ev) {
+		snprintf(field, fn, "type");
+		*code = "UNKNOWN_TYPE";
+		return "unknown job type";
+	}
+	v = json_object_get(obj, "key");
+	*key = NULL;
+	if (v) {
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) > API_MAX_KEY || strpbrk(json_string_value(v), "\r\n")) {
+			snprintf(field, fn, "key");
+			return "key must be a string of 1 to 128 characters";
+		}
+		*key = json_string_value(v);
+	}
+	*args = json_object_get(obj, "args");
+	if (!*args) {
+		snprintf(field, fn, "args");
+		*code = "MISSING_FIELD";
+		return "missing field";
+	}
+	if (!json_is_object(*args)) {
+		snprintf(field, fn, "args");
+		return "args must be an object";
+	}
+	json_object_foreach(*args, name, v) {
+		if (!json_object_get(ev->args, name)) {
+			snprintf(field, fn, "args.%s", name);
+			*code = "UNKNOWN_FIELD";
+			return "this job type takes no such argument";
+		}
+		if (!json_is_string(v)) {
+			snprintf(field, fn, "args.%s", name);
+			return "must be a string";
+		}
+	}
+	json_object_foreach(ev->args, name, v) {
+		json_t *val = json_object_get(*args, name);
+		snprintf(field, fn, "args.%s", name);
+		if (!val) {
+			*code = "MISSING_FIELD";
+			return "missing field";
+		}
+		const char *why = wf_arg_check(json_string_value(v), json_string_value(val));
+		if (why)
+			return why;
+	}
+	field[0] = 0;
+	return NULL;
+}
+
+static void post_job(struct api *a, struct http_req *req, const char *front)
+{
+	json_error_t jerr;
+	char field[160], buf[32], msg[300];
+	const char *type, *key, *code, *why;
+	json_t *args, *obj;
+	uint64_t wait_ms = 0;
+
+	if (http_req_query_param(req, "wait", buf, sizeof(buf))) {
+		char *end;
+		long long w = strtoll(buf, &end, 10);
+		if (*end || w < 0) {
+			reply_error(a, req, 400, "INVALID_FIELD", "wait is a number of milliseconds",
+				    "wait");
+			return;
+		}
+		wait_ms = (uint64_t)(w > API_MAX_WAIT_MS ? API_MAX_WAIT_MS : w);
+	}
+	obj = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!obj) {
+		snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
+		reply_error(a, req, 400, "MALFORMED_JSON", msg, NULL);
+		return;
+	}
+	why = check_job(a, obj, &type, &args, &key, &code, field, sizeof(field));
+	if (why) {
+		reply_error(a, req, 400, code, why, field[0] ? field : NULL);
+		json_decref(obj);
+		return;
+	}
+	struct pending *p = xcalloc(1, sizeof(*p));
+	p->a = a;
+	p->req = req;
+	p->wait_ms = wait_ms;
+	jobs_submit(a->jobs, front, type, args, key, on_durable, p);
+	json_decref(obj);
+}
+
+static void get_job(struct api *a, struct http_req *req, const char *id, const char *front)
+{
+	json_t *view = NULL, *rec = NULL;
+	char key[32];
+	snprintf(key, sizeof(key), "j:%s", id);
+	/* a front sees its own jobs only */
+	if (!id_valid(id) || store_get(a->st, key, &rec) < 0 ||
+	    strcmp(rec_str(rec, "front") ? rec_str(rec, "front") : "", front) ||
+	    jobs_view(a->jobs, id, &view) < 0) {
+		json_decref(rec);
+		reply_error(a, req, 404, "NOT_FOUND", "no such job", NULL);
+		return;
+	}
+	json_decref(rec);
+	reply_json(req, 200, view);
+	json_decref(view);
+}
+
+static void get_account(struct api *a, struct http_req *req, const char *id)
+{
+	json_t *rec = NULL, *out, *wfs;
+	char key[32];
+	const char *name;
+	json_t *v;
+
+	snprintf(key, sizeof(key), "a:%s", id);
+	if (!id_valid(id) || store_get(a->st, key, &rec) < 0) {
+		reply_error(a, req, 404, "NOT_FOUND", "no such account", NULL);
+		return;
+	}
+	out = json_object();
+	wfs = json_object();
+	json_object_foreach(rec, name, v) {
+		if (!strcmp(name, "pwhash") || !strcmp(name, "kind"))
+			continue; /* never leaves the engine */
+		if (!strncmp(name, "wf.", 3))
+			json_object_set(wfs, name + 3, v);
+		else
+			json_object_set(out, name, v);
+	}
+	json_object_set_new(out, "workflows", wfs);
+	reply_json(req, 200, out);
+	json_decref(out);
+	json_decref(rec);
+}
+
+static void get_health(struct api *a, struct http_req *req)
+{
+	json_t *h = json_pack("{s:s, s:I, s:i, s:o}", "status", "ok", "uptime_ms",
+			      (json_int_t)(now_ms() - a->started_ms), "workflows", a->ws->n, "jobs",
+			      jobs_stats(a->jobs));
+	reply_json(req, 200, h);
+	json_decref(h);
+}
+
+void api_handle(struct http_req *req, void *data)
+{
+	struct api *a = data;
+	const char *path = req->path;
+	const char *front;
+	int is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+	int is_post = strcmp(req->method, "POST") == 0;
+
+	a->requests++;
+	if (strcmp(path, "/v1/health") == 0) {
+		if (!is_get)
+			goto bad_method;
+		get_health(a, req);
+		return;
+	}
+	if (strncmp(path, "/v1/", 4) != 0) {
+		reply_error(a, req, 404, "NOT_FOUND", "no such resource", NULL);
+		return;
+	}
+	front = auth_check(a->auth, http_req_header(req, "Authorization"));
+	if (!front) {
+		http_respond_header(req, "WWW-Authenticate", "Bearer");
+		reply_error(a, req, 401, "UNAUTHORIZED", "missing or wrong bearer token", NULL);
+		return;
+	}
+	if (strcmp(path, "/v1/jobs") == 0) {
+		if (!is_post)
+			goto bad_method;
+		post_job(a, req, front);
+		return;
+	}
+	if (strncmp(path, "/v1/jobs/", 9) == 0) {
+		if (!is_get)
+			goto bad_method;
+		get_job(a, req, path + 9, front);
+		return;
+	}
+	if (strncmp(path, "/v1/accounts/", 13) == 0 && !strchr(path + 13, '/')) {
+		if (!is_get)
+			goto bad_method;
+		get_account(a, req, path + 13);
+		return;
+	}
+	reply_error(a, req, 404, "NOT_FOUND", "no such resource", NULL);
+	return;
+bad_method:
+	reply_error(a, req, 405, "METHOD_NOT_ALLOWED", "method not allowed here", NULL);
+}

@@ -1,0 +1,49 @@
+/*
+ * jobs - the engine's job queue: intake, group commit, execution, waiters.
+ *
+ * A submitted job is written to the store and committed (synced) before
+ * its submitter hears "queued": nothing acknowledged is lost.  Jobs run in
+ * order on the loop; many intakes and runs share one transaction and one
+ * sync (group commit).  Outbox messages commit with the state change that
+ * made them and reach the spool after the commit; at start the queue and
+ * the outbox are re-driven (the spool takes a message id once).
+ */
+#ifndef REGFLOW_JOBS_H
+#define REGFLOW_JOBS_H
+
+#include "store.h"
+#include "wf.h"
+
+#include <jansson.h>
+#include <uv.h>
+
+struct jobs;
+
+/* jobs_done_fn - rc 0 with the job's view {"id","type","state","result"?}, or -errno */
+typedef void (*jobs_done_fn)(void *arg, int rc, json_t *view);
+
+struct jobs_cfg {
+	const char *spool_dir;
+	int group_max; /* jobs per transaction */
+};
+
+int jobs_open(uv_loop_t *loop, struct store *st, const struct wf_set *ws,
+	      const struct jobs_cfg *cfg, struct jobs **out);
+/* jobs_set_workflows - switch to a newly loaded set (reload); the old one is the caller's */
+void jobs_set_workflows(struct jobs *j, const struct wf_set *ws);
+/*
+ * jobs_submit - accept a job: args are validated by the caller; passwords are
+ * hashed off the loop first.  done runs once the job is durable (or failed
+ * to be).  A key already used by this front returns the first job instead.
+ */
+void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *args,
+		 const char *key, jobs_done_fn done, void *arg);
+/* jobs_wait - done(view) when the job has finished, or after timeout_ms */
+void jobs_wait(struct jobs *j, const char *id, uint64_t timeout_ms, jobs_done_fn done, void *arg);
+/* jobs_view - the job's current view, or -ENOENT */
+int jobs_view(struct jobs *j, const char *id, json_t **view);
+/* jobs_stats - counts for health and metrics */
+json_t *jobs_stats(struct jobs *j);
+void jobs_close(struct jobs *j);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * store_tc - the store on a Tokyo Cabinet table database (see store.h).
+ *
+ * One file holds every record kind so that a workflow step, the job record
+ * and the outbox messages it produces commit in one transaction.  commit
+ * syncs the file: callers group many jobs per transaction (group commit).
+ */
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tcutil.h>
+#include <tctdb.h>
+
+struct store_tc {
+	struct store base;
+	TCTDB *tdb;
+	int in_tx;
+};
+
+static int tc_fail(struct store_tc *s, const char *what)
+{
+	int ecode = tctdbecode(s->tdb);
+	snprintf(s->base.err, sizeof(s->base.err), "%s: %s", what, tctdberrmsg(ecode));
+	return ecode == TCENOREC ? -ENOENT : -EIO;
+}
+
+static int tc_get(struct store *st, const char *key, json_t **out)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	TCMAP *cols = tctdbget(s->tdb, key, (int)strlen(key));
+	const char *name;
+
+	if (!cols)
+		return tc_fail(s, "get") == -ENOENT ? -ENOENT : -EIO;
+	json_t *rec = json_object();
+	tcmapiterinit(cols);
+	while ((name = tcmapiternext2(cols)) != NULL)
+		json_object_set_new(rec, name, json_string(tcmapget2(cols, name)));
+	tcmapdel(cols);
+	*out = rec;
+	return 0;
+}
+
+static int tc_put(struct store *st, const char *key, json_t *rec)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	TCMAP *cols = tcmapnew2(16);
+	const char *name;
+	json_t *v;
+	int rc = 0;
+
+	json_object_foreach(rec, name, v) {
+		if (json_is_string(v))
+			tcmapput2(cols, name, json_string_value(v));
+	}
+	if (!tctdbput(s->tdb, key, (int)strlen(key), cols))
+		rc = tc_fail(s, "put");
+	tcmapdel(cols);
+	return rc;
+}
+
+static int tc_del(struct store *st, const char *key)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	if (!tctdbout(s->tdb, key, (int)strlen(key)))
+		return tc_fail(s, "delete");
+	return 0;
+}
+
+static json_t *tc_keys(TCLIST *res)
+{
+	json_t *keys = json_array();
+	for (int i = 0; i < tclistnum(res); i++)
+		json_array_append_new(keys, json_string(tclistval2(res, i)));
+	tclistdel(res);
+	return keys;
+}
+
+static int tc_find(struct store *st, const char *col, const char *val, int limit, json_t **keys)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	TDBQRY *q = tctdbqrynew(s->tdb);
+	tctdbqryaddcond(q, col, TDBQCSTREQ, val);
+	tctdbqrysetorder(q, "", TDBQOSTRASC); /* by primary key: ids sort by time */
+	if (limit > 0)
+		tctdbqrysetlimit(q, limit, 0);
+	*keys = tc_keys(tctdbqrysearch(q));
+	tctdbqrydel(q);
+	return 0;
+}
+
+static int tc_due(struct store *st, const char *col, int64_t max, int limit, json_t **keys)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	char buf[32];
+	TDBQRY *q = tctdbqrynew(s->tdb);
+	snprintf(buf, sizeof(buf), "%lld", (long long)max);
+	tctdbqryaddcond(q, col, TDBQCNUMLE, buf);
+	tctdbqrysetorder(q, col, TDBQONUMASC);
+	if (limit > 0)
+		tctdbqrysetlimit(q, limit, 0);
+	*keys = tc_keys(tctdbqrysearch(q));
+	tctdbqrydel(q);
+	return 0;
+}
+
+static int tc_begin(struct store *st)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	if (!tctdbtranbegin(s->tdb))
+		return tc_fail(s, "begin");
+	s->in_tx = 1;
+	return 0;
+}
+
+static int tc_commit(struct store *st)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	s->in_tx = 0;
+	if (!tctdbtrancommit(s->tdb))
+		return tc_fail(s, "commit");
+	if (!tctdbsync(s->tdb))
+		return tc_fail(s, "sync");
+	return 0;
+}
+
+static int tc_abort(struct store *st)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	s->in_tx = 0;
+	if (!tctdbtranabort(s->tdb))
+		return tc_fail(s, "abort");
+	return 0;
+}
+
+static int64_t tc_count(struct store *st)
+{
+	return (int64_t)tctdbrnum(((struct store_tc *)st)->tdb);
+}
+
+static void tc_close(struct store *st)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	if (s->in_tx)
+		tctdbtranabort(s->tdb);
+	tctdbclose(s->tdb);
+	tctdbdel(s->tdb);
+	free(s);
+}
+
+static const struct store_ops tc_ops = {
+	.name = "tokyocabinet",
+	.get = tc_get,
+	.put = tc_put,
+	.del = tc_del,
+	.find = tc_find,
+	.due = tc_due,
+	.begin = tc_begin,
+	.commit = tc_commit,
+	.abort = tc_abort,
+	.count = tc_count,
+	.close = tc_close,
+};
+
+int store_open_tc(const char *path, struct store **out)
+{
+	static const char *lex[] = STORE_LEX_INDEX;
+	static const char *num[] = STORE_NUM_INDEX;
+	struct store_tc *s = xcalloc(1, sizeof(*s));
+
+	s->base.ops = &tc_ops;
+	s->tdb = tctdbnew();
+	tctdbsetmutex(s->tdb);
+	/* large bucket array and caches: the working set is accounts by index */
+	tctdbtune(s->tdb, 1 << 20, -1, -1, TDBTLARGE);
+	tctdbsetcache(s->tdb, 0, 4096, 1024);
+	tctdbsetxmsiz(s->tdb, 64 << 20);
+	if (!tctdbopen(s->tdb, path, TDBOWRITER | TDBOCREAT | TDBOLCKNB)) {
+		int ecode = tctdbecode(s->tdb);
+		snprintf(s->base.err, sizeof(s->base.err), "%s: %s%s", path, tctdberrmsg(ecode),
+			 ecode == TCELOCK ? " (another process has it open)" : "");
+		*out = &s->base;
+		return ecode == TCELOCK ? -EBUSY : -EIO;
+	}
+	for (int i = 0; lex[i]; i++)
+		tctdbsetindex(s->tdb, lex[i], TDBITLEXICAL | TDBITKEEP);
+	for (int i = 0; num[i]; i++)
+		tctdbsetindex(s->tdb, num[i], TDBITDECIMAL | TDBITKEEP);
+	*out = &s->base;
+	return 0;
+}

@@ -1,0 +1,142 @@
+/*
+ * Tests of the store function table: the same behaviour from the Tokyo
+ * Cabinet backend and the in-memory one (get/put/del, index lookups, due
+ * order, transactions), and Tokyo Cabinet durability across reopen.
+ */
+#include "store.h"
+#include "suites.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dbdir[64];
+
+static struct store *open_backend(int which)
+{
+	struct store *st = NULL;
+	char path[128];
+	if (which == 0) {
+		ck_assert_int_eq(store_open_mem(&st), 0);
+		return st;
+	}
+	snprintf(dbdir, sizeof(dbdir), "/tmp/rfstoreXXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dbdir));
+	snprintf(path, sizeof(path), "%s/t.tct", dbdir);
+	ck_assert_int_eq(store_open_tc(path, &st), 0);
+	return st;
+}
+
+static json_t *rec2(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	json_t *r = json_object();
+	rec_set(r, k1, v1);
+	if (k2)
+		rec_set(r, k2, v2);
+	return r;
+}
+
+START_TEST(basic_ops)
+{
+	struct store *st = open_backend(_i);
+	json_t *r = rec2("kind", "account", "email", "a@example.com"), *got = NULL, *keys = NULL;
+	ck_assert_int_eq(store_put(st, "a:1", r), 0);
+	json_decref(r);
+	ck_assert_int_eq(store_get(st, "a:1", &got), 0);
+	ck_assert_str_eq(rec_str(got, "email"), "a@example.com");
+	json_decref(got);
+	ck_assert_int_eq(store_get(st, "a:2", &got), -ENOENT);
+	ck_assert_int_eq(store_find(st, "email", "a@example.com", 0, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(keys, 0)), "a:1");
+	json_decref(keys);
+	ck_assert_int_eq(store_del(st, "a:1"), 0);
+	ck_assert_int_eq(store_find(st, "email", "a@example.com", 0, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 0);
+	json_decref(keys);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(due_order_and_limit)
+{
+	struct store *st = open_backend(_i);
+	const char *dues[] = {"500", "100", "300", "900"};
+	char key[16];
+	json_t *keys;
+	for (int i = 0; i < 4; i++) {
+		json_t *r = rec2("kind", "timer", "due", dues[i]);
+		snprintf(key, sizeof(key), "m:%d", i);
+		store_put(st, key, r);
+		json_decref(r);
+	}
+	ck_assert_int_eq(st->ops->due(st, "due", 500, 0, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 3);
+	ck_assert_str_eq(json_string_value(json_array_get(keys, 0)), "m:1");
+	ck_assert_str_eq(json_string_value(json_array_get(keys, 1)), "m:2");
+	ck_assert_str_eq(json_string_value(json_array_get(keys, 2)), "m:0");
+	json_decref(keys);
+	ck_assert_int_eq(st->ops->due(st, "due", 1000, 2, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 2);
+	json_decref(keys);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(abort_undoes)
+{
+	struct store *st = open_backend(_i);
+	json_t *r = rec2("kind", "x", NULL, NULL), *got;
+	store_put(st, "keep", r);
+	ck_assert_int_eq(st->ops->begin(st), 0);
+	store_put(st, "gone", r);
+	store_del(st, "keep");
+	ck_assert_int_eq(st->ops->abort(st), 0);
+	ck_assert_int_eq(store_get(st, "gone", &got), -ENOENT);
+	ck_assert_int_eq(store_get(st, "keep", &got), 0);
+	json_decref(got);
+	ck_assert_int_eq(st->ops->begin(st), 0);
+	store_put(st, "new", r);
+	ck_assert_int_eq(st->ops->commit(st), 0);
+	ck_assert_int_eq(store_get(st, "new", &got), 0);
+	json_decref(got);
+	json_decref(r);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(tc_reopen_keeps_data)
+{
+	struct store *st = open_backend(1);
+	char path[128];
+	json_t *r = rec2("kind", "account", "email", "b@example.com"), *keys;
+	snprintf(path, sizeof(path), "%s/t.tct", dbdir);
+	st->ops->begin(st);
+	store_put(st, "a:9", r);
+	st->ops->commit(st);
+	json_decref(r);
+	/* (a second process is refused: tested end to end, TC forbids it in one process) */
+	store_close(st);
+	ck_assert_int_eq(store_open_tc(path, &st), 0);
+	ck_assert_int_eq(store_find(st, "email", "b@example.com", 0, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 1);
+	json_decref(keys);
+	ck_assert_int_eq(st->ops->count(st), 1);
+	store_close(st);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *t = tcase_create("both backends");
+	tcase_add_loop_test(t, basic_ops, 0, 2);
+	tcase_add_loop_test(t, due_order_and_limit, 0, 2);
+	tcase_add_loop_test(t, abort_undoes, 0, 2);
+	tcase_add_test(t, tc_reopen_keeps_data);
+	suite_add_tcase(s, t);
+	return s;
+}

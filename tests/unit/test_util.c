@@ -1,0 +1,193 @@
+/*
+ * Tests of common/util (durations, ids, atomic files) and common/conf
+ * (libconfig loading, -o overrides, file:line errors).
+ */
+#include "conf.h"
+#include "suites.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+START_TEST(duration_units)
+{
+	int64_t ms;
+	ck_assert_int_eq(duration_parse("30s", &ms), 0);
+	ck_assert_int_eq(ms, 30000);
+	ck_assert_int_eq(duration_parse("15m", &ms), 0);
+	ck_assert_int_eq(ms, 900000);
+	ck_assert_int_eq(duration_parse("2h", &ms), 0);
+	ck_assert_int_eq(ms, 7200000);
+	ck_assert_int_eq(duration_parse("1d", &ms), 0);
+	ck_assert_int_eq(ms, 86400000);
+	ck_assert_int_eq(duration_parse("250ms", &ms), 0);
+	ck_assert_int_eq(ms, 250);
+	ck_assert_int_eq(duration_parse("1h30m", &ms), 0);
+	ck_assert_int_eq(ms, 5400000);
+}
+END_TEST
+
+START_TEST(duration_garbage)
+{
+	int64_t ms;
+	const char *bad[] = {"", "s", "10", "10x", "-5s", "1.5h", "1d ", "99999999999999999999d", NULL};
+	for (int i = 0; bad[i]; i++)
+		ck_assert_msg(duration_parse(bad[i], &ms) < 0, "accepted \"%s\"", bad[i]);
+}
+END_TEST
+
+START_TEST(duration_format_roundtrip)
+{
+	char buf[32];
+	duration_format(5400000, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1h30m");
+	duration_format(0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "0s");
+}
+END_TEST
+
+START_TEST(ids_sort_and_differ)
+{
+	char a[ID_LEN + 1], b[ID_LEN + 1];
+	id_new(a);
+	usleep(2000);
+	id_new(b);
+	ck_assert_int_eq(strlen(a), ID_LEN);
+	ck_assert(id_valid(a));
+	ck_assert(strcmp(a, b) < 0);
+	ck_assert(!strpbrk(a, "ILOU"));
+	ck_assert(!id_valid("short"));
+	ck_assert(!id_valid("0123456789ABU"));
+}
+END_TEST
+
+START_TEST(atomic_write_mode)
+{
+	char dir[] = "/tmp/rfutilXXXXXX", path[64], *text;
+	struct stat st;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	ck_assert_int_eq(file_write_atomic(path, "hello", 5, 0600), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(file_read(path, 100, &text, NULL), 0);
+	ck_assert_str_eq(text, "hello");
+	free(text);
+	ck_assert_int_eq(file_read(path, 2, &text, NULL), -EFBIG);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+static char *write_tmp(const char *text)
+{
+	char *path = strdup("/tmp/rfconfXXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+START_TEST(conf_overrides)
+{
+	char *path = write_tmp("engine = {\n  listen = \"127.0.0.1:7800\";\n  group_commit = 5;\n};\n");
+	struct conf_args a = {0};
+	struct conf c;
+	conf_args_add(&a, 'c', path);
+	conf_args_add(&a, 'o', "engine.listen=127.0.0.1:0");
+	conf_args_add(&a, 'o', "engine.group_commit=9");
+	conf_args_add(&a, 'o', "gateway.smtp.relay=127.0.0.1:25");
+	ck_assert_int_eq(conf_open(&c, &a), 0);
+	ck_assert_str_eq(conf_str(&c, "engine.listen", "x"), "127.0.0.1:0");
+	ck_assert_int_eq(conf_int(&c, "engine.group_commit", 0), 9);
+	ck_assert_str_eq(conf_str(&c, "gateway.smtp.relay", ""), "127.0.0.1:25");
+	ck_assert_str_eq(conf_str(&c, "missing.thing", "dflt"), "dflt");
+	ck_assert_ptr_null(conf_error(&c));
+	conf_close(&c);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+START_TEST(conf_errors_name_the_line)
+{
+	char *path = write_tmp("engine = {\n  listen = 7800;\n  group_commit = \"many\";\n};\n");
+	struct conf_args a = {0};
+	struct conf c;
+	char want[256];
+	conf_args_add(&a, 'c', path);
+	ck_assert_int_eq(conf_open(&c, &a), 0);
+	conf_str(&c, "engine.listen", "x");
+	snprintf(want, sizeof(want), "%s:2: engine.listen: expected a string", path);
+	ck_assert_str_eq(conf_error(&c), want);
+	conf_close(&c);
+	unlink(path);
+	free(path);
+
+	path = write_tmp("engine = {\n  listen = \"a\"\n  x = ;\n};\n");
+	memset(&a, 0, sizeof(a));
+	conf_args_add(&a, 'c', path);
+	ck_assert_int_lt(conf_open(&c, &a), 0);
+	snprintf(want, sizeof(want), "%s:3: ", path);
+	ck_assert_msg(strncmp(conf_error(&c), want, strlen(want)) == 0, "got %s", conf_error(&c));
+	conf_close(&c);
+	unlink(path);
+	free(path);
+
+	memset(&a, 0, sizeof(a));
+	conf_args_add(&a, 'c', "/nonexistent/regflow.conf");
+	ck_assert_int_lt(conf_open(&c, &a), 0);
+	ck_assert_ptr_nonnull(strstr(conf_error(&c), "cannot read"));
+	conf_close(&c);
+
+	memset(&a, 0, sizeof(a));
+	conf_args_add(&a, 'o', "novalue");
+	ck_assert_int_lt(conf_open(&c, &a), 0);
+	ck_assert_ptr_nonnull(strstr(conf_error(&c), "expected path=value"));
+	conf_close(&c);
+}
+END_TEST
+
+START_TEST(conf_bad_duration)
+{
+	char *path = write_tmp("gateway = { retry = { min = \"soon\"; }; };\n");
+	struct conf_args a = {0};
+	struct conf c;
+	conf_args_add(&a, 'c', path);
+	ck_assert_int_eq(conf_open(&c, &a), 0);
+	ck_assert_int_eq(conf_duration(&c, "gateway.retry.min", "30s"), 30000);
+	ck_assert_ptr_nonnull(strstr(conf_error(&c), ":1: gateway.retry.min: bad duration"));
+	conf_close(&c);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+Suite *util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *t = tcase_create("util");
+	tcase_add_test(t, duration_units);
+	tcase_add_test(t, duration_garbage);
+	tcase_add_test(t, duration_format_roundtrip);
+	tcase_add_test(t, ids_sort_and_differ);
+	tcase_add_test(t, atomic_write_mode);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+Suite *conf_suite(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *t = tcase_create("conf");
+	tcase_add_test(t, conf_overrides);
+	tcase_add_test(t, conf_errors_name_the_line);
+	tcase_add_test(t, conf_bad_duration);
+	suite_add_tcase(s, t);
+	return s;
+}
