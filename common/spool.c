@@ -1,0 +1,612 @@
+/*
+ * spool - the spool file format and its state directories (see spool.h,
+ * docs/spool.md).  Everything here is synchronous file I/O; the gateway
+ * calls the slow parts (fsync) from worker threads.
+ */
+#include "spool.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const state_dirs[SPOOL_NSTATE] = {
+	"incoming", "active", "deferred", "hold", "failed", "sent", "corrupt"};
+static const char *const state_names[SPOOL_NSTATE] = {
+	"queued", "active", "deferred", "hold", "failed", "sent", "corrupt"};
+
+const char *spool_state_dir(enum spool_state st)
+{
+	return st < SPOOL_NSTATE ? state_dirs[st] : "?";
+}
+
+const char *spool_state_name(enum spool_state st)
+{
+	return st < SPOOL_NSTATE ? state_names[st] : "?";
+}
+
+int spool_state_parse(const char *name)
+{
+	for (int i = 0; i < SPOOL_NSTATE; i++)
+		if (strcmp(name, state_names[i]) == 0 || strcmp(name, state_dirs[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+static int spool_path(char *buf, size_t n, const char *dir, const char *sub, const char *name)
+{
+	int w = name ? snprintf(buf, n, "%s/%s/%s", dir, sub, name)
+		     : snprintf(buf, n, "%s/%s", dir, sub);
+	return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
+}
+
+int spool_init(const char *dir)
+{
+	char p[PATH_MAX];
+	int rc = mkdir_p(dir, 0700);
+
+	for (int i = -1; rc == 0 && i < SPOOL_NSTATE; i++) {
+		rc = spool_path(p, sizeof(p), dir, i < 0 ? "tmp" : state_dirs[i], NULL);
+		if (rc == 0 && mkdir(p, 0700) < 0 && errno != EEXIST)
+			rc = -errno;
+	}
+	return rc;
+}
+
+/* utf8_valid - well-formed UTF-8 without NUL (no overlongs, no surrogates) */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i], need, min;
+		uint32_t cp;
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			need = 1, min = 0x80, cp = c & 0x1F;
+		} else if ((c & 0xF0) == 0xE0) {
+			need = 2, min = 0x800, cp = c & 0x0F;
+		} else if ((c & 0xF8) == 0xF0) {
+			need = 3, min = 0x10000, cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (n - i <= need)
+			return 0;
+		for (unsigned k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
+/* the envelope's string fields, in file order, with where they live */
+struct field {
+	const char *name;
+	size_t off;
+	int required;
+};
+#define FIELD(n, member, req) {n, offsetof(struct spool_msg, member), req}
+static const struct field str_fields[] = {
+	FIELD("channel", channel, 1),	  FIELD("to", to, 1),	       FIELD("from-name", from_name, 0),
+	FIELD("subject", subject, 0),	  FIELD("front", front, 0),    FIELD("last-error", last_error, 0),
+	FIELD("secret", secret, 0),	  FIELD("reply", reply, 0),
+};
+#define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
+
+static char **str_at(struct spool_msg *m, size_t i)
+{
+	return (char **)((char *)m + str_fields[i].off);
+}
+
+static const char *str_get(const struct spool_msg *m, size_t i)
+{
+	return *(char *const *)((const char *)m + str_fields[i].off);
+}
+
+int spool_check(const struct spool_msg *m, char *err, size_t errlen)
+{
+	if (!id_valid(m->id)) {
+		snprintf(err, errlen, "id: not a spool id");
+		return -EINVAL;
+	}
+	if (!m->channel || (strcmp(m->channel, "email") && strcmp(m->channel, "sms"))) {
+		snprintf(err, errlen, "channel: must be email or sms");
+		return -EINVAL;
+	}
+	if (!m->to || !*m->to) {
+		snprintf(err, errlen, "to: missing");
+		return -EINVAL;
+	}
+	if (!m->body || !utf8_valid((const unsigned char *)m->body, strlen(m->body))) {
+		snprintf(err, errlen, "body: missing or not UTF-8");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < NSTR; i++) {
+		const char *v = str_get(m, i);
+		if (!v)
+			continue;
+		/* a CR or LF would start a new envelope line: header injection */
+		if (strpbrk(v, "\r\n")) {
+			snprintf(err, errlen, "%s: contains CR or LF", str_fields[i].name);
+			return -EINVAL;
+		}
+		if (!utf8_valid((const unsigned char *)v, strlen(v))) {
+			snprintf(err, errlen, "%s: not UTF-8", str_fields[i].name);
+			return -EINVAL;
+		}
+	}
+	if (m->attempts < 0 || m->created_ms < 0 || m->expires_ms < 0 || m->next_attempt_ms < 0 ||
+	    m->delivered_ms < 0) {
+		snprintf(err, errlen, "negative number in the envelope");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+char *spool_format(const struct spool_msg *m, size_t *len)
+{
+	char err[128];
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	if (spool_check(m, err, sizeof(err)) < 0)
+		return NULL;
+	f = open_memstream(&buf, &n);
+	if (!f)
+		fatal("out of memory");
+	fprintf(f, "%s\nid: %s\n", SPOOL_MAGIC, m->id);
+	for (size_t i = 0; i < 5; i++) /* channel .. front */
+		fprintf(f, "%s:%s%s\n", str_fields[i].name, str_get(m, i) ? " " : "",
+			str_get(m, i) ? str_get(m, i) : "");
+	fprintf(f, "created: %lld\nexpires: %lld\nattempts: %d\nnext-attempt: %lld\n",
+		(long long)m->created_ms, (long long)m->expires_ms, m->attempts,
+		(long long)m->next_attempt_ms);
+	for (size_t i = 5; i < NSTR; i++) /* last-error, secret, reply */
+		fprintf(f, "%s:%s%s\n", str_fields[i].name, str_get(m, i) ? " " : "",
+			str_get(m, i) ? str_get(m, i) : "");
+	fprintf(f, "delivered: %lld\nbody-size: %zu\n\n%s", (long long)m->delivered_ms,
+		strlen(m->body), m->body);
+	if (fclose(f) != 0)
+		fatal("out of memory");
+	if (len)
+		*len = n;
+	return buf;
+}
+
+static int parse_num(const char *v, int64_t *out)
+{
+	char *end;
+	if (*v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = x;
+	return 0;
+}
+
+#define PFAIL(...)                                                                                 \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		rc = -EBADMSG;                                                                     \
+		goto out;                                                                          \
+	} while (0)
+
+int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, size_t errlen)
+{
+	static const char *const num_names[] = {"created",  "expires",   "attempts",
+						"next-attempt", "delivered", "body-size"};
+	int64_t nums[6] = {-1, 0, 0, 0, 0, -1};
+	struct spool_msg m;
+	const char *p = text, *end = text + len;
+	int rc = 0, have_id = 0, lineno = 1;
+	unsigned seen = 0;
+
+	memset(&m, 0, sizeof(m));
+	if (len == 0)
+		PFAIL("empty file");
+	if (memchr(text, 0, len))
+		PFAIL("contains a NUL byte");
+	size_t ml = strlen(SPOOL_MAGIC);
+	if (len < ml + 1 || memcmp(text, SPOOL_MAGIC, ml) != 0 || text[ml] != '\n') {
+		if (len > 14 && memcmp(text, "REGFLOW-SPOOL ", 14) == 0)
+			PFAIL("line 1: unsupported spool format version");
+		PFAIL("line 1: not a regflow spool file (expected \"%s\")", SPOOL_MAGIC);
+	}
+	p = text + ml + 1;
+	for (;;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		lineno++;
+		if (!nl)
+			PFAIL("truncated: line %d: the envelope does not end with a blank line", lineno);
+		if (nl == p) {
+			p = nl + 1;
+			break;
+		}
+		const char *colon = memchr(p, ':', (size_t)(nl - p));
+		if (!colon || colon == p)
+			PFAIL("line %d: expected \"name: value\"", lineno);
+		size_t nlen = (size_t)(colon - p);
+		const char *v = colon + 1;
+		if (v < nl && *v == ' ')
+			v++;
+		char *val = strndup(v, (size_t)(nl - v));
+		if (!val)
+			fatal("out of memory");
+		if (memchr(val, '\r', strlen(val)) ||
+		    !utf8_valid((const unsigned char *)val, strlen(val))) {
+			free(val);
+			PFAIL("line %d: value is not clean UTF-8 text", lineno);
+		}
+		int known = 0, bit = -1;
+		if (nlen == 2 && memcmp(p, "id", 2) == 0) {
+			known = 1, bit = 0;
+			if (!id_valid(val) || seen & 1u) {
+				free(val);
+				PFAIL("line %d: id: %s", lineno, seen & 1u ? "repeated" : "not a spool id");
+			}
+			memcpy(m.id, val, ID_LEN + 1);
+			have_id = 1;
+			free(val);
+		}
+		for (size_t i = 0; !known && i < NSTR; i++) {
+			if (strlen(str_fields[i].name) != nlen || memcmp(p, str_fields[i].name, nlen))
+				continue;
+			known = 1, bit = 1 + (int)i;
+			if (seen & (1u << bit)) {
+				free(val);
+				PFAIL("line %d: %s: repeated", lineno, str_fields[i].name);
+			}
+			if (*val)
+				*str_at(&m, i) = val;
+			else
+				free(val);
+		}
+		for (size_t i = 0; !known && i < 6; i++) {
+			if (strlen(num_names[i]) != nlen || memcmp(p, num_names[i], nlen))
+				continue;
+			known = 1, bit = 1 + (int)NSTR + (int)i;
+			int bad = (seen & (1u << bit)) || parse_num(val, &nums[i]) < 0;
+			free(val);
+			if (bad)
+				PFAIL("line %d: %s: %s", lineno, num_names[i],
+				      (seen & (1u << bit)) ? "repeated" : "not a number");
+		}
+		if (!known)
+			free(val); /* a newer writer's field: ignored */
+		else
+			seen |= 1u << bit;
+		p = nl + 1;
+	}
+	if (!have_id)
+		PFAIL("missing field \"id\"");
+	for (size_t i = 0; i < NSTR; i++)
+		if (str_fields[i].required && !str_get(&m, i))
+			PFAIL("missing field \"%s\"", str_fields[i].name);
+	if (nums[0] < 0)
+		PFAIL("missing field \"created\"");
+	if (nums[5] < 0)
+		PFAIL("missing field \"body-size\"");
+	if (strcmp(m.channel, "email") && strcmp(m.channel, "sms"))
+		PFAIL("channel: unknown channel \"%.32s\"", m.channel);
+	if ((int64_t)(end - p) != nums[5])
+		PFAIL("truncated: body has %lld bytes, body-size says %lld", (long long)(end - p),
+		      (long long)nums[5]);
+	if (!utf8_valid((const unsigned char *)p, (size_t)(end - p)))
+		PFAIL("body is not valid UTF-8");
+	if (nums[2] > INT_MAX)
+		PFAIL("attempts: out of range");
+	m.body = strndup(p, (size_t)(end - p));
+	if (!m.body)
+		fatal("out of memory");
+	m.created_ms = nums[0];
+	m.expires_ms = nums[1];
+	m.attempts = (int)nums[2];
+	m.next_attempt_ms = nums[3];
+	m.delivered_ms = nums[4];
+	*out = m;
+	return 0;
+out:
+	spool_msg_free(&m);
+	return rc;
+}
+
+void spool_msg_free(struct spool_msg *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < NSTR; i++) {
+		free(*str_at(m, i));
+		*str_at(m, i) = NULL;
+	}
+	free(m->body);
+	m->body = NULL;
+}
+
+void spool_msg_copy(struct spool_msg *dst, const struct spool_msg *src)
+{
+	*dst = *src;
+	for (size_t i = 0; i < NSTR; i++)
+		*str_at(dst, i) = str_get(src, i) ? xstrdup(str_get(src, i)) : NULL;
+	dst->body = src->body ? xstrdup(src->body) : NULL;
+}
+
+/* mask_in - replace each occurrence of secret in *s by one '*' per character */
+static void mask_in(char *s, const char *secret)
+{
+	size_t sl = strlen(secret), chars = 0;
+	for (size_t i = 0; i < sl; i++)
+		chars += ((unsigned char)secret[i] & 0xC0) != 0x80;
+	for (char *hit = strstr(s, secret); hit; hit = strstr(hit + chars, secret)) {
+		/* the mask is never longer than the secret, so this shrinks in place */
+		memset(hit, '*', chars);
+		memmove(hit + chars, hit + sl, strlen(hit + sl) + 1);
+	}
+}
+
+void spool_mask_secret(struct spool_msg *m)
+{
+	if (m->secret && *m->secret) {
+		if (m->body)
+			mask_in(m->body, m->secret);
+		if (m->subject)
+			mask_in(m->subject, m->secret);
+	}
+	if (m->secret)
+		sodium_memzero(m->secret, strlen(m->secret));
+	free(m->secret);
+	m->secret = NULL;
+}
+
+void spool_set_error(struct spool_msg *m, const char *text)
+{
+	char *c = xstrdup(text && *text ? text : "unknown error");
+	size_t n = strlen(c);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+			c[i] = ' ';
+	while (n > 0 && c[n - 1] == ' ')
+		c[--n] = 0;
+	if (n > 500) /* keep the envelope line readable */
+		c[500] = 0;
+	/* the cut or a server's bytes may leave broken UTF-8: keep ASCII then */
+	if (!utf8_valid((const unsigned char *)c, strlen(c)))
+		for (char *q = c; *q; q++)
+			if ((unsigned char)*q >= 0x80)
+				*q = '?';
+	free(m->last_error);
+	m->last_error = c;
+}
+
+/* write_tmp - the file for m in tmp/, fsynced and closed; its path in tmp */
+static int write_tmp(const char *dir, const struct spool_msg *m, char *tmp, size_t tn)
+{
+	char name[64];
+	size_t len, off = 0;
+	char *text;
+	int fd, rc = 0;
+
+	snprintf(name, sizeof(name), "%s.%d.%08x", m->id, (int)getpid(), randombytes_random());
+	if ((rc = spool_path(tmp, tn, dir, "tmp", name)) < 0)
+		return rc;
+	text = spool_format(m, &len);
+	if (!text)
+		return -EINVAL;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			rc = -errno;
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		rc = -errno;
+out:
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0 && fd >= 0)
+		unlink(tmp);
+	if (text)
+		sodium_memzero(text, len); /* it holds the secret */
+	free(text);
+	return rc;
+}
+
+int spool_find(const char *dir, const char *id, enum spool_state *st)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+
+	for (int i = 0; i < SPOOL_NSTATE; i++) {
+		if (i == SPOOL_CORRUPT)
+			continue;
+		if (spool_path(p, sizeof(p), dir, state_dirs[i], id) < 0)
+			return -ENAMETOOLONG;
+		if (stat(p, &sb) == 0) {
+			if (st)
+				*st = (enum spool_state)i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int spool_enqueue(const char *dir, const struct spool_msg *m)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX], err[128];
+	int rc;
+
+	if ((rc = spool_check(m, err, sizeof(err))) < 0)
+		return rc;
+	if (spool_find(dir, m->id, NULL) == 0)
+		return 0;
+	if ((rc = spool_path(dst, sizeof(dst), dir, state_dirs[SPOOL_QUEUED], m->id)) < 0)
+		return rc;
+	if ((rc = write_tmp(dir, m, tmp, sizeof(tmp))) < 0)
+		return rc;
+	/* link() never replaces: a concurrent enqueue of the same id is a no-op */
+	if (link(tmp, dst) < 0 && errno != EEXIST)
+		rc = -errno;
+	unlink(tmp);
+	if (rc == 0 && spool_path(dst, sizeof(dst), dir, state_dirs[SPOOL_QUEUED], NULL) == 0)
+		rc = fsync_dir(dst);
+	return rc;
+}
+
+int spool_write(const char *dir, enum spool_state st, const struct spool_msg *m)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	int rc;
+
+	if ((rc = spool_path(dst, sizeof(dst), dir, state_dirs[st], m->id)) < 0)
+		return rc;
+	if ((rc = write_tmp(dir, m, tmp, sizeof(tmp))) < 0)
+		return rc;
+	if (rename(tmp, dst) < 0) {
+		rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	spool_path(dst, sizeof(dst), dir, state_dirs[st], NULL);
+	return fsync_dir(dst);
+}
+
+int spool_load(const char *dir, enum spool_state st, const char *name, struct spool_msg *m,
+	       char *err, size_t errlen)
+{
+	char p[PATH_MAX];
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	err[0] = 0;
+	if ((rc = spool_path(p, sizeof(p), dir, state_dirs[st], name)) < 0)
+		return rc;
+	rc = file_read(p, SPOOL_MAX_FILE, &text, &len);
+	if (rc == -EFBIG) {
+		snprintf(err, errlen, "larger than %d bytes", SPOOL_MAX_FILE);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	rc = spool_parse(text, len, m, err, errlen);
+	if (rc == 0 && strcmp(m->id, name) != 0) {
+		snprintf(err, errlen, "id %s does not match the file name", m->id);
+		spool_msg_free(m);
+		rc = -EBADMSG;
+	}
+	sodium_memzero(text, len);
+	free(text);
+	return rc;
+}
+
+int spool_move(const char *dir, const char *id, enum spool_state from, enum spool_state to,
+	       int flags)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	int rc;
+
+	if ((rc = spool_path(a, sizeof(a), dir, state_dirs[from], id)) < 0 ||
+	    (rc = spool_path(b, sizeof(b), dir, state_dirs[to], id)) < 0)
+		return rc;
+	if (rename(a, b) < 0)
+		return -errno;
+	if (flags & SPOOL_NOSYNC)
+		return 0;
+	spool_path(b, sizeof(b), dir, state_dirs[to], NULL);
+	return fsync_dir(b);
+}
+
+int spool_quarantine(const char *dir, enum spool_state st, const char *name, const char *why)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	if ((rc = spool_path(a, sizeof(a), dir, state_dirs[st], name)) < 0 ||
+	    (rc = spool_path(b, sizeof(b), dir, state_dirs[SPOOL_CORRUPT], name)) < 0)
+		return rc;
+	if (stat(b, &sb) == 0) { /* keep an earlier corrupt file of that name */
+		size_t n = strlen(b);
+		snprintf(b + n, sizeof(b) - n, ".%lld", (long long)now_ms());
+	}
+	if (rename(a, b) < 0) {
+		rc = -errno;
+		log_err("spool: %s/%s is corrupt (%s) and cannot be moved aside: %s", state_dirs[st],
+			name, why, strerror(-rc));
+		return rc;
+	}
+	log_warn("spool: %s/%s moved to corrupt/: %s", state_dirs[st], name, why);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int spool_list(const char *dir, enum spool_state st, char ***names, size_t *n)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0;
+	DIR *d;
+	int rc;
+
+	*names = NULL;
+	*n = 0;
+	if ((rc = spool_path(p, sizeof(p), dir, state_dirs[st], NULL)) < 0)
+		return rc;
+	if (!(d = opendir(p)))
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[cnt++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_str);
+	*names = v;
+	*n = cnt;
+	return 0;
+}
+
+void spool_list_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}

@@ -1,0 +1,217 @@
+/*
+ * deliver - the worker-thread half of the gateway: decide each message of
+ * a batch (expired, relay, sink), run at most one SMTP session for the
+ * batch's e-mail, then rewrite each file and move it to sent/, deferred/
+ * or failed/.  Touches only its batch; the loop thread logs the outcome.
+ */
+#include "gw.h"
+#include "log.h"
+#include "mime.h"
+#include "relay.h"
+#include "sink.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int64_t gw_backoff(const struct gw_conf *c, int attempts)
+{
+	int64_t d = c->retry_min_ms > 0 ? c->retry_min_ms : 1000;
+
+	for (int i = 1; i < attempts && d < c->retry_max_ms; i++)
+		d *= 2;
+	if (d > c->retry_max_ms)
+		d = c->retry_max_ms;
+	/* +-10% so that messages deferred together do not come back together */
+	d = d * (90 + (int64_t)randombytes_uniform(21)) / 100;
+	if (d > c->retry_max_ms)
+		d = c->retry_max_ms;
+	return d > 0 ? d : 1;
+}
+
+/* decide - set the outcome; tried: a delivery attempt was made (counts in attempts) */
+static void decide(struct gw_item *it, enum gw_outcome o, int tried, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void decide(struct gw_item *it, enum gw_outcome o, int tried, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(it->why, sizeof(it->why), fmt, ap);
+	va_end(ap);
+	it->outcome = o;
+	it->decided = 1;
+	it->tried = tried;
+}
+
+/* sms_send - deliver one SMS; the file sink for now, libcurl (Kannel sendsms) next */
+static void sms_send(const struct gw_conf *c, struct gw_item *it)
+{
+	char where[PATH_MAX];
+	int rc;
+
+	if (*c->sms_url) {
+		decide(it, GW_DEFER, 0, "SMS over HTTP (gateway.sms.url) is not implemented yet");
+		return;
+	}
+	rc = sink_sms(c->sink_dir, &it->m, where, sizeof(where));
+	if (rc < 0)
+		decide(it, GW_DEFER, 1, "sink %s: %s", where, strerror(-rc));
+	else
+		decide(it, GW_SENT, 1, "sink %s", where);
+}
+
+/* email_to_sink - no relay configured: the message as an .eml file */
+static void email_to_sink(const struct gw_conf *c, struct gw_item *it, int64_t now)
+{
+	char where[PATH_MAX];
+	size_t len;
+	char *text = mime_build(&it->m, c->from, now, &len);
+	int rc = sink_eml(c->sink_dir, it->m.id, text, len, where, sizeof(where));
+
+	sodium_memzero(text, len);
+	free(text);
+	if (rc < 0)
+		decide(it, GW_DEFER, 1, "sink %s: %s", where, strerror(-rc));
+	else
+		decide(it, GW_SENT, 1, "sink %s", where);
+}
+
+/* relay_batch - one SMTP session for every undecided e-mail of the batch */
+static void relay_batch(struct gw_batch *b, int64_t now)
+{
+	const struct gw_conf *c = b->conf;
+	struct relay_item *ri = xcalloc(b->n, sizeof(*ri));
+	size_t *idx = xcalloc(b->n, sizeof(*idx)), nri = 0;
+	char **texts = xcalloc(b->n, sizeof(*texts));
+	size_t *lens = xcalloc(b->n, sizeof(*lens));
+	struct relay_conf rc = {c->relay, c->from, c->helo, c->timeout_ms};
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct gw_item *it = &b->items[i];
+		if (it->decided || strcmp(it->m.channel, "email") != 0)
+			continue;
+		texts[nri] = mime_build(&it->m, c->from, now, &lens[nri]);
+		ri[nri].to = it->m.to;
+		ri[nri].text = texts[nri];
+		idx[nri++] = i;
+	}
+	if (nri) {
+		b->relay_used = 1;
+		b->relay_down = relay_session(&rc, ri, nri) == -EHOSTDOWN;
+		snprintf(b->relay_error, sizeof(b->relay_error), "%s", ri[0].reply);
+	}
+	for (size_t k = 0; k < nri; k++) {
+		struct gw_item *it = &b->items[idx[k]];
+		int code = ri[k].code;
+		if (code >= 200 && code < 300)
+			decide(it, GW_SENT, 1, "%s", ri[k].reply);
+		else if (code >= 500)
+			decide(it, GW_FAIL, 1, "%s", ri[k].reply);
+		else
+			decide(it, GW_DEFER, 1, "%s", ri[k].reply);
+		sodium_memzero(texts[k], lens[k]);
+		free(texts[k]);
+	}
+	free(ri);
+	free(idx);
+	free(texts);
+	free(lens);
+}
+
+/* finish - rewrite the file with the outcome and move it out of active/ */
+static void finish(struct gw_batch *b, struct gw_item *it, int64_t now)
+{
+	const struct gw_conf *c = b->conf;
+	const char *dir = c->spool_dir;
+	struct spool_msg *m = &it->m;
+	enum spool_state to = SPOOL_DEFERRED;
+	int rc;
+
+	if (it->tried)
+		m->attempts++;
+	switch (it->outcome) {
+	case GW_SENT:
+		to = SPOOL_SENT;
+		spool_mask_secret(m);
+		m->delivered_ms = now;
+		spool_set_error(m, it->why); /* a sanitised copy, kept as the reply */
+		free(m->reply);
+		m->reply = m->last_error;
+		m->last_error = NULL;
+		m->next_attempt_ms = 0;
+		break;
+	case GW_FAIL:
+		to = SPOOL_FAILED;
+		spool_set_error(m, it->why);
+		m->next_attempt_ms = 0;
+		break;
+	case GW_DEFER:
+		spool_set_error(m, it->why);
+		if (it->tried)
+			m->next_attempt_ms = now + gw_backoff(c, m->attempts);
+		else /* the relay is backing off: come back when it is tried again */
+			m->next_attempt_ms = b->relay_until +
+					     randombytes_uniform((uint32_t)(c->retry_min_ms / 2 + 1));
+		/* never later than the message can still be sent: it then expires */
+		if (m->expires_ms && m->next_attempt_ms > m->expires_ms)
+			m->next_attempt_ms = m->expires_ms;
+		if (c->lifetime_ms && m->next_attempt_ms > m->created_ms + c->lifetime_ms)
+			m->next_attempt_ms = m->created_ms + c->lifetime_ms + 1;
+		break;
+	}
+	rc = spool_write(dir, SPOOL_ACTIVE, m);
+	if (rc == 0)
+		rc = spool_move(dir, m->id, SPOOL_ACTIVE, to, 0);
+	if (rc == 0)
+		return;
+	log_err("spool: %s: cannot record outcome in %s/: %s", m->id, spool_state_dir(to),
+		strerror(-rc));
+	if (to == SPOOL_SENT) {
+		/* delivered: a second copy must not go out, nor an unmasked record stay */
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/active/%s", dir, m->id);
+		unlink(p);
+	} else {
+		spool_move(dir, m->id, SPOOL_ACTIVE, to, 0);
+	}
+}
+
+void deliver_batch(struct gw_batch *b)
+{
+	const struct gw_conf *c = b->conf;
+	int64_t now = now_ms();
+	char dur[32];
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct gw_item *it = &b->items[i];
+		struct spool_msg *m = &it->m;
+
+		if (m->expires_ms && now >= m->expires_ms) {
+			decide(it, GW_FAIL, 0, "expired: its expiry passed before it could be delivered");
+		} else if (c->lifetime_ms && now - m->created_ms > c->lifetime_ms) {
+			duration_format(c->lifetime_ms, dur, sizeof(dur));
+			decide(it, GW_FAIL, 0, "expired: not delivered within %s (gateway.retry.lifetime)",
+			       dur);
+		} else if (strcmp(m->channel, "sms") == 0) {
+			sms_send(c, it);
+		} else if (!mime_addr_valid(m->to)) {
+			decide(it, GW_FAIL, 0, "bad recipient address");
+		} else if (!*c->relay) {
+			email_to_sink(c, it, now);
+		} else if (b->relay_paused) {
+			decide(it, GW_DEFER, 0, "not tried: relay paused after: %s",
+			       b->relay_error[0] ? b->relay_error : "a failure");
+		}
+	}
+	if (*c->relay)
+		relay_batch(b, now);
+	now = now_ms();
+	for (size_t i = 0; i < b->n; i++)
+		finish(b, &b->items[i], now);
+}

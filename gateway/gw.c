@@ -1,0 +1,528 @@
+/*
+ * gw - the event-loop half of the gateway (see gw.h): watch incoming/,
+ * claim messages into active/, form batches and hand them to worker
+ * threads, keep the deferred index and its timer, back off a dead relay,
+ * stop cleanly on SIGINT/SIGTERM.
+ */
+#include "gw.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* a file younger than this that does not parse may still be being written */
+#define GW_GRACE_MS 2000
+#define GW_TMP_MAX_AGE_MS (24 * 3600 * 1000LL)
+
+int gw_conf_load(struct gw_conf *gc, struct conf *c)
+{
+	memset(gc, 0, sizeof(*gc));
+	gc->spool_dir = conf_str(c, "spool.dir", "spool");
+	gc->relay = conf_str(c, "gateway.smtp.relay", "");
+	gc->from = conf_str(c, "gateway.smtp.from", "noreply@chsi.com.cn");
+	gc->helo = conf_str(c, "gateway.smtp.helo", "");
+	gc->timeout_ms = conf_duration(c, "gateway.smtp.timeout", "30s");
+	gc->connections = (int)conf_int(c, "gateway.smtp.connections", 4);
+	gc->batch = (int)conf_int(c, "gateway.smtp.batch", 50);
+	gc->retry_min_ms = conf_duration(c, "gateway.retry.min", "30s");
+	gc->retry_max_ms = conf_duration(c, "gateway.retry.max", "1h");
+	gc->lifetime_ms = conf_duration(c, "gateway.retry.lifetime", "5d");
+	gc->sink_dir = conf_str(c, "gateway.sink.dir", "var/sink");
+	gc->sms_url = conf_str(c, "gateway.sms.url", "");
+	gc->scan_ms = conf_duration(c, "gateway.scan_interval", "5s");
+	gc->sent_keep_ms = conf_duration(c, "gateway.sent_retention", "7d");
+	if (conf_error(c))
+		return -EINVAL;
+	if (gc->connections < 1 || gc->connections > 64)
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.connections: must be 1..64");
+	else if (gc->batch < 1 || gc->batch > 10000)
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.batch: must be 1..10000");
+	else if (gc->retry_min_ms < 1 || gc->retry_max_ms < gc->retry_min_ms)
+		snprintf(c->err, sizeof(c->err), "gateway.retry: need 0 < min <= max");
+	else if (gc->scan_ms < 10)
+		snprintf(c->err, sizeof(c->err), "gateway.scan_interval: at least 10ms");
+	else if (*gc->relay && !strchr(gc->relay, ':'))
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.relay: expected host:port");
+	else if (!strchr(gc->from, '@') || strpbrk(gc->from, "<> \r\n"))
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.from: expected a plain address");
+	return conf_error(c) ? -EINVAL : 0;
+}
+
+/* ---- pending: names seen in incoming/, claimed oldest first ---- */
+
+static void pending_push(struct gw *g, const char *name)
+{
+	if (g->npending == g->cappending) {
+		if (g->head > 0) { /* reuse the consumed front first */
+			memmove(g->pending, g->pending + g->head,
+				(g->npending - g->head) * sizeof(*g->pending));
+			g->npending -= g->head;
+			g->head = 0;
+		}
+		if (g->npending == g->cappending) {
+			g->cappending = g->cappending ? g->cappending * 2 : 256;
+			g->pending = xrealloc(g->pending, g->cappending * sizeof(*g->pending));
+		}
+	}
+	g->pending[g->npending++] = xstrdup(name);
+}
+
+static void pending_clear(struct gw *g)
+{
+	for (size_t i = g->head; i < g->npending; i++)
+		free(g->pending[i]);
+	g->npending = g->head = 0;
+}
+
+/* pending_rescan - the incoming/ listing becomes the pending list */
+static void pending_rescan(struct gw *g)
+{
+	char **names;
+	size_t n;
+	int rc = spool_list(g->c.spool_dir, SPOOL_QUEUED, &names, &n);
+
+	if (rc < 0) {
+		log_err("spool: cannot list incoming/: %s", strerror(-rc));
+		return;
+	}
+	pending_clear(g);
+	for (size_t i = 0; i < n; i++)
+		pending_push(g, names[i]);
+	spool_list_free(names, n);
+}
+
+/* ---- the deferred index, sorted by id ---- */
+
+static size_t def_pos(const struct gw *g, const char *id, int *found)
+{
+	size_t lo = 0, hi = g->ndef;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(g->def[mid].id, id);
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = 0;
+	return lo;
+}
+
+static void def_set(struct gw *g, const char *id, int64_t due)
+{
+	int found;
+	size_t i = def_pos(g, id, &found);
+
+	if (!found) {
+		if (g->ndef == g->capdef) {
+			g->capdef = g->capdef ? g->capdef * 2 : 256;
+			g->def = xrealloc(g->def, g->capdef * sizeof(*g->def));
+		}
+		memmove(g->def + i + 1, g->def + i, (g->ndef - i) * sizeof(*g->def));
+		g->ndef++;
+		snprintf(g->def[i].id, sizeof(g->def[i].id), "%s", id);
+	}
+	g->def[i].due = due;
+}
+
+/* def_rebuild - sync the index with deferred/, reading only files it lacks */
+static void def_rebuild(struct gw *g)
+{
+	struct gw_deferred *old = g->def;
+	size_t nold = g->ndef, j = 0;
+	char **names, err[256];
+	size_t n;
+
+	if (spool_list(g->c.spool_dir, SPOOL_DEFERRED, &names, &n) < 0)
+		return;
+	g->def = NULL;
+	g->ndef = g->capdef = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct spool_msg m;
+		int rc;
+		while (j < nold && strcmp(old[j].id, names[i]) < 0)
+			j++;
+		if (j < nold && strcmp(old[j].id, names[i]) == 0) {
+			def_set(g, names[i], old[j].due);
+			continue;
+		}
+		if (!id_valid(names[i])) {
+			spool_quarantine(g->c.spool_dir, SPOOL_DEFERRED, names[i],
+					 "file name is not a spool id");
+			continue;
+		}
+		rc = spool_load(g->c.spool_dir, SPOOL_DEFERRED, names[i], &m, err, sizeof(err));
+		if (rc == -EBADMSG || rc == -EFBIG)
+			spool_quarantine(g->c.spool_dir, SPOOL_DEFERRED, names[i], err);
+		if (rc < 0)
+			continue;
+		def_set(g, names[i], m.next_attempt_ms);
+		spool_msg_free(&m);
+	}
+	spool_list_free(names, n);
+	free(old);
+}
+
+static void due_cb(uv_timer_t *t);
+
+/* def_run - move due messages back to incoming/ and arm the timer for the next */
+static void def_run(struct gw *g)
+{
+	int64_t now = now_ms(), next = INT64_MAX;
+	size_t k = 0;
+
+	for (size_t i = 0; i < g->ndef; i++) {
+		struct gw_deferred *d = &g->def[i];
+		if (d->due > now || g->stopping) {
+			if (d->due < next)
+				next = d->due;
+			g->def[k++] = *d;
+			continue;
+		}
+		int rc = spool_move(g->c.spool_dir, d->id, SPOOL_DEFERRED, SPOOL_QUEUED, SPOOL_NOSYNC);
+		if (rc == 0)
+			pending_push(g, d->id);
+		else if (rc != -ENOENT) /* ENOENT: an operator moved it */
+			log_err("spool: cannot move deferred/%s back: %s", d->id, strerror(-rc));
+	}
+	g->ndef = k;
+	if (g->stopping)
+		return;
+	if (next == INT64_MAX)
+		uv_timer_stop(&g->due_timer);
+	else
+		uv_timer_start(&g->due_timer, due_cb, (uint64_t)(next > now ? next - now : 0), 0);
+}
+
+/* ---- claiming and batches ---- */
+
+/* claim - load incoming/<name> and move it to active/; 1 if it is ours now */
+static int claim(struct gw *g, const char *name, struct gw_item *it)
+{
+	const char *dir = g->c.spool_dir;
+	char p[PATH_MAX], err[256];
+	struct stat sb;
+	int rc, young;
+
+	snprintf(p, sizeof(p), "%s/incoming/%s", dir, name);
+	if (stat(p, &sb) < 0)
+		return 0; /* already taken, or one of our own moves */
+	young = now_ms() - ((int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000) <
+		GW_GRACE_MS;
+	if (!S_ISREG(sb.st_mode) || !id_valid(name)) {
+		if (!young)
+			spool_quarantine(dir, SPOOL_QUEUED, name,
+					 S_ISREG(sb.st_mode) ? "file name is not a spool id"
+							     : "not a regular file");
+		return 0;
+	}
+	memset(it, 0, sizeof(*it));
+	rc = spool_load(dir, SPOOL_QUEUED, name, &it->m, err, sizeof(err));
+	if (rc == -EBADMSG || rc == -EFBIG) {
+		/* a young file may still be being copied in: the rescan looks again */
+		if (!young)
+			spool_quarantine(dir, SPOOL_QUEUED, name, err);
+		return 0;
+	}
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			log_err("spool: cannot read incoming/%s: %s", name, strerror(-rc));
+		return 0;
+	}
+	rc = spool_move(dir, name, SPOOL_QUEUED, SPOOL_ACTIVE, SPOOL_NOSYNC);
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			log_err("spool: cannot move incoming/%s to active/: %s", name, strerror(-rc));
+		spool_msg_free(&it->m);
+		return 0;
+	}
+	return 1;
+}
+
+static void work_cb(uv_work_t *w)
+{
+	deliver_batch((struct gw_batch *)w);
+}
+
+static void gw_close_all(struct gw *g);
+static void dispatch(struct gw *g);
+
+static void log_outcome(const struct gw_item *it)
+{
+	const struct spool_msg *m = &it->m;
+	char dur[32];
+
+	switch (it->outcome) {
+	case GW_SENT:
+		log_info("%s: %s to=%s sent attempts=%d: %s", m->id, m->channel, m->to, m->attempts,
+			 it->why);
+		break;
+	case GW_FAIL:
+		log_warn("%s: %s to=%s failed attempts=%d: %s", m->id, m->channel, m->to,
+			 m->attempts, it->why);
+		break;
+	case GW_DEFER:
+		duration_format(m->next_attempt_ms - now_ms(), dur, sizeof(dur));
+		log_info("%s: %s to=%s deferred attempts=%d next in %s: %s", m->id, m->channel,
+			 m->to, m->attempts, dur, it->why);
+		break;
+	}
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+	struct gw_batch *b = (struct gw_batch *)w;
+	struct gw *g = b->gw;
+	char dur[32];
+
+	g->inflight--;
+	for (size_t i = 0; i < b->n; i++) {
+		log_outcome(&b->items[i]);
+		if (b->items[i].outcome == GW_DEFER)
+			def_set(g, b->items[i].m.id, b->items[i].m.next_attempt_ms);
+		spool_msg_free(&b->items[i].m);
+	}
+	if (b->relay_used && b->relay_down) {
+		g->relay_failures++;
+		int64_t d = gw_backoff(&g->c, g->relay_failures);
+		g->relay_until = now_ms() + d;
+		snprintf(g->relay_error, sizeof(g->relay_error), "%s", b->relay_error);
+		duration_format(d, dur, sizeof(dur));
+		log_warn("relay %s unavailable (%s): e-mail paused for %s", g->c.relay,
+			 b->relay_error, dur);
+	} else if (b->relay_used && g->relay_failures) {
+		log_info("relay %s reachable again", g->c.relay);
+		g->relay_failures = 0;
+		g->relay_until = 0;
+	}
+	free(b->items);
+	free(b);
+	if (g->stopping)
+		return;
+	def_run(g);
+	dispatch(g);
+}
+
+/* dispatch - start batches while sessions are free and messages wait */
+static void dispatch(struct gw *g)
+{
+	/* a relay being probed after a failure gets one session, not a storm */
+	int max = g->relay_failures ? 1 : g->c.connections;
+
+	while (!g->stopping && g->inflight < max && g->head < g->npending) {
+		struct gw_batch *b = xcalloc(1, sizeof(*b));
+		b->items = xcalloc((size_t)g->c.batch, sizeof(*b->items));
+		while (b->n < (size_t)g->c.batch && g->head < g->npending) {
+			char *name = g->pending[g->head++];
+			b->n += (size_t)claim(g, name, &b->items[b->n]);
+			free(name);
+		}
+		if (g->head == g->npending)
+			g->head = g->npending = 0;
+		if (b->n == 0) {
+			free(b->items);
+			free(b);
+			break;
+		}
+		b->gw = g;
+		b->conf = &g->c;
+		b->relay_until = g->relay_until;
+		b->relay_paused = g->relay_until > now_ms();
+		snprintf(b->relay_error, sizeof(b->relay_error), "%s", g->relay_error);
+		int rc = uv_queue_work(g->loop, &b->work, work_cb, after_work_cb);
+		if (rc < 0) /* cannot happen with a valid loop; the files stay in active/ */
+			fatal("uv_queue_work: %s", uv_strerror(rc));
+		g->inflight++;
+	}
+}
+
+/* ---- housekeeping at start and on the scan timer ---- */
+
+static void recover_active(struct gw *g)
+{
+	char **names;
+	size_t n, moved = 0;
+
+	if (spool_list(g->c.spool_dir, SPOOL_ACTIVE, &names, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		moved += spool_move(g->c.spool_dir, names[i], SPOOL_ACTIVE, SPOOL_QUEUED, 0) == 0;
+	if (moved)
+		log_warn("spool: %zu message(s) left in active/ by an earlier run queued again "
+			 "(they may be delivered twice)",
+			 moved);
+	spool_list_free(names, n);
+}
+
+/* remove_old - unlink files in <spool>/<sub> not modified for max_age_ms */
+static void remove_old(const char *spool_dir, const char *sub, int64_t max_age_ms)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+	struct dirent *de;
+	size_t gone = 0;
+	int64_t now = now_ms();
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/%s", spool_dir, sub);
+	if (!(d = opendir(p)))
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s/%s", spool_dir, sub, de->d_name);
+		if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    now - (int64_t)sb.st_mtim.tv_sec * 1000 > max_age_ms && unlink(p) == 0)
+			gone++;
+	}
+	closedir(d);
+	if (gone)
+		log_info("spool: purged %zu old file(s) from %s/", gone, sub);
+}
+
+static void scan_cb(uv_timer_t *t)
+{
+	struct gw *g = t->data;
+	char p[PATH_MAX];
+	struct stat sb;
+	int64_t now = now_ms(), purge_every = g->c.sent_keep_ms / 4;
+
+	pending_rescan(g);
+	snprintf(p, sizeof(p), "%s/deferred", g->c.spool_dir);
+	if (stat(p, &sb) == 0) {
+		int64_t mt = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+		if (mt != g->def_mtime_ns) {
+			g->def_mtime_ns = mt;
+			def_rebuild(g);
+		}
+	}
+	if (purge_every > 3600 * 1000)
+		purge_every = 3600 * 1000;
+	if (now - g->last_purge_ms >= purge_every) {
+		g->last_purge_ms = now;
+		remove_old(g->c.spool_dir, "sent", g->c.sent_keep_ms);
+	}
+	def_run(g);
+	dispatch(g);
+}
+
+static void due_cb(uv_timer_t *t)
+{
+	struct gw *g = t->data;
+	def_run(g);
+	dispatch(g);
+}
+
+static void watch_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct gw *g = h->data;
+	char p[PATH_MAX];
+
+	if (status < 0) {
+		log_warn("watching incoming/: %s (the rescan still runs)", uv_strerror(status));
+		return;
+	}
+	if (!filename) { /* events were lost: look at everything */
+		pending_rescan(g);
+	} else if (filename[0] != '.') {
+		snprintf(p, sizeof(p), "%s/incoming/%s", g->c.spool_dir, filename);
+		if (access(p, F_OK) == 0) /* not one of our moves out */
+			pending_push(g, filename);
+	}
+	dispatch(g);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	struct gw *g = h->data;
+	g->open_handles--;
+}
+
+static void gw_close_all(struct gw *g)
+{
+	uv_handle_t *hs[] = {(uv_handle_t *)&g->watch,	   (uv_handle_t *)&g->scan_timer,
+			     (uv_handle_t *)&g->due_timer, (uv_handle_t *)&g->sigint,
+			     (uv_handle_t *)&g->sigterm};
+	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+		if (!uv_is_closing(hs[i]))
+			uv_close(hs[i], close_cb);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+	struct gw *g = s->data;
+
+	if (g->stopping)
+		return;
+	g->stopping = 1;
+	log_info("stopping on signal %d: %d batch(es) in flight finish first "
+		 "(a second signal aborts; active/ is requeued at the next start)",
+		 signum, g->inflight);
+	gw_close_all(g);
+}
+
+int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
+{
+	char p[PATH_MAX];
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	g->loop = loop;
+	g->c = *c;
+	if ((rc = spool_init(c->spool_dir)) < 0) {
+		log_err("spool %s: %s", c->spool_dir, strerror(-rc));
+		return rc;
+	}
+	if ((!*c->relay || !*c->sms_url) && (rc = mkdir_p(c->sink_dir, 0700)) < 0) {
+		log_err("sink %s: %s", c->sink_dir, strerror(-rc));
+		return rc;
+	}
+	recover_active(g);
+	remove_old(c->spool_dir, "tmp", GW_TMP_MAX_AGE_MS);
+	g->last_purge_ms = now_ms();
+	remove_old(c->spool_dir, "sent", c->sent_keep_ms);
+
+	uv_timer_init(loop, &g->scan_timer);
+	uv_timer_init(loop, &g->due_timer);
+	uv_fs_event_init(loop, &g->watch);
+	uv_signal_init(loop, &g->sigint);
+	uv_signal_init(loop, &g->sigterm);
+	g->scan_timer.data = g->due_timer.data = g->watch.data = g;
+	g->sigint.data = g->sigterm.data = g;
+	g->open_handles = 5;
+	snprintf(p, sizeof(p), "%s/incoming", c->spool_dir);
+	if ((rc = uv_fs_event_start(&g->watch, watch_cb, p, 0)) < 0)
+		log_warn("cannot watch %s (%s): new messages wait for the rescan", p,
+			 uv_strerror(rc));
+	uv_signal_start(&g->sigint, signal_cb, SIGINT);
+	uv_signal_start(&g->sigterm, signal_cb, SIGTERM);
+	uv_timer_start(&g->scan_timer, scan_cb, (uint64_t)c->scan_ms, (uint64_t)c->scan_ms);
+
+	scan_cb(&g->scan_timer); /* the deferred index, the queue, the first batches */
+	if (*c->relay)
+		log_info("started: spool %s, relay %s, %d session(s) of up to %d message(s)",
+			 c->spool_dir, c->relay, c->connections, c->batch);
+	else
+		log_info("started: spool %s, no relay: e-mail to the file sink %s", c->spool_dir,
+			 c->sink_dir);
+	return 0;
+}
+
+void gw_free(struct gw *g)
+{
+	pending_clear(g);
+	free(g->pending);
+	free(g->def);
+	g->pending = NULL;
+	g->def = NULL;
+}
