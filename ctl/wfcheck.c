@@ -20,11 +20,8 @@ int ctl_check(struct conf *c, int argc, char **argv)
 		fprintf(stderr, "%s\n", conf_error(c));
 		return 1;
 	}
-	/* files named: their folder holds messages.conf and the templates */
-	if (argc > 0) {
-		dcopy = strdup(argv[0]);
-		dir = dirname(dcopy);
-	}
+	/* files named: messages.conf comes from engine.workflows; each file's
+	 * templates from beside it */
 	int rc = wf_set_load(dir, argc > 0 ? argv : NULL, argc, &ws, &errs);
 	for (int i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.v[i]);

@@ -26,6 +26,7 @@ struct intake {
 	void *arg;
 	char id[ID_LEN + 1];
 	int rc;
+	int hashing;    /* waiting for its password hash: later intakes wait too */
 	uv_work_t work; /* password hashing off the loop */
 	struct intake *next;
 };
@@ -52,6 +53,7 @@ struct jobs {
 	struct jobs_cfg cfg;
 	uv_timer_t tick; /* 0 ms timer: the next loop turn */
 	uv_timer_t retry;
+	uv_timer_t timers; /* the next workflow timer due */
 	int tick_armed;
 	struct intake *in_head, **in_tail;
 	struct runnable *run_head, **run_tail;
@@ -59,11 +61,12 @@ struct jobs {
 	struct waiter *waiters;
 	json_t *outbox_del; /* outbox keys spooled, to delete in the next tick */
 	int hashing;        /* intakes whose password is being hashed */
-	int64_t done_total, failed_total, commits, commit_fail;
+	int64_t done_total, failed_total, commits, commit_fail, timers_fired;
 	int closing;
 };
 
 static void jobs_arm(struct jobs *j);
+static void timers_arm(struct jobs *j);
 
 static void runq_push(struct jobs *j, const char *id)
 {
@@ -253,6 +256,46 @@ out:
 	return rc;
 }
 
+/* fire_one - a due workflow timer, inside the open transaction */
+static int fire_one(struct jobs *j, const char *key, int64_t now, json_t *spool_after)
+{
+	struct wf_out out = {0};
+	int rc = wf_fire_timer(j->ws, j->st, key, now, &out);
+	if (rc < 0)
+		return rc;
+	rc = wf_apply(j->st, out.writes);
+	size_t i;
+	json_t *ok;
+	json_array_foreach(out.outbox, i, ok)
+		json_array_append(spool_after, json_object_get(out.writes, json_string_value(ok)));
+	j->timers_fired++;
+	wf_out_free(&out);
+	return rc;
+}
+
+static void timers_due(uv_timer_t *t)
+{
+	jobs_arm(t->data);
+}
+
+/* timers_arm - wake up when the earliest timer falls due (at most 10 s away,
+ * so that a change of the wall clock is noticed) */
+static void timers_arm(struct jobs *j)
+{
+	json_t *keys = NULL, *rec = NULL;
+	uint64_t delay = 10000;
+	if (j->closing)
+		return;
+	if (j->st->ops->due(j->st, "due", INT64_MAX, 1, &keys) == 0 && json_array_size(keys) == 1 &&
+	    store_get(j->st, json_string_value(json_array_get(keys, 0)), &rec) == 0) {
+		int64_t d = rec_int(rec, "due", 0) - now_ms();
+		delay = d <= 0 ? 0 : (uint64_t)d < delay ? (uint64_t)d : delay;
+	}
+	json_decref(rec);
+	json_decref(keys);
+	uv_timer_start(&j->timers, timers_due, delay, 0);
+}
+
 /* take_intake - write a new job (or find the first one of its key) */
 static int take_intake(struct jobs *j, struct intake *in)
 {
@@ -260,6 +303,8 @@ static int take_intake(struct jobs *j, struct intake *in)
 	json_t *rec;
 	int rc;
 
+	if (in->rc < 0)
+		return 0; /* its hashing failed: reported below, nothing written */
 	if (in->key) {
 		snprintf(kkey, sizeof(kkey), "k:%s:%s", in->front, in->key);
 		if (store_get(j->st, kkey, &rec) == 0) {
@@ -311,9 +356,20 @@ static void tick(uv_timer_t *t)
 	int rc, ran = 0;
 
 	j->tick_armed = 0;
-	j->in_head = NULL;
-	j->in_tail = &j->in_head;
-	if (!ins && !j->run_head && json_array_size(j->outbox_del) == 0)
+	/* take the intakes in arrival order, up to the first still hashing:
+	 * jobs for one account keep their order */
+	struct intake **cut = &j->in_head;
+	while (*cut && !(*cut)->hashing)
+		cut = &(*cut)->next;
+	ins = *cut == j->in_head ? NULL : j->in_head;
+	j->in_head = *cut;
+	*cut = NULL;
+	if (!j->in_head)
+		j->in_tail = &j->in_head;
+	int64_t now = now_ms();
+	json_t *due = NULL;
+	j->st->ops->due(j->st, "due", now, j->cfg.group_max, &due);
+	if (!ins && !j->run_head && json_array_size(j->outbox_del) == 0 && json_array_size(due) == 0)
 		goto out;
 
 	rc = j->st->ops->begin(j->st);
@@ -335,6 +391,10 @@ static void tick(uv_timer_t *t)
 		ran++;
 		r = r->next;
 	}
+	json_t *tk;
+	json_array_foreach(due, i, tk)
+		if ((rc = fire_one(j, json_string_value(tk), now, spool_after)) < 0)
+			goto failed;
 	rc = j->st->ops->commit(j->st);
 	if (rc < 0)
 		goto failed;
@@ -357,6 +417,11 @@ static void tick(uv_timer_t *t)
 	for (in = ins; in; in = next) {
 		next = in->next;
 		json_t *view = NULL;
+		if (in->rc < 0) {
+			in->done(in->arg, in->rc, NULL);
+			intake_free(in);
+			continue;
+		}
 		if (jobs_view(j, in->id, &view) < 0)
 			view = json_pack("{s:s, s:s}", "id", in->id, "state", "queued");
 		in->done(in->arg, 0, view);
@@ -401,10 +466,12 @@ failed:
 	}
 	uv_timer_start(&j->retry, tick, 1000, 0); /* try again in a second */
 out:
+	json_decref(due);
 	json_decref(spool_after);
 	json_decref(finished);
-	if (j->run_head || j->in_head || json_array_size(j->outbox_del))
+	if (j->run_head || (j->in_head && !j->in_head->hashing) || json_array_size(j->outbox_del))
 		jobs_arm(j);
+	timers_arm(j);
 }
 
 static void jobs_arm(struct jobs *j)
@@ -449,12 +516,10 @@ static void hash_done(uv_work_t *w, int status)
 {
 	struct intake *in = w->data;
 	in->j->hashing--;
-	if (status < 0 || in->rc < 0) {
-		in->done(in->arg, status < 0 ? status : in->rc, NULL);
-		intake_free(in);
-		return;
-	}
-	intake_queue(in->j, in);
+	in->hashing = 0;
+	if (status < 0 || in->rc < 0) /* take_intake skips it and reports the error */
+		in->rc = status < 0 ? status : in->rc;
+	jobs_arm(in->j);
 }
 
 void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *args,
@@ -482,17 +547,19 @@ void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *ar
 		return;
 	}
 	in->work.data = in;
+	in->hashing = 1;
 	j->hashing++;
+	intake_queue(j, in);
 	uv_queue_work(j->loop, &in->work, hash_work, hash_done);
 }
 
 json_t *jobs_stats(struct jobs *j)
 {
-	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "queued", j->nrun, "hashing",
+	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", j->nrun, "hashing",
 			 j->hashing, "done", (json_int_t)j->done_total, "failed",
 			 (json_int_t)j->failed_total, "commits", (json_int_t)j->commits,
-			 "commit_failures", (json_int_t)j->commit_fail, "records",
-			 (json_int_t)j->st->ops->count(j->st));
+			 "commit_failures", (json_int_t)j->commit_fail, "timers_fired",
+			 (json_int_t)j->timers_fired, "records", (json_int_t)j->st->ops->count(j->st));
 }
 
 void jobs_set_workflows(struct jobs *j, const struct wf_set *ws)
@@ -522,6 +589,8 @@ int jobs_open(uv_loop_t *loop, struct store *st, const struct wf_set *ws,
 	j->tick.data = j;
 	uv_timer_init(loop, &j->retry);
 	j->retry.data = j;
+	uv_timer_init(loop, &j->timers);
+	j->timers.data = j;
 
 	rc = spool_init(cfg->spool_dir);
 	if (rc < 0) {
@@ -575,7 +644,9 @@ void jobs_close(struct jobs *j)
 	j->closing = 1;
 	uv_timer_stop(&j->tick);
 	uv_timer_stop(&j->retry);
+	uv_timer_stop(&j->timers);
 	uv_close((uv_handle_t *)&j->tick, NULL);
+	uv_close((uv_handle_t *)&j->timers, NULL);
 	uv_close((uv_handle_t *)&j->retry, jobs_closed);
 	while (j->waiters)
 		waiter_timeout(&j->waiters->timer);

@@ -1,12 +1,13 @@
 /*
- * wf - declarative workflows: the loaded form of the workflow files (workflows/NAME.wf).
+ * wf - declarative workflows: the loaded form of the workflow files
+ * (workflows/NAME.wf, libconfig syntax; docs/workflows.md).
  *
  * A workflow is a state machine over accounts: events (job types) arrive,
- * find their subject account, and run the transition for the account's
- * current state.  Actions come from a fixed library written in C
- * (wf_run.c); everything that is policy - states, validity periods,
- * templates, result codes - is data in the files.  docs/workflows.md
- * describes the language.
+ * find their subject account, and run the first transition whose "from"
+ * is the account's state and whose guard holds.  States may carry timers
+ * (persisted, cancelled when the state is left).  Actions come from a
+ * fixed library written in C (wf_actions.c); everything that is policy -
+ * states, validity periods, limits, templates, result codes - is data.
  */
 #ifndef REGFLOW_WF_H
 #define REGFLOW_WF_H
@@ -14,24 +15,62 @@
 #include <jansson.h>
 #include <stdint.h>
 
-enum wf_act_kind {
-	WA_SET,          /* field, value (template) */
-	WA_SET_PASSWORD, /* account.pwhash := the event's password (hashed at intake) */
-	WA_ISSUE_TOKEN,  /* purpose, valid: a new secret token, older ones revoked */
-	WA_VERIFY_TOKEN, /* purpose: the event's token must be live: consumed */
-	WA_SEND,         /* template, to (template) */
-	WA_REPLY,        /* code */
+struct wf;
+struct wf_ctx;
+struct wf_action;
+
+/* parameter kinds an action declares; the loader checks and converts them */
+enum wf_param_kind {
+	WP_STR,      /* a plain string */
+	WP_TMPL,     /* a string with {{variables}}, checked against those in scope */
+	WP_DUR,      /* a duration ("30s", "1d"): stored as integer milliseconds */
+	WP_INT,      /* an integer */
+	WP_CODE,     /* a result code of SPEC section 3 */
+	WP_TEMPLATE, /* the name of a template of this workflow */
+	WP_FIELD,    /* an account field the workflow may set */
+	WP_RULES,    /* a list of { max = N; per = "1h"; } */
+	WP_BLACKLIST /* { max = N; per = "1d"; for = "1d"; } */
+};
+
+struct wf_param {
+	const char *name;
+	enum wf_param_kind kind;
+	int required;
+};
+
+struct wf_action_def {
+	const char *name;
+	struct wf_param params[8];
+	const char *provides; /* a secret variable it puts in scope ("token", "code") */
+	/* run - 0 done, 1 failed with c->code set, <0 store error */
+	int (*run)(struct wf_ctx *c, const struct wf_action *a);
 };
 
 struct wf_action {
-	enum wf_act_kind kind;
+	const struct wf_action_def *def;
+	json_t *p; /* params by name, converted (durations as ms integers) */
 	int line;
-	char *field, *value, *purpose, *tmpl, *to, *code;
-	int64_t valid_ms;
+};
+
+/* a guard: every condition must hold for the transition to be taken */
+struct wf_cond {
+	char *field;
+	char *equals; /* template; NULL: test "set" */
+	int set;      /* with equals NULL: 1 field must be non-empty, 0 empty */
 };
 
 struct wf_transition {
 	char *on, *from, *to; /* to NULL: stay */
+	struct wf_cond *conds;
+	int nconds;
+	struct wf_action *acts;
+	int nacts;
+	int line;
+};
+
+struct wf_timer {
+	int64_t after_ms;
+	char *to; /* NULL: stay */
 	struct wf_action *acts;
 	int nacts;
 	int line;
@@ -44,17 +83,19 @@ struct wf_template {
 
 struct wf_state {
 	char *name, *status;
+	struct wf_timer *timers;
+	int ntimers;
 	int line;
 };
 
-struct wf;
-
 struct wf_event {
 	char *name;
-	json_t *args;   /* name -> type ("email", "password", "token", "string") */
-	char *by;       /* subject lookup: "email" | "token" | "account" */
-	char *purpose;  /* by token: the token's purpose */
-	char *missing;  /* no such subject: "create" or a result code */
+	json_t *args;  /* name -> type ("email", "password", "token", "code", "phone", "string", ...) */
+	char *by;      /* subject lookup: "email" | "phone" | "token" | "account" */
+	char *purpose; /* by token: the token's purpose */
+	char *missing; /* no such subject: "create" or a result code */
+	struct wf_action *limits; /* "limit" actions run before any transition */
+	int nlimits;
 	struct wf *wf;
 	int line;
 };
@@ -95,6 +136,7 @@ void wf_set_free(struct wf_set *ws);
 void wf_errs_free(struct wf_errs *e);
 
 const struct wf_event *wf_set_event(const struct wf_set *ws, const char *name);
+const struct wf *wf_set_find(const struct wf_set *ws, const char *name);
 const struct wf_state *wf_state_find(const struct wf *wf, const char *name);
 const struct wf_template *wf_template_find(const struct wf *wf, const char *name);
 /* wf_message - the text for a result code ("" if unknown) */
@@ -102,7 +144,25 @@ const char *wf_message(const struct wf_set *ws, const char *code);
 
 /* wf_arg_check - validate one argument of the given type; NULL if fine, else why */
 const char *wf_arg_check(const char *type, const char *value);
+/* wf_arg_type_known - 1 if type is an argument type wf_arg_check knows */
+int wf_arg_type_known(const char *type);
 /* wf_known_code - 1 if code is a result code the SPEC defines */
 int wf_known_code(const char *code);
+/* wf_action_lookup - the library's definition of an action, or NULL */
+const struct wf_action_def *wf_action_lookup(const char *name);
+
+/* the account fields the engine manages itself: workflows may not set them */
+int wf_field_reserved(const char *field);
+
+/* p_str, p_int - an action's converted parameter */
+static inline const char *wf_p_str(const struct wf_action *a, const char *name)
+{
+	return json_string_value(json_object_get(a->p, name));
+}
+static inline int64_t wf_p_int(const struct wf_action *a, const char *name, int64_t def)
+{
+	json_t *v = json_object_get(a->p, name);
+	return v ? (int64_t)json_integer_value(v) : def;
+}
 
 #endif

@@ -2,6 +2,7 @@
  * wf_args - checks for job arguments by their declared type, made at the
  * API before a job is accepted, so a bad field is a 400 naming it.
  */
+#include "util.h"
 #include "wf.h"
 
 #include <ctype.h>
@@ -73,19 +74,60 @@ static const char *token_check(const char *s)
 	return NULL;
 }
 
+static const char *code_check(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 4 || n > 8)
+		return "a code has 4 to 8 digits";
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return "a code has only digits";
+	return NULL;
+}
+
+/* phone_check - a mainland mobile number: 11 digits, 1[3-9]x */
+static const char *phone_check(const char *s)
+{
+	if (strlen(s) != 11 || s[0] != '1' || s[1] < '3' || s[1] > '9')
+		return "not a mainland mobile number (11 digits, 13x-19x)";
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return "a phone number has only digits";
+	return NULL;
+}
+
+static const char *account_check(const char *s)
+{
+	return id_valid(s) ? NULL : "not an account id";
+}
+
+static const struct {
+	const char *type;
+	const char *(*check)(const char *);
+} arg_types[] = {
+	{"email", email_check}, {"password", password_check}, {"token", token_check},
+	{"code", code_check},   {"phone", phone_check},       {"account", account_check},
+	{"string", NULL},
+};
+
+int wf_arg_type_known(const char *type)
+{
+	for (size_t i = 0; i < sizeof(arg_types) / sizeof(arg_types[0]); i++)
+		if (strcmp(arg_types[i].type, type) == 0)
+			return 1;
+	return 0;
+}
+
 const char *wf_arg_check(const char *type, const char *value)
 {
 	if (!value)
 		return "missing";
 	if (strpbrk(value, "\r\n") && strcmp(type, "string"))
 		return "line break in value";
-	if (strcmp(type, "email") == 0)
-		return email_check(value);
-	if (strcmp(type, "password") == 0)
-		return password_check(value);
-	if (strcmp(type, "token") == 0)
-		return token_check(value);
-	if (strcmp(type, "string") == 0)
-		return strlen(value) > 4096 ? "value too long" : NULL;
+	if (strlen(value) > 4096)
+		return "value too long";
+	for (size_t i = 0; i < sizeof(arg_types) / sizeof(arg_types[0]); i++)
+		if (strcmp(arg_types[i].type, type) == 0)
+			return arg_types[i].check ? arg_types[i].check(value) : NULL;
 	return "unknown argument type";
 }

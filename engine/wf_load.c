@@ -30,7 +30,6 @@ static const char *result_codes[] = {
 	"IDNO_PENDING_REVIEW", "IDNO_REGISTERED", "IDNO_IMMUTABLE", "PHOTO_FORMAT",
 	"PHOTO_TOO_LARGE", "IN_USE", "ASSISTANT_NOT_ELIGIBLE", "NOT_FOUND", "DEREGISTERED", NULL};
 
-static const char *arg_types[] = {"email", "password", "token", "string", NULL};
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -120,6 +119,227 @@ static void tmpl_vars_check(struct lctx *lc, int line, const char *text, const c
 	}
 }
 
+/* scope - the template variables visible to an action list */
+struct scope {
+	const char *v[48];
+	int n;
+};
+
+static void scope_add(struct scope *sc, const char *name)
+{
+	for (int i = 0; i < sc->n; i++)
+		if (strcmp(sc->v[i], name) == 0)
+			return;
+	if (sc->n < 47) {
+		sc->v[sc->n++] = name;
+		sc->v[sc->n] = NULL;
+	}
+}
+
+/* scope_base - what every action list sees: the account's own fields */
+static void scope_base(struct scope *sc)
+{
+	static const char *base[] = {"account", "front", "email", "phone", "name", "username", NULL};
+	sc->n = 0;
+	sc->v[0] = NULL;
+	for (int i = 0; base[i]; i++)
+		scope_add(sc, base[i]);
+}
+
+int wf_field_reserved(const char *f)
+{
+	static const char *reserved[] = {"id", "kind", "pwhash", "status", "created", "account", NULL};
+	return in_list(reserved, f) || strncmp(f, "wf.", 3) == 0;
+}
+
+/* load_param - check one parameter of an action and store it converted */
+static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
+		       const struct wf_param *pd, config_setting_t *s, struct scope *sc)
+{
+	const char *name = pd->name;
+	int line = sline(s);
+	if (pd->kind == WP_RULES) {
+		if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+			lerr(lc, line, "%s: expected a list ( { max = N; per = \"1h\"; }, ... )", name);
+			return;
+		}
+		json_t *rules = json_array();
+		for (int i = 0; i < config_setting_length(s); i++) {
+			config_setting_t *r = config_setting_get_elem(s, (unsigned)i);
+			int max = 0;
+			const char *per = NULL;
+			int64_t ms;
+			if (config_setting_type(r) != CONFIG_TYPE_GROUP ||
+			    !config_setting_lookup_int(r, "max", &max) ||
+			    !config_setting_lookup_string(r, "per", &per)) {
+				lerr(lc, sline(r), "%s: each rule is { max = N; per = \"DURATION\"; }", name);
+				continue;
+			}
+			if (max < 1)
+				lerr(lc, sline(r), "%s: max must be at least 1", name);
+			if (duration_parse(per, &ms) < 0 || ms <= 0)
+				lerr(lc, sline(r), "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", per);
+			json_array_append_new(rules, json_pack("{s:i, s:I}", "max", max, "per", (json_int_t)ms));
+		}
+		json_object_set_new(act->p, name, rules);
+		return;
+	}
+	if (pd->kind == WP_BLACKLIST) {
+		int max = 0;
+		const char *per = NULL, *dur = NULL;
+		int64_t per_ms = 0, for_ms = 0;
+		if (config_setting_type(s) != CONFIG_TYPE_GROUP ||
+		    !config_setting_lookup_int(s, "max", &max) ||
+		    !config_setting_lookup_string(s, "per", &per) ||
+		    !config_setting_lookup_string(s, "for", &dur)) {
+			lerr(lc, line, "%s: expected { max = N; per = \"1d\"; for = \"1d\"; }", name);
+			return;
+		}
+		if (duration_parse(per, &per_ms) < 0 || per_ms <= 0)
+			lerr(lc, line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", per);
+		if (duration_parse(dur, &for_ms) < 0 || for_ms <= 0)
+			lerr(lc, line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", dur);
+		json_object_set_new(act->p, name, json_pack("{s:i, s:I, s:I}", "max", max, "per",
+							    (json_int_t)per_ms, "for", (json_int_t)for_ms));
+		return;
+	}
+	if (pd->kind == WP_INT) {
+		if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+			lerr(lc, line, "%s must be an integer", name);
+			return;
+		}
+		long long v = config_setting_get_int64(s);
+		if (v < 1 || v > 1000000)
+			lerr(lc, line, "%s: %lld is out of range", name, v);
+		json_object_set_new(act->p, name, json_integer(v));
+		return;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		lerr(lc, line, "%s must be a string", name);
+		return;
+	}
+	const char *v = config_setting_get_string(s);
+	switch (pd->kind) {
+	case WP_DUR: {
+		int64_t ms;
+		if (duration_parse(v, &ms) < 0 || ms <= 0) {
+			lerr(lc, line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", v);
+			return;
+		}
+		json_object_set_new(act->p, name, json_integer(ms));
+		return;
+	}
+	case WP_CODE:
+		if (!wf_known_code(v))
+			lerr(lc, line, "%s: unknown result code \"%s\"", act->def->name, v);
+		break;
+	case WP_TEMPLATE: {
+		const struct wf_template *t = wf_template_find(wf, v);
+		if (!t) {
+			lerr(lc, line, "%s: no template \"%s\"", act->def->name, v);
+			break;
+		}
+		tmpl_vars_check(lc, line, t->body, sc->v, t->name);
+		tmpl_vars_check(lc, line, t->subject, sc->v, t->name);
+		break;
+	}
+	case WP_FIELD:
+		if (wf_field_reserved(v))
+			lerr(lc, line, "%s: field \"%s\" is managed by the engine", act->def->name, v);
+		break;
+	case WP_TMPL:
+		tmpl_vars_check(lc, line, v, sc->v, act->def->name);
+		break;
+	default:
+		break;
+	}
+	json_object_set_new(act->p, name, json_string(v));
+}
+
+/* needs_arg - actions that read an argument of the event */
+static void needs_arg(struct lctx *lc, const struct wf_event *ev, const struct wf_action *act)
+{
+	static const struct {
+		const char *action, *arg;
+	} needs[] = {{"set_password", "password"}, {"verify_token", "token"}, {"verify_code", "code"}};
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
+		if (!strcmp(act->def->name, needs[i].action) &&
+		    (!ev || !json_object_get(ev->args, needs[i].arg)))
+			lerr(lc, act->line, "%s: %s has no %s argument", act->def->name,
+			     ev ? ev->name : "a timer", needs[i].arg);
+}
+
+static void load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
+			config_setting_t *a, struct wf_action *act, struct scope *sc)
+{
+	act->line = sline(a);
+	act->p = json_object();
+	if (config_setting_type(a) != CONFIG_TYPE_GROUP) {
+		lerr(lc, act->line, "an action must be a group { action = \"...\"; ... }");
+		return;
+	}
+	char *name = member_str(lc, a, "action", 1);
+	if (!name)
+		return;
+	act->def = wf_action_lookup(name);
+	if (!act->def) {
+		lerr(lc, act->line, "unknown action \"%s\"", name);
+		free(name);
+		return;
+	}
+	free(name);
+	const char *known[10] = {"action"};
+	int nk = 1;
+	for (int i = 0; act->def->params[i].name; i++)
+		known[nk++] = act->def->params[i].name;
+	known[nk] = NULL;
+	check_known(lc, a, known, act->def->name);
+	for (int i = 0; act->def->params[i].name; i++) {
+		const struct wf_param *pd = &act->def->params[i];
+		config_setting_t *s = config_setting_get_member(a, pd->name);
+		if (!s) {
+			if (pd->required)
+				lerr(lc, act->line, "%s: missing setting \"%s\"", act->def->name, pd->name);
+			continue;
+		}
+		load_param(lc, wf, act, pd, s, sc);
+	}
+	needs_arg(lc, ev, act);
+	if (act->def->provides)
+		scope_add(sc, act->def->provides);
+}
+
+static void load_actions(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
+			 config_setting_t *d, struct wf_action **acts, int *nacts, struct scope *sc)
+{
+	*nacts = config_setting_length(d);
+	*acts = xcalloc((size_t)*nacts + 1, sizeof(**acts));
+	for (int j = 0; j < *nacts; j++)
+		load_action(lc, wf, ev, config_setting_get_elem(d, (unsigned)j), &(*acts)[j], sc);
+}
+
+static void load_cond(struct lctx *lc, config_setting_t *g, struct wf_cond *c, struct scope *sc)
+{
+	static const char *known[] = {"field", "equals", "set", NULL};
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		lerr(lc, sline(g), "a guard is { field = \"...\"; set = true; } or { field; equals }");
+		return;
+	}
+	check_known(lc, g, known, "a guard");
+	c->field = member_str(lc, g, "field", 1);
+	c->equals = member_str(lc, g, "equals", 0);
+	if (c->equals)
+		tmpl_vars_check(lc, sline(g), c->equals, sc->v, "guard");
+	config_setting_t *s = config_setting_get_member(g, "set");
+	if (s && config_setting_type(s) != CONFIG_TYPE_BOOL)
+		lerr(lc, sline(s), "set must be true or false");
+	c->set = s ? config_setting_get_bool(s) : 1;
+	if (!s && !c->equals)
+		lerr(lc, sline(g), "a guard needs set = true|false or equals = \"...\"");
+}
+
+static void actions_free(struct wf_action *acts, int n);
+
 static void load_states(struct lctx *lc, struct wf *wf, config_setting_t *root)
 {
 	config_setting_t *g = config_setting_get_member(root, "states");
@@ -138,7 +358,7 @@ static void load_states(struct lctx *lc, struct wf *wf, config_setting_t *root)
 			lerr(lc, st->line, "state \"%s\" must be a group", st->name);
 			continue;
 		}
-		static const char *known[] = {"status", NULL};
+		static const char *known[] = {"status", "timers", NULL};
 		check_known(lc, s, known, "a state");
 		st->status = member_str(lc, s, "status", 0);
 	}
@@ -146,7 +366,7 @@ static void load_states(struct lctx *lc, struct wf *wf, config_setting_t *root)
 
 static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 {
-	static const char *known[] = {"args", "subject", NULL};
+	static const char *known[] = {"args", "subject", "limits", NULL};
 	static const char *subj_known[] = {"by", "purpose", "missing", NULL};
 	config_setting_t *g = config_setting_get_member(root, "events");
 	if (!g || config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -177,10 +397,34 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 				lerr(lc, sline(m), "args: expected name = \"type\"");
 				continue;
 			}
-			if (!in_list(arg_types, t))
+			if (!wf_arg_type_known(t))
 				lerr(lc, sline(m), "argument \"%s\": unknown type \"%s\"",
 				     config_setting_name(m), t);
 			json_object_set_new(ev->args, config_setting_name(m), json_string(t));
+		}
+		config_setting_t *lim = config_setting_get_member(e, "limits");
+		if (lim && config_setting_type(lim) != CONFIG_TYPE_LIST) {
+			lerr(lc, sline(lim), "limits must be a list ( { key = ...; rules = ...; }, ... )");
+		} else if (lim) {
+			struct scope sc;
+			scope_base(&sc);
+			const char *an;
+			json_t *at;
+			json_object_foreach(ev->args, an, at)
+				if (strcmp(json_string_value(at), "password"))
+					scope_add(&sc, an);
+			ev->nlimits = config_setting_length(lim);
+			ev->limits = xcalloc((size_t)ev->nlimits + 1, sizeof(*ev->limits));
+			for (int j = 0; j < ev->nlimits; j++) {
+				config_setting_t *l = config_setting_get_elem(lim, (unsigned)j);
+				if (config_setting_type(l) == CONFIG_TYPE_GROUP &&
+				    !config_setting_get_member(l, "action"))
+					config_setting_set_string(
+						config_setting_add(l, "action", CONFIG_TYPE_STRING), "limit");
+				load_action(lc, wf, ev, l, &ev->limits[j], &sc);
+				if (ev->limits[j].def && strcmp(ev->limits[j].def->name, "limit"))
+					lerr(lc, ev->limits[j].line, "limits: only limit actions belong here");
+			}
 		}
 		config_setting_t *s = config_setting_get_member(e, "subject");
 		if (!s || config_setting_type(s) != CONFIG_TYPE_GROUP) {
@@ -192,8 +436,8 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		ev->purpose = member_str(lc, s, "purpose", 0);
 		ev->missing = member_str(lc, s, "missing", 1);
 		if (ev->by && strcmp(ev->by, "email") && strcmp(ev->by, "token") &&
-		    strcmp(ev->by, "account"))
-			lerr(lc, sline(s), "subject: unknown lookup \"%s\" (email, token, account)",
+		    strcmp(ev->by, "account") && strcmp(ev->by, "phone"))
+			lerr(lc, sline(s), "subject: unknown lookup \"%s\" (email, phone, token, account)",
 			     ev->by);
 		if (ev->by && !json_object_get(ev->args, ev->by))
 			lerr(lc, sline(s), "subject: by \"%s\" needs an argument of that name",
@@ -260,118 +504,16 @@ static void load_templates(struct lctx *lc, struct wf *wf, config_setting_t *roo
 	}
 }
 
-static void load_action(struct lctx *lc, struct wf *wf, struct wf_transition *tr,
-			config_setting_t *a, struct wf_action *act, const char **vars, int *nvars)
-{
-	static const struct {
-		const char *name;
-		enum wf_act_kind kind;
-		const char *params[4];
-	} kinds[] = {
-		{"set", WA_SET, {"field", "value", NULL}},
-		{"set_password", WA_SET_PASSWORD, {NULL}},
-		{"issue_token", WA_ISSUE_TOKEN, {"purpose", "valid", NULL}},
-		{"verify_token", WA_VERIFY_TOKEN, {"purpose", NULL}},
-		{"send", WA_SEND, {"template", "to", NULL}},
-		{"reply", WA_REPLY, {"code", NULL}},
-	};
-	size_t k;
-	act->line = sline(a);
-	if (config_setting_type(a) != CONFIG_TYPE_GROUP) {
-		lerr(lc, act->line, "an action must be a group { action = \"...\"; ... }");
-		return;
-	}
-	char *name = member_str(lc, a, "action", 1);
-	if (!name)
-		return;
-	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
-		if (strcmp(kinds[k].name, name) == 0)
-			break;
-	if (k == sizeof(kinds) / sizeof(kinds[0])) {
-		lerr(lc, act->line, "unknown action \"%s\"", name);
-		free(name);
-		return;
-	}
-	act->kind = kinds[k].kind;
-	const char *known[6] = {"action"};
-	for (int i = 0; kinds[k].params[i]; i++)
-		known[i + 1] = kinds[k].params[i];
-	check_known(lc, a, known, name);
-	for (int i = 0; kinds[k].params[i]; i++) {
-		const char *p = kinds[k].params[i];
-		char *v = member_str(lc, a, p, 1);
-		if (strcmp(p, "field") == 0)
-			act->field = v;
-		else if (strcmp(p, "value") == 0)
-			act->value = v;
-		else if (strcmp(p, "purpose") == 0)
-			act->purpose = v;
-		else if (strcmp(p, "template") == 0)
-			act->tmpl = v;
-		else if (strcmp(p, "to") == 0)
-			act->to = v;
-		else if (strcmp(p, "code") == 0)
-			act->code = v;
-		else if (strcmp(p, "valid") == 0) {
-			if (v && duration_parse(v, &act->valid_ms) < 0)
-				lerr(lc, act->line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", v);
-			free(v);
-		}
-	}
-	free(name);
-	const struct wf_event *ev = NULL;
-	for (int i = 0; i < wf->nevents; i++)
-		if (tr->on && strcmp(wf->events[i].name, tr->on) == 0)
-			ev = &wf->events[i];
-	switch (act->kind) {
-	case WA_SET:
-		if (act->value)
-			tmpl_vars_check(lc, act->line, act->value, vars, "set");
-		if (act->field && (strcmp(act->field, "pwhash") == 0 || strcmp(act->field, "id") == 0 ||
-				   strncmp(act->field, "wf.", 3) == 0 || strcmp(act->field, "status") == 0))
-			lerr(lc, act->line, "set: field \"%s\" is managed by the engine", act->field);
-		break;
-	case WA_SET_PASSWORD:
-		if (ev && !json_object_get(ev->args, "password"))
-			lerr(lc, act->line, "set_password: event \"%s\" has no password argument", tr->on);
-		break;
-	case WA_ISSUE_TOKEN:
-		vars[(*nvars)++] = "token";
-		vars[*nvars] = NULL;
-		break;
-	case WA_VERIFY_TOKEN:
-		if (ev && !json_object_get(ev->args, "token"))
-			lerr(lc, act->line, "verify_token: event \"%s\" has no token argument", tr->on);
-		break;
-	case WA_SEND: {
-		const struct wf_template *t = act->tmpl ? wf_template_find(wf, act->tmpl) : NULL;
-		if (act->tmpl && !t)
-			lerr(lc, act->line, "send: no template \"%s\"", act->tmpl);
-		if (act->to)
-			tmpl_vars_check(lc, act->line, act->to, vars, "send to");
-		if (t) {
-			tmpl_vars_check(lc, act->line, t->body, vars, t->name);
-			tmpl_vars_check(lc, act->line, t->subject, vars, t->name);
-		}
-		break;
-	}
-	case WA_REPLY:
-		if (act->code && !wf_known_code(act->code))
-			lerr(lc, act->line, "reply: unknown result code \"%s\"", act->code);
-		break;
-	}
-}
-
 static void load_transitions(struct lctx *lc, struct wf *wf, config_setting_t *root)
 {
-	static const char *known[] = {"on", "from", "to", "do", NULL};
+	static const char *known[] = {"on", "from", "to", "when", "do", NULL};
 	config_setting_t *l = config_setting_get_member(root, "transitions");
 	if (!l || config_setting_type(l) != CONFIG_TYPE_LIST) {
 		lerr(lc, sline(l ? l : root), "\"transitions\" must be a list ( {...}, ... )");
 		return;
 	}
 	wf->ntrans = config_setting_length(l);
-	wf->trans = xcalloc((size_t)wf->ntrans, sizeof(*wf->trans));
+	wf->trans = xcalloc((size_t)wf->ntrans + 1, sizeof(*wf->trans));
 	for (int i = 0; i < wf->ntrans; i++) {
 		config_setting_t *t = config_setting_get_elem(l, (unsigned)i);
 		struct wf_transition *tr = &wf->trans[i];
@@ -394,33 +536,86 @@ static void load_transitions(struct lctx *lc, struct wf *wf, config_setting_t *r
 			lerr(lc, tr->line, "from: unknown state \"%s\"", tr->from);
 		if (tr->to && !wf_state_find(wf, tr->to))
 			lerr(lc, tr->line, "to: unknown state \"%s\"", tr->to);
+		/* template variables in scope: the account's fields, the event's
+		 * arguments, and the secrets issued earlier in this transition */
+		struct scope sc;
+		scope_base(&sc);
+		const char *aname;
+		json_t *atype;
+		if (ev)
+			json_object_foreach(ev->args, aname, atype)
+				if (strcmp(json_string_value(atype), "password"))
+					scope_add(&sc, aname);
+		config_setting_t *w = config_setting_get_member(t, "when");
+		if (w) {
+			int list = config_setting_type(w) == CONFIG_TYPE_LIST;
+			tr->nconds = list ? config_setting_length(w) : 1;
+			tr->conds = xcalloc((size_t)tr->nconds, sizeof(*tr->conds));
+			for (int j = 0; j < tr->nconds; j++)
+				load_cond(lc, list ? config_setting_get_elem(w, (unsigned)j) : w,
+					  &tr->conds[j], &sc);
+		}
+		/* an unguarded transition hides later ones with the same on/from */
 		for (int j = 0; j < i; j++)
 			if (tr->on && tr->from && wf->trans[j].on && wf->trans[j].from &&
-			    !strcmp(wf->trans[j].on, tr->on) && !strcmp(wf->trans[j].from, tr->from))
-				lerr(lc, tr->line, "a transition on \"%s\" from \"%s\" exists already (line %d)",
+			    !strcmp(wf->trans[j].on, tr->on) && !strcmp(wf->trans[j].from, tr->from) &&
+			    wf->trans[j].nconds == 0)
+				lerr(lc, tr->line,
+				     "never taken: the transition on \"%s\" from \"%s\" at line %d has no guard",
 				     tr->on, tr->from, wf->trans[j].line);
 		config_setting_t *d = config_setting_get_member(t, "do");
 		if (!d || config_setting_type(d) != CONFIG_TYPE_LIST) {
 			lerr(lc, tr->line, "\"do\" must be a list of actions");
 			continue;
 		}
-		/* template variables in scope: the event's arguments, the account id,
-		 * and the secrets issued earlier in this transition */
-		const char *vars[32] = {"account", NULL};
-		int nvars = 1;
-		const char *aname;
-		json_t *atype;
-		if (ev)
-			json_object_foreach(ev->args, aname, atype) {
-				if (strcmp(json_string_value(atype), "password") && nvars < 28)
-					vars[nvars++] = aname;
+		load_actions(lc, wf, ev, d, &tr->acts, &tr->nacts, &sc);
+	}
+}
+
+/* load_timers - after the templates: timer actions may send them */
+static void load_timers(struct lctx *lc, struct wf *wf, config_setting_t *root)
+{
+	static const char *known[] = {"after", "to", "do", NULL};
+	config_setting_t *g = config_setting_get_member(root, "states");
+	for (int i = 0; g && i < wf->nstates; i++) {
+		struct wf_state *st = &wf->states[i];
+		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		config_setting_t *tl = config_setting_type(s) == CONFIG_TYPE_GROUP
+					       ? config_setting_get_member(s, "timers") : NULL;
+		if (!tl)
+			continue;
+		if (config_setting_type(tl) != CONFIG_TYPE_LIST) {
+			lerr(lc, sline(tl), "timers must be a list ( { after = \"1d\"; ... }, ... )");
+			continue;
+		}
+		st->ntimers = config_setting_length(tl);
+		st->timers = xcalloc((size_t)st->ntimers + 1, sizeof(*st->timers));
+		for (int j = 0; j < st->ntimers; j++) {
+			config_setting_t *t = config_setting_get_elem(tl, (unsigned)j);
+			struct wf_timer *tm = &st->timers[j];
+			tm->line = sline(t);
+			if (config_setting_type(t) != CONFIG_TYPE_GROUP) {
+				lerr(lc, tm->line, "a timer is { after = \"1d\"; to = \"state\"; do = (...); }");
+				continue;
 			}
-		vars[nvars] = NULL;
-		tr->nacts = config_setting_length(d);
-		tr->acts = xcalloc((size_t)tr->nacts, sizeof(*tr->acts));
-		for (int j = 0; j < tr->nacts; j++)
-			load_action(lc, wf, tr, config_setting_get_elem(d, (unsigned)j), &tr->acts[j],
-				    vars, &nvars);
+			check_known(lc, t, known, "a timer");
+			char *after = member_str(lc, t, "after", 1);
+			if (after && (duration_parse(after, &tm->after_ms) < 0 || tm->after_ms <= 0))
+				lerr(lc, tm->line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", after);
+			free(after);
+			tm->to = member_str(lc, t, "to", 0);
+			if (tm->to && !wf_state_find(wf, tm->to))
+				lerr(lc, tm->line, "to: unknown state \"%s\"", tm->to);
+			config_setting_t *d = config_setting_get_member(t, "do");
+			struct scope sc;
+			scope_base(&sc);
+			if (d && config_setting_type(d) == CONFIG_TYPE_LIST)
+				load_actions(lc, wf, NULL, d, &tm->acts, &tm->nacts, &sc);
+			else if (d)
+				lerr(lc, tm->line, "\"do\" must be a list of actions");
+			if (!tm->to && !d)
+				lerr(lc, tm->line, "a timer needs to = \"state\" or do = ( ... )");
+		}
 	}
 }
 
@@ -446,6 +641,13 @@ static void check_reachable(struct lctx *lc, struct wf *wf)
 			if (from >= 0 && to >= 0 && seen[from] && !seen[to])
 				seen[to] = changed = 1;
 		}
+		for (int i = 0; i < wf->nstates; i++)
+			for (int k = 0; seen[i] && k < wf->states[i].ntimers; k++) {
+				const char *tt = wf->states[i].timers[k].to;
+				for (int x = 0; tt && x < wf->nstates; x++)
+					if (!strcmp(wf->states[x].name, tt) && !seen[x])
+						seen[x] = changed = 1;
+			}
 	}
 	for (int i = 0; i < wf->nstates; i++)
 		if (!seen[i])
@@ -491,10 +693,18 @@ static struct wf *wf_load_file(const char *path, struct wf_errs *errs)
 	load_events(&lc, wf, root);
 	load_templates(&lc, wf, root, dir);
 	load_transitions(&lc, wf, root);
+	load_timers(&lc, wf, root);
 	check_reachable(&lc, wf);
 out:
 	config_destroy(&cfg);
 	return wf;
+}
+
+static void actions_free(struct wf_action *acts, int n)
+{
+	for (int j = 0; j < n; j++)
+		json_decref(acts[j].p);
+	free(acts);
 }
 
 static void wf_free(struct wf *wf)
@@ -502,8 +712,14 @@ static void wf_free(struct wf *wf)
 	if (!wf)
 		return;
 	for (int i = 0; i < wf->nstates; i++) {
-		free(wf->states[i].name);
-		free(wf->states[i].status);
+		struct wf_state *st = &wf->states[i];
+		for (int j = 0; j < st->ntimers; j++) {
+			actions_free(st->timers[j].acts, st->timers[j].nacts);
+			free(st->timers[j].to);
+		}
+		free(st->timers);
+		free(st->name);
+		free(st->status);
 	}
 	for (int i = 0; i < wf->nevents; i++) {
 		struct wf_event *e = &wf->events[i];
@@ -512,6 +728,7 @@ static void wf_free(struct wf *wf)
 		free(e->by);
 		free(e->purpose);
 		free(e->missing);
+		actions_free(e->limits, e->nlimits);
 	}
 	for (int i = 0; i < wf->ntemplates; i++) {
 		struct wf_template *t = &wf->templates[i];
@@ -523,16 +740,12 @@ static void wf_free(struct wf *wf)
 	}
 	for (int i = 0; i < wf->ntrans; i++) {
 		struct wf_transition *t = &wf->trans[i];
-		for (int j = 0; j < t->nacts; j++) {
-			struct wf_action *a = &t->acts[j];
-			free(a->field);
-			free(a->value);
-			free(a->purpose);
-			free(a->tmpl);
-			free(a->to);
-			free(a->code);
+		actions_free(t->acts, t->nacts);
+		for (int j = 0; j < t->nconds; j++) {
+			free(t->conds[j].field);
+			free(t->conds[j].equals);
 		}
-		free(t->acts);
+		free(t->conds);
 		free(t->on);
 		free(t->from);
 		free(t->to);
@@ -680,6 +893,14 @@ const struct wf_event *wf_set_event(const struct wf_set *ws, const char *name)
 		for (int i = 0; i < ws->wfs[w]->nevents; i++)
 			if (strcmp(ws->wfs[w]->events[i].name, name) == 0)
 				return &ws->wfs[w]->events[i];
+	return NULL;
+}
+
+const struct wf *wf_set_find(const struct wf_set *ws, const char *name)
+{
+	for (int w = 0; w < ws->n; w++)
+		if (ws->wfs[w]->name && strcmp(ws->wfs[w]->name, name) == 0)
+			return ws->wfs[w];
 	return NULL;
 }
 

@@ -1,35 +1,18 @@
 /*
- * wf_run - the interpreter and the action library (see wf_run.h, wf.h).
+ * wf_run - the interpreter: subject lookup, guards, transitions, timers
+ * (see wf_run.h, wf.h).  The actions themselves are in wf_actions.c.
  */
 #include "wf_run.h"
+#include "log.h"
 #include "secret.h"
 #include "util.h"
+#include "wf_ctx.h"
 
 #include <ctype.h>
-#include <sodium.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct wf_ctx {
-	const struct wf_set *ws;
-	const struct wf_event *ev;
-	struct store *st;
-	json_t *args;
-	json_t *vars;    /* template variables */
-	json_t *writes;  /* committed only if the transition succeeds */
-	json_t *sticky;  /* committed in any case */
-	json_t *outbox;
-	json_t *account; /* the subject (borrowed from writes once changed) */
-	json_t *token;   /* the token record the subject was found by, if any */
-	char akey[64];
-	const char *front;
-	const char *code; /* reply */
-	int64_t now;
-	int64_t secret_expires; /* expiry of the secret issued in this transition */
-	const char *secret;     /* the clear secret for the spool envelope */
-};
 
 const char *wf_account_key(const char *id, char *buf, size_t n)
 {
@@ -37,10 +20,11 @@ const char *wf_account_key(const char *id, char *buf, size_t n)
 	return buf;
 }
 
-/* ctx_get - a record as this run sees it: its own writes first, then the store */
-static json_t *ctx_get(struct wf_ctx *c, const char *key)
+json_t *wf_ctx_get(struct wf_ctx *c, const char *key)
 {
 	json_t *rec = json_object_get(c->writes, key);
+	if (!rec)
+		rec = json_object_get(c->sticky, key);
 	if (rec)
 		return json_is_null(rec) ? NULL : json_incref(rec);
 	if (store_get(c->st, key, &rec) < 0)
@@ -48,21 +32,30 @@ static json_t *ctx_get(struct wf_ctx *c, const char *key)
 	return rec;
 }
 
-static void ctx_put(struct wf_ctx *c, json_t *target, const char *key, json_t *rec)
+void wf_ctx_put(struct wf_ctx *c, const char *key, json_t *rec, int sticky)
 {
-	json_object_set(target, key, rec);
+	json_object_set(sticky ? c->sticky : c->writes, key, rec ? rec : json_null());
 }
 
-/* render - replace {{name}} by the variable's value */
-static char *render(const json_t *vars, const char *text)
+int wf_ctx_fail(struct wf_ctx *c, const char *code)
+{
+	c->code = code;
+	return 1;
+}
+
+const char *wf_ctx_account_id(const struct wf_ctx *c)
+{
+	return rec_str(c->account, "id");
+}
+
+char *wf_render(const json_t *vars, const char *text)
 {
 	size_t cap = strlen(text) + 256, len = 0;
 	char *out = xmalloc(cap);
 	const char *p = text;
 
 	while (*p) {
-		const char *e;
-		const char *val = NULL;
+		const char *e, *val = NULL;
 		size_t vlen = 0, skip = 1;
 		if (p[0] == '{' && p[1] == '{' && (e = strstr(p + 2, "}}")) != NULL) {
 			char name[64];
@@ -93,151 +86,6 @@ static char *render(const json_t *vars, const char *text)
 	return out;
 }
 
-static const char *acct_id(struct wf_ctx *c)
-{
-	return rec_str(c->account, "id");
-}
-
-static int act_issue_token(struct wf_ctx *c, const struct wf_action *a)
-{
-	json_t *keys = NULL;
-	char tok[SECRET_TOKEN_LEN + 1], hex[SECRET_HASH_HEX + 1], key[80];
-	int rc;
-
-	/* the new token replaces every live one of the same purpose */
-	rc = store_find(c->st, "account", acct_id(c), 0, &keys);
-	if (rc < 0)
-		return rc;
-	size_t i;
-	json_t *k;
-	json_array_foreach(keys, i, k) {
-		json_t *t = ctx_get(c, json_string_value(k));
-		if (t && !strcmp(rec_str(t, "kind") ? rec_str(t, "kind") : "", "token") &&
-		    !strcmp(rec_str(t, "purpose"), a->purpose) &&
-		    !strcmp(rec_str(t, "state"), "live")) {
-			json_t *copy = json_deep_copy(t);
-			rec_set(copy, "state", "revoked");
-			ctx_put(c, c->writes, json_string_value(k), copy);
-			json_decref(copy);
-		}
-		json_decref(t);
-	}
-	json_decref(keys);
-
-	secret_token_new(tok);
-	secret_hash_hex(tok, hex);
-	snprintf(key, sizeof(key), "t:%s", hex);
-	json_t *t = json_object();
-	rec_set(t, "kind", "token");
-	rec_set(t, "account", acct_id(c));
-	rec_set(t, "purpose", a->purpose);
-	rec_set(t, "state", "live");
-	rec_set_int(t, "created", c->now);
-	rec_set_int(t, "expires", c->now + a->valid_ms);
-	ctx_put(c, c->writes, key, t);
-	json_decref(t);
-	json_object_set_new(c->vars, "token", json_string(tok));
-	c->secret = json_string_value(json_object_get(c->vars, "token"));
-	c->secret_expires = c->now + a->valid_ms;
-	sodium_memzero(tok, sizeof(tok));
-	return 0;
-}
-
-/* act_verify_token - the event's token must be live, unexpired, this purpose */
-static int act_verify_token(struct wf_ctx *c, const struct wf_action *a)
-{
-	char hex[SECRET_HASH_HEX + 1], key[80];
-	const char *tok = json_string_value(json_object_get(c->args, "token"));
-	json_t *t;
-
-	secret_hash_hex(tok ? tok : "", hex);
-	snprintf(key, sizeof(key), "t:%s", hex);
-	t = ctx_get(c, key);
-	if (!t || strcmp(rec_str(t, "purpose"), a->purpose) ||
-	    strcmp(rec_str(t, "account"), acct_id(c)) || strcmp(rec_str(t, "state"), "live")) {
-		json_decref(t);
-		c->code = "CODE_INVALID";
-		return 1;
-	}
-	if (c->now >= rec_int(t, "expires", 0)) {
-		json_decref(t);
-		c->code = "CODE_EXPIRED";
-		return 1;
-	}
-	json_t *copy = json_deep_copy(t);
-	json_decref(t);
-	rec_set(copy, "state", "used");
-	rec_set_int(copy, "used", c->now);
-	ctx_put(c, c->writes, key, copy);
-	json_decref(copy);
-	return 0;
-}
-
-static int act_send(struct wf_ctx *c, const struct wf_action *a)
-{
-	const struct wf_template *t = wf_template_find(c->ev->wf, a->tmpl);
-	char id[ID_LEN + 1], key[32];
-
-	id_new(id);
-	snprintf(key, sizeof(key), "o:%s", id);
-	json_t *m = json_object();
-	rec_set(m, "kind", "outbox");
-	rec_set(m, "id", id);
-	rec_set(m, "channel", t->channel);
-	char *to = render(c->vars, a->to);
-	rec_set(m, "to", to);
-	free(to);
-	if (t->from_name)
-		rec_set(m, "from_name", t->from_name);
-	if (t->subject) {
-		char *s = render(c->vars, t->subject);
-		rec_set(m, "subject", s);
-		free(s);
-	}
-	char *body = render(c->vars, t->body);
-	rec_set(m, "body", body);
-	free(body);
-	if (c->secret)
-		rec_set(m, "secret", c->secret);
-	if (c->front)
-		rec_set(m, "front", c->front);
-	rec_set(m, "account", acct_id(c));
-	rec_set_int(m, "created", c->now);
-	/* a message carrying a secret is worthless once the secret has expired */
-	rec_set_int(m, "expires", c->secret ? c->secret_expires : 0);
-	ctx_put(c, c->writes, key, m);
-	json_decref(m);
-	json_array_append_new(c->outbox, json_string(key));
-	return 0;
-}
-
-/* run_action - 0 done, 1 failed with c->code set, <0 store error */
-static int run_action(struct wf_ctx *c, const struct wf_action *a)
-{
-	switch (a->kind) {
-	case WA_SET: {
-		char *v = render(c->vars, a->value);
-		rec_set(c->account, a->field, v);
-		free(v);
-		return 0;
-	}
-	case WA_SET_PASSWORD:
-		rec_set(c->account, "pwhash",
-			json_string_value(json_object_get(c->args, "password")));
-		return 0;
-	case WA_ISSUE_TOKEN:
-		return act_issue_token(c, a);
-	case WA_VERIFY_TOKEN:
-		return act_verify_token(c, a);
-	case WA_SEND:
-		return act_send(c, a);
-	case WA_REPLY:
-		c->code = a->code;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 static void lower(char *s)
 {
 	for (; *s; s++)
@@ -245,38 +93,49 @@ static void lower(char *s)
 }
 
 /* find_subject - 0 found/created, 1 missing (c->code set), <0 error */
-static int find_subject(struct wf_ctx *c, const struct wf *wf)
+static int find_subject(struct wf_ctx *c)
 {
 	const struct wf_event *ev = c->ev;
 	const char *v = json_string_value(json_object_get(c->args, ev->by));
-	json_t *keys = NULL;
+	json_t *keys = NULL, *tok = NULL;
 	char *norm = xstrdup(v ? v : "");
 	int rc = 0;
 
-	if (strcmp(ev->by, "email") == 0) {
+	if (!strcmp(ev->by, "email") || !strcmp(ev->by, "phone")) {
 		lower(norm);
-		rc = store_find(c->st, "email", norm, 1, &keys);
+		rc = store_find(c->st, ev->by, norm, 0, &keys);
 		if (rc < 0)
 			goto out;
-		if (json_array_size(keys) > 0)
-			snprintf(c->akey, sizeof(c->akey), "%s",
-				 json_string_value(json_array_get(keys, 0)));
+		/* the account that holds it, deregistered ones aside */
+		size_t i;
+		json_t *k;
+		json_array_foreach(keys, i, k) {
+			json_t *a = wf_ctx_get(c, json_string_value(k));
+			const char *kind = a ? rec_str(a, "kind") : NULL;
+			const char *status = a ? rec_str(a, "status") : NULL;
+			if (kind && !strcmp(kind, "account") && !(status && !strcmp(status, "deregistered"))) {
+				snprintf(c->akey, sizeof(c->akey), "%s", json_string_value(k));
+				json_decref(a);
+				break;
+			}
+			json_decref(a);
+		}
 	} else if (strcmp(ev->by, "token") == 0) {
 		char hex[SECRET_HASH_HEX + 1], key[80];
 		secret_hash_hex(norm, hex);
 		snprintf(key, sizeof(key), "t:%s", hex);
-		c->token = ctx_get(c, key);
-		if (c->token && !strcmp(rec_str(c->token, "purpose"), ev->purpose))
-			wf_account_key(rec_str(c->token, "account"), c->akey, sizeof(c->akey));
+		tok = wf_ctx_get(c, key);
+		if (tok && !strcmp(rec_str(tok, "purpose"), ev->purpose))
+			wf_account_key(rec_str(tok, "account"), c->akey, sizeof(c->akey));
 	} else {
 		wf_account_key(norm, c->akey, sizeof(c->akey));
 	}
 	if (c->akey[0])
-		c->account = ctx_get(c, c->akey);
+		c->account = wf_ctx_get(c, c->akey);
 	if (!c->account) {
+		c->akey[0] = 0;
 		if (strcmp(ev->missing, "create") != 0) {
-			c->code = ev->missing;
-			rc = 1;
+			rc = wf_ctx_fail(c, ev->missing);
 			goto out;
 		}
 		char id[ID_LEN + 1];
@@ -286,15 +145,122 @@ static int find_subject(struct wf_ctx *c, const struct wf *wf)
 		rec_set(c->account, "kind", "account");
 		rec_set(c->account, "id", id);
 		rec_set_int(c->account, "created", c->now);
+		if (c->front)
+			rec_set(c->account, "front", c->front);
 		/* a new account is known by what it was looked up by */
-		if (strcmp(ev->by, "email") == 0)
-			rec_set(c->account, "email", norm);
-		const struct wf_state *s0 = wf_state_find(wf, wf->start);
+		if (!strcmp(ev->by, "email") || !strcmp(ev->by, "phone"))
+			rec_set(c->account, ev->by, norm);
+		const struct wf_state *s0 = wf_state_find(c->wf, c->wf->start);
 		rec_set(c->account, "status", s0 && s0->status ? s0->status : "new");
+	} else {
+		json_t *copy = json_deep_copy(c->account); /* changed in place from here on */
+		json_decref(c->account);
+		c->account = copy;
 	}
 out:
+	json_decref(tok);
 	json_decref(keys);
 	free(norm);
+	return rc;
+}
+
+/* scope - account fields, then the event's arguments (not passwords) */
+static void fill_vars(struct wf_ctx *c)
+{
+	static const char *fields[] = {"email", "phone", "name", "username", "front", NULL};
+	const char *name;
+	json_t *v;
+	for (int i = 0; fields[i]; i++) {
+		const char *f = rec_str(c->account, fields[i]);
+		if (f)
+			json_object_set_new(c->vars, fields[i], json_string(f));
+	}
+	if (c->front)
+		json_object_set_new(c->vars, "front", json_string(c->front));
+	json_object_foreach(c->args, name, v) {
+		const char *t = c->ev ? json_string_value(json_object_get(c->ev->args, name)) : NULL;
+		if (t && strcmp(t, "password") != 0)
+			json_object_set(c->vars, name, v);
+	}
+	json_object_set_new(c->vars, "account", json_string(wf_ctx_account_id(c)));
+}
+
+static int guard_holds(struct wf_ctx *c, const struct wf_transition *tr)
+{
+	for (int i = 0; i < tr->nconds; i++) {
+		const struct wf_cond *k = &tr->conds[i];
+		const char *v = rec_str(c->account, k->field);
+		if (k->equals) {
+			char *want = wf_render(c->vars, k->equals);
+			int eq = v && strcmp(v, want) == 0;
+			free(want);
+			if (!eq)
+				return 0;
+		} else if ((v && *v) != k->set) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* enter_state - cancel the timers of the state left, start those of the new one */
+static int enter_state(struct wf_ctx *c, const char *to)
+{
+	char col[80];
+	json_t *keys = NULL, *k;
+	size_t i;
+	const struct wf_state *s = wf_state_find(c->wf, to);
+	int rc;
+
+	snprintf(col, sizeof(col), "wf.%s", c->wf->name);
+	rec_set(c->account, col, to);
+	if (s->status)
+		rec_set(c->account, "status", s->status);
+	rc = store_find(c->st, "account", wf_ctx_account_id(c), 0, &keys);
+	if (rc < 0)
+		return rc;
+	json_array_foreach(keys, i, k) {
+		json_t *t = wf_ctx_get(c, json_string_value(k));
+		const char *kind = t ? rec_str(t, "kind") : NULL;
+		const char *w = t ? rec_str(t, "wf") : NULL;
+		if (kind && w && !strcmp(kind, "timer") && !strcmp(w, c->wf->name))
+			wf_ctx_put(c, json_string_value(k), NULL, 0);
+		json_decref(t);
+	}
+	json_decref(keys);
+	for (int j = 0; j < s->ntimers; j++) {
+		char id[ID_LEN + 1], key[32];
+		id_new(id);
+		snprintf(key, sizeof(key), "m:%s", id);
+		json_t *t = json_object();
+		rec_set(t, "kind", "timer");
+		rec_set(t, "account", wf_ctx_account_id(c));
+		rec_set(t, "wf", c->wf->name);
+		rec_set(t, "state", to);
+		rec_set_int(t, "idx", j);
+		rec_set_int(t, "due", c->now + s->timers[j].after_ms);
+		wf_ctx_put(c, key, t, 0);
+		json_decref(t);
+	}
+	return 0;
+}
+
+/* run_list - the actions in order: 0 all done, 1 one failed, <0 error */
+static int run_list(struct wf_ctx *c, const struct wf_action *acts, int n, const char *to)
+{
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = acts[i].def->run(c, &acts[i]);
+	if (rc == 0 && to)
+		rc = enter_state(c, to);
+	if (rc == 0) {
+		wf_ctx_put(c, c->akey, c->account, 0);
+	} else if (rc == 1) {
+		/* a failed action: forget the transition's writes and messages */
+		json_object_clear(c->writes);
+		json_array_clear(c->outbox);
+		c->secret = NULL;
+	}
 	return rc;
 }
 
@@ -308,95 +274,138 @@ static json_t *make_result(const struct wf_set *ws, const char *code, const char
 	return r;
 }
 
-int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *args,
-	   const char *front, int64_t now, struct wf_out *out)
+static void ctx_init(struct wf_ctx *c, const struct wf_set *ws, struct store *st, int64_t now)
 {
-	struct wf_ctx c = {.ws = ws, .st = st, .args = args, .front = front, .now = now};
-	const struct wf *wf;
-	const struct wf_transition *tr = NULL;
-	char col[80];
-	int rc;
+	memset(c, 0, sizeof(*c));
+	c->ws = ws;
+	c->st = st;
+	c->now = now;
+	c->writes = json_object();
+	c->sticky = json_object();
+	c->outbox = json_array();
+	c->vars = json_object();
+}
 
-	memset(out, 0, sizeof(*out));
-	c.ev = wf_set_event(ws, type);
-	if (!c.ev)
-		return -ENOENT;
-	wf = c.ev->wf;
-	c.writes = json_object();
-	c.sticky = json_object();
-	c.outbox = json_array();
-	c.vars = json_object();
-	const char *name;
-	json_t *v;
-	json_object_foreach(args, name, v) {
-		const char *type_ = json_string_value(json_object_get(c.ev->args, name));
-		if (type_ && strcmp(type_, "password") != 0)
-			json_object_set(c.vars, name, v);
-	}
-
-	rc = find_subject(&c, wf);
-	if (rc != 0)
-		goto done;
-	json_object_set_new(c.vars, "account", json_string(acct_id(&c)));
-	snprintf(col, sizeof(col), "wf.%s", wf->name);
-	const char *state = rec_str(c.account, col);
-	if (!state || !wf_state_find(wf, state))
-		state = wf->start; /* new here, or a state an operator removed: start over */
-	for (int i = 0; i < wf->ntrans; i++)
-		if (!strcmp(wf->trans[i].on, type) && !strcmp(wf->trans[i].from, state)) {
-			tr = &wf->trans[i];
-			break;
-		}
-	if (!tr) {
-		out->failed = 1;
-		out->result = json_pack("{s:s, s:s, s:s}", "code", "NO_TRANSITION", "message",
-					"no transition for this event in this state", "state", state);
-		rc = 0;
-		goto done;
-	}
-	/* the account record is changed in place; it joins the writes on success */
-	json_t *acct = json_deep_copy(c.account);
-	json_decref(c.account);
-	c.account = acct;
-	for (int i = 0; i < tr->nacts; i++) {
-		rc = run_action(&c, &tr->acts[i]);
-		if (rc != 0)
-			break;
-	}
-	if (rc == 0) {
-		if (tr->to) {
-			const struct wf_state *s = wf_state_find(wf, tr->to);
-			rec_set(c.account, col, tr->to);
-			if (s->status)
-				rec_set(c.account, "status", s->status);
-		}
-		if (!c.code)
-			c.code = "OK";
-		ctx_put(&c, c.writes, c.akey, c.account);
-	} else if (rc == 1) {
-		/* failed action: forget the transition's writes and messages */
-		json_decref(c.writes);
-		c.writes = json_object();
-		json_array_clear(c.outbox);
-		rc = 0;
-	}
-done:
-	if (rc == 1) /* a missing subject: the event's reply */
+/* ctx_finish - move the outcome to out and release the context */
+static int ctx_finish(struct wf_ctx *c, int rc, struct wf_out *out)
+{
+	if (rc == 1)
 		rc = 0;
 	if (rc == 0 && !out->result)
-		out->result = make_result(ws, c.code ? c.code : "OK",
-					  c.account ? acct_id(&c) : NULL);
-	json_object_update(c.writes, c.sticky);
-	out->writes = c.writes;
-	out->outbox = c.outbox;
+		out->result = make_result(c->ws, c->code ? c->code : "OK",
+					  c->account ? wf_ctx_account_id(c) : NULL);
+	json_object_update(c->writes, c->sticky);
+	out->writes = c->writes;
+	out->outbox = c->outbox;
 	if (rc < 0) {
 		wf_out_free(out);
 		memset(out, 0, sizeof(*out));
 	}
-	json_decref(c.sticky);
-	json_decref(c.vars);
+	json_decref(c->sticky);
+	json_decref(c->vars);
+	json_decref(c->account);
+	return rc;
+}
+
+/* current_state - the account's state in this workflow; a state an operator
+ * removed or renamed counts as the start state (docs/workflows.md) */
+static const char *current_state(struct wf_ctx *c)
+{
+	char col[80];
+	snprintf(col, sizeof(col), "wf.%s", c->wf->name);
+	const char *state = rec_str(c->account, col);
+	if (state && !wf_state_find(c->wf, state)) {
+		log_warn("account %s: state \"%s\" of workflow %s no longer exists; taken as \"%s\"",
+			 wf_ctx_account_id(c), state, c->wf->name, c->wf->start);
+		state = NULL;
+	}
+	return state ? state : c->wf->start;
+}
+
+int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *args,
+	   const char *front, int64_t now, struct wf_out *out)
+{
+	struct wf_ctx c;
+	const struct wf_transition *tr = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	ctx_init(&c, ws, st, now);
+	c.args = args;
+	c.front = front;
+	c.ev = wf_set_event(ws, type);
+	if (!c.ev) {
+		ctx_finish(&c, 0, out);
+		wf_out_free(out);
+		return -ENOENT;
+	}
+	c.wf = c.ev->wf;
+	rc = find_subject(&c);
+	if (rc != 0)
+		return ctx_finish(&c, rc, out);
+	fill_vars(&c);
+	/* the event's limits hold in every state */
+	for (int i = 0; i < c.ev->nlimits && rc == 0; i++)
+		rc = c.ev->limits[i].def->run(&c, &c.ev->limits[i]);
+	if (rc != 0) {
+		json_object_clear(c.writes);
+		return ctx_finish(&c, rc, out);
+	}
+	const char *state = current_state(&c);
+	for (int i = 0; i < c.wf->ntrans; i++) {
+		const struct wf_transition *t = &c.wf->trans[i];
+		if (!strcmp(t->on, type) && !strcmp(t->from, state) && guard_holds(&c, t)) {
+			tr = t;
+			break;
+		}
+	}
+	if (!tr) {
+		out->failed = 1;
+		out->result = json_pack("{s:s, s:s, s:s, s:s}", "code", "NO_TRANSITION", "message",
+					"no transition for this event in this state", "state", state,
+					"account", wf_ctx_account_id(&c));
+		return ctx_finish(&c, 0, out);
+	}
+	rc = run_list(&c, tr->acts, tr->nacts, tr->to);
+	return ctx_finish(&c, rc, out);
+}
+
+int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, int64_t now,
+		  struct wf_out *out)
+{
+	struct wf_ctx c;
+	json_t *t = NULL;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	ctx_init(&c, ws, st, now);
+	wf_ctx_put(&c, key, NULL, 1); /* the timer goes, whatever happens */
+	if (store_get(st, key, &t) < 0)
+		goto done;
+	c.wf = wf_set_find(ws, rec_str(t, "wf") ? rec_str(t, "wf") : "");
+	const char *tstate = rec_str(t, "state");
+	int64_t idx = rec_int(t, "idx", -1);
+	wf_account_key(rec_str(t, "account") ? rec_str(t, "account") : "", c.akey, sizeof(c.akey));
+	c.account = wf_ctx_get(&c, c.akey);
+	const struct wf_state *s = c.wf && tstate ? wf_state_find(c.wf, tstate) : NULL;
+	if (!c.account || !s || idx < 0 || idx >= s->ntimers) {
+		log_warn("timer %s: its workflow, state or account is gone; dropped", key);
+		goto done;
+	}
+	json_t *copy = json_deep_copy(c.account);
 	json_decref(c.account);
-	json_decref(c.token);
+	c.account = copy;
+	if (strcmp(current_state(&c), tstate) != 0)
+		goto done; /* the state was left: a stale timer */
+	fill_vars(&c);
+	const struct wf_timer *tm = &s->timers[idx];
+	rc = run_list(&c, tm->acts, tm->nacts, tm->to);
+done:
+	json_decref(t);
+	rc = ctx_finish(&c, rc, out);
+	/* a timer has no one to reply to */
+	json_decref(out->result);
+	out->result = NULL;
 	return rc;
 }
 

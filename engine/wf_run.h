@@ -23,6 +23,12 @@ struct wf_out {
 /* wf_run - args as accepted by the API (passwords already hashed) */
 int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *args,
 	   const char *front, int64_t now, struct wf_out *out);
+/*
+ * wf_fire_timer - run the timer record at key if its account is still in
+ * the state that set it; the timer record is deleted in any case.
+ */
+int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, int64_t now,
+		  struct wf_out *out);
 void wf_out_free(struct wf_out *out);
 /* wf_apply - write every record of writes into st (inside the caller's transaction) */
 int wf_apply(struct store *st, json_t *writes);

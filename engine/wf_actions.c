@@ -1,0 +1,401 @@
+/*
+ * wf_actions - the action library workflows are written with.
+ *
+ * Each action is a row of the table at the end: its name, its parameters
+ * (checked and converted by the loader) and the function that runs it.
+ * An action either succeeds (0), or fails the transition with a result
+ * code (1): the transition's writes and messages are then dropped, except
+ * what the action wrote as sticky (failed attempts, rate-limit counters).
+ */
+#include "secret.h"
+#include "util.h"
+#include "wf_ctx.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int act_set(struct wf_ctx *c, const struct wf_action *a)
+{
+	char *v = wf_render(c->vars, wf_p_str(a, "value"));
+	rec_set(c->account, wf_p_str(a, "field"), v);
+	free(v);
+	return 0;
+}
+
+static int act_set_password(struct wf_ctx *c, const struct wf_action *a)
+{
+	/* the API hashed it (Argon2id) before the job was written */
+	rec_set(c->account, "pwhash", json_string_value(json_object_get(c->args, "password")));
+	return 0;
+}
+
+static int act_reply(struct wf_ctx *c, const struct wf_action *a)
+{
+	c->code = wf_p_str(a, "code");
+	return 0;
+}
+
+static int act_fail(struct wf_ctx *c, const struct wf_action *a)
+{
+	return wf_ctx_fail(c, wf_p_str(a, "code"));
+}
+
+/* revoke_live - mark every live secret of this kind and purpose revoked */
+static int revoke_live(struct wf_ctx *c, const char *kind, const char *purpose)
+{
+	json_t *keys = NULL, *k;
+	size_t i;
+	int rc = store_find(c->st, "account", wf_ctx_account_id(c), 0, &keys);
+	if (rc < 0)
+		return rc;
+	json_array_foreach(keys, i, k) {
+		json_t *t = wf_ctx_get(c, json_string_value(k));
+		const char *tk = t ? rec_str(t, "kind") : NULL;
+		const char *tp = t ? rec_str(t, "purpose") : NULL;
+		const char *ts = t ? rec_str(t, "state") : NULL;
+		if (tk && tp && ts && !strcmp(tk, kind) && !strcmp(tp, purpose) &&
+		    !strcmp(ts, "live")) {
+			json_t *copy = json_deep_copy(t);
+			rec_set(copy, "state", "revoked");
+			wf_ctx_put(c, json_string_value(k), copy, 0);
+			json_decref(copy);
+		}
+		json_decref(t);
+	}
+	json_decref(keys);
+	return 0;
+}
+
+static int act_issue_token(struct wf_ctx *c, const struct wf_action *a)
+{
+	char tok[SECRET_TOKEN_LEN + 1], hex[SECRET_HASH_HEX + 1], key[80];
+	const char *purpose = wf_p_str(a, "purpose");
+	int64_t valid = wf_p_int(a, "valid", 0);
+	int rc = revoke_live(c, "token", purpose);
+	if (rc < 0)
+		return rc;
+	secret_token_new(tok);
+	secret_hash_hex(tok, hex);
+	snprintf(key, sizeof(key), "t:%s", hex);
+	json_t *t = json_object();
+	rec_set(t, "kind", "token");
+	rec_set(t, "account", wf_ctx_account_id(c));
+	rec_set(t, "purpose", purpose);
+	rec_set(t, "state", "live");
+	rec_set_int(t, "created", c->now);
+	rec_set_int(t, "expires", c->now + valid);
+	wf_ctx_put(c, key, t, 0);
+	json_decref(t);
+	json_object_set_new(c->vars, "token", json_string(tok));
+	c->secret = json_string_value(json_object_get(c->vars, "token"));
+	c->secret_expires = c->now + valid;
+	sodium_memzero(tok, sizeof(tok));
+	return 0;
+}
+
+static int act_verify_token(struct wf_ctx *c, const struct wf_action *a)
+{
+	char hex[SECRET_HASH_HEX + 1], key[80];
+	const char *tok = json_string_value(json_object_get(c->args, "token"));
+	json_t *t;
+
+	secret_hash_hex(tok ? tok : "", hex);
+	snprintf(key, sizeof(key), "t:%s", hex);
+	t = wf_ctx_get(c, key);
+	if (!t || strcmp(rec_str(t, "purpose"), wf_p_str(a, "purpose")) ||
+	    strcmp(rec_str(t, "account"), wf_ctx_account_id(c)) ||
+	    strcmp(rec_str(t, "state"), "live")) {
+		json_decref(t);
+		return wf_ctx_fail(c, "CODE_INVALID");
+	}
+	if (c->now >= rec_int(t, "expires", 0)) {
+		json_decref(t);
+		return wf_ctx_fail(c, "CODE_EXPIRED");
+	}
+	json_t *copy = json_deep_copy(t);
+	json_decref(t);
+	rec_set(copy, "state", "used");
+	rec_set_int(copy, "used", c->now);
+	wf_ctx_put(c, key, copy, 0);
+	json_decref(copy);
+	return 0;
+}
+
+/* code_key - "c:PURPOSE:HASH(target)": one live code per purpose and phone/address */
+static void code_key(const char *purpose, const char *target, char *buf, size_t n)
+{
+	char hex[SECRET_HASH_HEX + 1];
+	secret_hash_hex(target, hex);
+	snprintf(buf, n, "c:%s:%s", purpose, hex);
+}
+
+/* code_hash - keyed BLAKE2b of a short code with its own random salt */
+static void code_hash(const char *code, const char *salt_hex, char out[SECRET_HASH_HEX + 1])
+{
+	unsigned char salt[16], h[32];
+	size_t sl = 0;
+	sodium_hex2bin(salt, sizeof(salt), salt_hex, strlen(salt_hex), NULL, &sl, NULL);
+	crypto_generichash(h, sizeof(h), (const unsigned char *)code, strlen(code), salt, sl);
+	sodium_bin2hex(out, SECRET_HASH_HEX + 1, h, sizeof(h));
+}
+
+static int act_issue_code(struct wf_ctx *c, const struct wf_action *a)
+{
+	char key[160], code[16], salt_hex[33], hash[SECRET_HASH_HEX + 1];
+	unsigned char salt[16];
+	int len = (int)wf_p_int(a, "length", 6);
+	int64_t valid = wf_p_int(a, "valid", 0);
+	char *target = wf_render(c->vars, wf_p_str(a, "target"));
+
+	for (int i = 0; i < len; i++)
+		code[i] = (char)('0' + randombytes_uniform(10));
+	code[len] = 0;
+	randombytes_buf(salt, sizeof(salt));
+	sodium_bin2hex(salt_hex, sizeof(salt_hex), salt, sizeof(salt));
+	code_hash(code, salt_hex, hash);
+	code_key(wf_p_str(a, "purpose"), target, key, sizeof(key));
+	/* a new code replaces the previous one for this purpose and target */
+	json_t *r = json_object();
+	rec_set(r, "kind", "code");
+	rec_set(r, "account", wf_ctx_account_id(c));
+	rec_set(r, "purpose", wf_p_str(a, "purpose"));
+	rec_set(r, "salt", salt_hex);
+	rec_set(r, "hash", hash);
+	rec_set(r, "state", "live");
+	rec_set(r, "attempts", "0");
+	rec_set_int(r, "created", c->now);
+	rec_set_int(r, "expires", c->now + valid);
+	wf_ctx_put(c, key, r, 0);
+	json_decref(r);
+	json_object_set_new(c->vars, "code", json_string(code));
+	c->secret = json_string_value(json_object_get(c->vars, "code"));
+	c->secret_expires = c->now + valid;
+	sodium_memzero(code, sizeof(code));
+	free(target);
+	return 0;
+}
+
+static int act_verify_code(struct wf_ctx *c, const struct wf_action *a)
+{
+	char key[160], hash[SECRET_HASH_HEX + 1];
+	char *target = wf_render(c->vars, wf_p_str(a, "target"));
+	const char *given = json_string_value(json_object_get(c->args, "code"));
+	int64_t max = wf_p_int(a, "attempts", 5);
+	json_t *r;
+	int rc = 0;
+
+	code_key(wf_p_str(a, "purpose"), target, key, sizeof(key));
+	free(target);
+	r = wf_ctx_get(c, key);
+	if (!r || strcmp(rec_str(r, "state"), "live") != 0) {
+		rc = wf_ctx_fail(c, r && !strcmp(rec_str(r, "state"), "locked")
+					? "CODE_ATTEMPTS_EXCEEDED" : "CODE_INVALID");
+		goto out;
+	}
+	if (c->now >= rec_int(r, "expires", 0)) {
+		rc = wf_ctx_fail(c, "CODE_EXPIRED");
+		goto out;
+	}
+	code_hash(given ? given : "", rec_str(r, "salt"), hash);
+	json_t *copy = json_deep_copy(r);
+	if (!secret_equal(hash, rec_str(r, "hash"))) {
+		int64_t n = rec_int(r, "attempts", 0) + 1;
+		rec_set_int(copy, "attempts", n);
+		if (n >= max)
+			rec_set(copy, "state", "locked");
+		wf_ctx_put(c, key, copy, 1); /* a failed attempt counts even though we fail */
+		json_decref(copy);
+		rc = wf_ctx_fail(c, n >= max ? "CODE_ATTEMPTS_EXCEEDED" : "CODE_INVALID");
+		goto out;
+	}
+	rec_set(copy, "state", "used");
+	rec_set_int(copy, "used", c->now);
+	wf_ctx_put(c, key, copy, 0);
+	json_decref(copy);
+out:
+	json_decref(r);
+	return rc;
+}
+
+static int act_send(struct wf_ctx *c, const struct wf_action *a)
+{
+	const struct wf_template *t = wf_template_find(c->wf, wf_p_str(a, "template"));
+	char id[ID_LEN + 1], key[32];
+
+	id_new(id);
+	snprintf(key, sizeof(key), "o:%s", id);
+	json_t *m = json_object();
+	rec_set(m, "kind", "outbox");
+	rec_set(m, "id", id);
+	rec_set(m, "channel", t->channel);
+	char *to = wf_render(c->vars, wf_p_str(a, "to"));
+	rec_set(m, "to", to);
+	free(to);
+	if (t->from_name)
+		rec_set(m, "from_name", t->from_name);
+	if (t->subject) {
+		char *s = wf_render(c->vars, t->subject);
+		rec_set(m, "subject", s);
+		free(s);
+	}
+	char *body = wf_render(c->vars, t->body);
+	rec_set(m, "body", body);
+	free(body);
+	if (c->secret)
+		rec_set(m, "secret", c->secret);
+	if (c->front)
+		rec_set(m, "front", c->front);
+	rec_set(m, "account", wf_ctx_account_id(c));
+	rec_set_int(m, "created", c->now);
+	/* a message carrying a secret is worthless once the secret has expired */
+	rec_set_int(m, "expires", c->secret ? c->secret_expires : 0);
+	wf_ctx_put(c, key, m, 0);
+	json_decref(m);
+	json_array_append_new(c->outbox, json_string(key));
+	return 0;
+}
+
+/* act_unique - no other account may have field = value */
+static int act_unique(struct wf_ctx *c, const struct wf_action *a)
+{
+	char *v = wf_render(c->vars, wf_p_str(a, "value"));
+	json_t *keys = NULL, *k;
+	size_t i;
+	int rc = store_find(c->st, wf_p_str(a, "field"), v, 0, &keys);
+	free(v);
+	if (rc < 0)
+		return rc;
+	json_array_foreach(keys, i, k)
+		if (strcmp(json_string_value(k), c->akey) != 0) {
+			json_decref(keys);
+			return wf_ctx_fail(c, wf_p_str(a, "code"));
+		}
+	json_decref(keys);
+	return 0;
+}
+
+static int act_require(struct wf_ctx *c, const struct wf_action *a)
+{
+	const char *v = rec_str(c->account, wf_p_str(a, "field"));
+	if (!v || !*v)
+		return wf_ctx_fail(c, wf_p_str(a, "code"));
+	return 0;
+}
+
+/*
+ * act_limit - fixed-window counters per key: each rule "max per period"
+ * refuses with RATE_LIMITED; every request, refused or not, counts toward
+ * the blacklist rule, and crossing it blacklists the key for a while.
+ */
+static int act_limit(struct wf_ctx *c, const struct wf_action *a)
+{
+	char *k = wf_render(c->vars, wf_p_str(a, "key"));
+	char key[300], col[32];
+	json_t *rules = json_object_get(a->p, "rules");
+	json_t *bl = json_object_get(a->p, "blacklist");
+	json_t *r = NULL, *rule;
+	size_t i;
+	int rc = 0;
+
+	snprintf(key, sizeof(key), "l:%s", k);
+	free(k);
+	r = wf_ctx_get(c, key);
+	if (!r) {
+		r = json_object();
+		rec_set(r, "kind", "limit");
+	} else {
+		json_t *copy = json_deep_copy(r);
+		json_decref(r);
+		r = copy;
+	}
+	if (c->now < rec_int(r, "blacklisted_until", 0)) {
+		rc = wf_ctx_fail(c, "BLACKLISTED");
+		goto out;
+	}
+	/* count this request toward the blacklist window */
+	if (bl) {
+		int64_t per = json_integer_value(json_object_get(bl, "per"));
+		int64_t start = rec_int(r, "bl_start", 0), n = rec_int(r, "bl_count", 0);
+		if (c->now - start >= per) {
+			start = c->now;
+			n = 0;
+		}
+		n++;
+		rec_set_int(r, "bl_start", start);
+		rec_set_int(r, "bl_count", n);
+		if (n > json_integer_value(json_object_get(bl, "max"))) {
+			rec_set_int(r, "blacklisted_until",
+				    c->now + json_integer_value(json_object_get(bl, "for")));
+			rc = wf_ctx_fail(c, "BLACKLISTED");
+			goto out;
+		}
+	}
+	json_array_foreach(rules, i, rule) {
+		int64_t per = json_integer_value(json_object_get(rule, "per"));
+		snprintf(col, sizeof(col), "w%zu", i);
+		const char *w = rec_str(r, col);
+		long long start = 0, n = 0;
+		if (w)
+			sscanf(w, "%lld:%lld", &start, &n);
+		if (c->now - start >= per) {
+			start = c->now;
+			n = 0;
+		}
+		if (n >= json_integer_value(json_object_get(rule, "max"))) {
+			rc = wf_ctx_fail(c, "RATE_LIMITED");
+			goto out;
+		}
+	}
+	json_array_foreach(rules, i, rule) {
+		int64_t per = json_integer_value(json_object_get(rule, "per"));
+		char buf[64];
+		snprintf(col, sizeof(col), "w%zu", i);
+		const char *w = rec_str(r, col);
+		long long start = 0, n = 0;
+		if (w)
+			sscanf(w, "%lld:%lld", &start, &n);
+		if (c->now - start >= per) {
+			start = c->now;
+			n = 0;
+		}
+		snprintf(buf, sizeof(buf), "%lld:%lld", start, n + 1);
+		rec_set(r, col, buf);
+	}
+out:
+	/* counters are kept whatever the rest of the transition does */
+	wf_ctx_put(c, key, r, 1);
+	json_decref(r);
+	return rc;
+}
+
+static const struct wf_action_def actions[] = {
+	{"set", {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}}, NULL, act_set},
+	{"set_password", {{NULL, 0, 0}}, NULL, act_set_password},
+	{"reply", {{"code", WP_CODE, 1}}, NULL, act_reply},
+	{"fail", {{"code", WP_CODE, 1}}, NULL, act_fail},
+	{"issue_token", {{"purpose", WP_STR, 1}, {"valid", WP_DUR, 1}}, "token", act_issue_token},
+	{"verify_token", {{"purpose", WP_STR, 1}}, NULL, act_verify_token},
+	{"issue_code",
+	 {{"purpose", WP_STR, 1}, {"valid", WP_DUR, 1}, {"target", WP_TMPL, 1}, {"length", WP_INT, 0}},
+	 "code", act_issue_code},
+	{"verify_code",
+	 {{"purpose", WP_STR, 1}, {"target", WP_TMPL, 1}, {"attempts", WP_INT, 0}},
+	 NULL, act_verify_code},
+	{"send", {{"template", WP_TEMPLATE, 1}, {"to", WP_TMPL, 1}}, NULL, act_send},
+	{"unique", {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}, {"code", WP_CODE, 1}}, NULL,
+	 act_unique},
+	{"require", {{"field", WP_FIELD, 1}, {"code", WP_CODE, 1}}, NULL, act_require},
+	{"limit", {{"key", WP_TMPL, 1}, {"rules", WP_RULES, 0}, {"blacklist", WP_BLACKLIST, 0}},
+	 NULL, act_limit},
+};
+
+const struct wf_action_def *wf_action_lookup(const char *name)
+{
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (strcmp(actions[i].name, name) == 0)
+			return &actions[i];
+	return NULL;
+}

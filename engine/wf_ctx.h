@@ -1,0 +1,40 @@
+/*
+ * wf_ctx - the state of one workflow run, shared by the interpreter
+ * (wf_run.c) and the action library (wf_actions.c).  Private to them.
+ */
+#ifndef REGFLOW_WF_CTX_H
+#define REGFLOW_WF_CTX_H
+
+#include "store.h"
+#include "wf.h"
+
+struct wf_ctx {
+	const struct wf_set *ws;
+	const struct wf *wf;
+	const struct wf_event *ev; /* NULL for a timer */
+	struct store *st;
+	json_t *args;
+	json_t *vars;    /* template variables */
+	json_t *writes;  /* committed only if the transition succeeds */
+	json_t *sticky;  /* committed in any case (attempt counts, rate limits) */
+	json_t *outbox;  /* keys of the outbox records in writes */
+	json_t *account; /* the subject, changed in place */
+	char akey[64];
+	const char *front;
+	const char *code; /* reply */
+	int64_t now;
+	int64_t secret_expires; /* expiry of the secret issued in this transition */
+	const char *secret;     /* the clear secret, for the spool envelope */
+};
+
+/* ctx_get - a record as this run sees it: its own writes first, then the store */
+json_t *wf_ctx_get(struct wf_ctx *c, const char *key);
+/* wf_ctx_put - add a write (sticky: kept even if the transition fails) */
+void wf_ctx_put(struct wf_ctx *c, const char *key, json_t *rec, int sticky);
+/* wf_render - replace {{name}} by the variable's value; caller frees */
+char *wf_render(const json_t *vars, const char *text);
+/* wf_ctx_fail - end the transition with code: returns 1 for run() */
+int wf_ctx_fail(struct wf_ctx *c, const char *code);
+const char *wf_ctx_account_id(const struct wf_ctx *c);
+
+#endif
