@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIXTURES "tests/fixtures/wf"
 #define DAY 86400000LL
@@ -205,6 +206,218 @@ START_TEST(arg_checks)
 }
 END_TEST
 
+/* fire_due - fire every timer due at now, as the job queue does */
+static int fire_due(int64_t now)
+{
+	json_t *keys = NULL, *k;
+	size_t i;
+	int n = 0;
+	ck_assert_int_eq(st->ops->due(st, "due", now, 0, &keys), 0);
+	json_array_foreach(keys, i, k) {
+		struct wf_out out;
+		ck_assert_int_eq(wf_fire_timer(ws, st, json_string_value(k), now, &out), 0);
+		ck_assert_int_eq(wf_apply(st, out.writes), 0);
+		wf_out_free(&out);
+		n++;
+	}
+	json_decref(keys);
+	return n;
+}
+
+static const char *acct_state(const char *acct, const char *wf)
+{
+	static char buf[64];
+	char key[40], col[64];
+	json_t *rec;
+	snprintf(key, sizeof(key), "a:%s", acct);
+	snprintf(col, sizeof(col), "wf.%s", wf);
+	ck_assert_int_eq(store_get(st, key, &rec), 0);
+	snprintf(buf, sizeof(buf), "%s", rec_str(rec, col) ? rec_str(rec, col) : "");
+	json_decref(rec);
+	return buf;
+}
+
+START_TEST(timer_moves_to_expired_and_is_cancelled_on_leave)
+{
+	char tok[64] = "", acct[32] = "", acct2[32] = "";
+	int64_t t0 = 1800000000000LL;
+	CODE_IS(run("register_email", reg("zhao@example.com"), t0, tok, acct), "OK");
+	ck_assert_str_eq(acct_state(acct, "activation"), "pending");
+	ck_assert_int_eq(fire_due(t0 + DAY - 1), 0); /* not yet */
+	ck_assert_int_eq(fire_due(t0 + DAY), 1);
+	ck_assert_str_eq(acct_state(acct, "activation"), "expired");
+	CODE_IS(run("activate", tok_args(tok), t0 + DAY + 1, NULL, NULL), "CODE_EXPIRED");
+	CODE_IS(run("register_email", reg("zhao@example.com"), t0 + DAY + 2, NULL, NULL),
+		"EMAIL_PENDING_ACTIVATION");
+	/* activated before the day is out: the timer is cancelled with the state */
+	CODE_IS(run("register_email", reg("qian@example.com"), t0, tok, acct2), "OK");
+	CODE_IS(run("activate", tok_args(tok), t0 + 1000, NULL, NULL), "OK");
+	json_t *keys;
+	ck_assert_int_eq(st->ops->due(st, "due", INT64_MAX, 0, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 0);
+	json_decref(keys);
+	ck_assert_str_eq(acct_state(acct2, "activation"), "active");
+}
+END_TEST
+
+START_TEST(stale_timer_is_dropped)
+{
+	char acct[32] = "";
+	int64_t t0 = 1800000000000LL;
+	CODE_IS(run("register_email", reg("sun@example.com"), t0, NULL, acct), "OK");
+	/* an operator-edited record: the account left the state behind the engine's back */
+	char key[40];
+	json_t *rec;
+	snprintf(key, sizeof(key), "a:%s", acct);
+	store_get(st, key, &rec);
+	rec_set(rec, "wf.activation", "active");
+	store_put(st, key, rec);
+	json_decref(rec);
+	ck_assert_int_eq(fire_due(t0 + DAY), 1);
+	ck_assert_str_eq(acct_state(acct, "activation"), "active");
+	ck_assert_int_eq(fire_due(t0 + 2 * DAY), 0); /* gone */
+}
+END_TEST
+
+static json_t *code_req(const char *phone)
+{
+	return json_pack("{s:s, s:s}", "phone", phone, "purpose", "register");
+}
+
+static json_t *reg_phone(const char *phone, const char *code)
+{
+	return json_pack("{s:s, s:s, s:s}", "phone", phone, "code", code, "password", "$argon2id$x");
+}
+
+/* sent_code - the code of the newest SMS in the outbox */
+static void sent_code(char *out)
+{
+	json_t *keys, *k, *m = NULL;
+	size_t i;
+	ck_assert_int_eq(store_find(st, "kind", "outbox", 0, &keys), 0);
+	ck_assert_int_gt(json_array_size(keys), 0);
+	json_array_foreach(keys, i, k) {
+		json_decref(m);
+		store_get(st, json_string_value(k), &m);
+	}
+	ck_assert_str_eq(rec_str(m, "channel"), "sms");
+	snprintf(out, 16, "%s", rec_str(m, "secret"));
+	ck_assert_int_eq(strlen(out), 6);
+	ck_assert_ptr_nonnull(strstr(rec_str(m, "body"), out));
+	json_decref(m);
+	json_decref(keys);
+}
+
+START_TEST(phone_code_flow)
+{
+	char code[16], acct[32] = "";
+	int64_t t0 = 1800000000000LL;
+	CODE_IS(run("send_code", code_req("13800138000"), t0, NULL, acct), "OK");
+	sent_code(code);
+	char wrong[16];
+	snprintf(wrong, sizeof(wrong), "%06d", (atoi(code) + 1) % 1000000);
+	CODE_IS(run("register_phone", reg_phone("13800138000", wrong), t0 + 1, NULL, NULL),
+		"CODE_INVALID");
+	CODE_IS(run("register_phone", reg_phone("13800138000", code), t0 + 2, NULL, NULL), "OK");
+	/* single use */
+	CODE_IS(run("register_phone", reg_phone("13800138000", code), t0 + 3, NULL, NULL),
+		"PHONE_REGISTERED");
+	CODE_IS(run("send_code", code_req("13800138000"), t0 + 120000, NULL, NULL),
+		"PHONE_REGISTERED");
+	CODE_IS(run("register_phone", reg_phone("13900139000", code), t0, NULL, NULL),
+		"CODE_INVALID");
+}
+END_TEST
+
+START_TEST(code_attempts_and_expiry)
+{
+	char code[16];
+	int64_t t0 = 1800000000000LL;
+	CODE_IS(run("send_code", code_req("13700137000"), t0, NULL, NULL), "OK");
+	sent_code(code);
+	for (int i = 0; i < 4; i++)
+		CODE_IS(run("register_phone", reg_phone("13700137000", "000000") , t0 + i, NULL, NULL),
+			strcmp(code, "000000") ? "CODE_INVALID" : "OK");
+	if (strcmp(code, "000000") == 0)
+		return; /* one in a million */
+	CODE_IS(run("register_phone", reg_phone("13700137000", "000000"), t0 + 5, NULL, NULL),
+		"CODE_ATTEMPTS_EXCEEDED");
+	/* locked: even the right code no longer works */
+	CODE_IS(run("register_phone", reg_phone("13700137000", code), t0 + 6, NULL, NULL),
+		"CODE_ATTEMPTS_EXCEEDED");
+	/* a new code after a minute; after a day it has lapsed */
+	CODE_IS(run("send_code", code_req("13700137000"), t0 + 60000, NULL, NULL), "OK");
+	sent_code(code);
+	ck_assert_int_eq(fire_due(t0 + 60000 + DAY), 1);
+	CODE_IS(run("register_phone", reg_phone("13700137000", code), t0 + 60000 + DAY, NULL, NULL),
+		"CODE_EXPIRED");
+}
+END_TEST
+
+START_TEST(rate_limit_then_blacklist)
+{
+	int64_t t0 = 1800000000000LL, t = t0;
+	CODE_IS(run("send_code", code_req("13600136000"), t, NULL, NULL), "OK");
+	CODE_IS(run("send_code", code_req("13600136000"), t + 1000, NULL, NULL), "RATE_LIMITED");
+	/* another phone is not affected */
+	CODE_IS(run("send_code", code_req("13600136001"), t + 1000, NULL, NULL), "OK");
+	/* one a minute, at most five an hour */
+	for (int i = 1; i < 5; i++)
+		CODE_IS(run("send_code", code_req("13600136000"), t + i * 60000, NULL, NULL), "OK");
+	CODE_IS(run("send_code", code_req("13600136000"), t + 5 * 60000, NULL, NULL), "RATE_LIMITED");
+	/* that was the 7th request; the 8th to 10th are refused too, the 11th
+	 * in a day blacklists the phone */
+	for (int i = 7; i <= 9; i++)
+		CODE_IS(run("send_code", code_req("13600136000"), t + i * 60000, NULL, NULL), "RATE_LIMITED");
+	CODE_IS(run("send_code", code_req("13600136000"), t + 10 * 60000, NULL, NULL), "BLACKLISTED");
+	/* still blacklisted hours later, even though the hourly window has passed */
+	CODE_IS(run("send_code", code_req("13600136000"), t + 5 * 3600000, NULL, NULL), "BLACKLISTED");
+	/* and free again a day later */
+	CODE_IS(run("send_code", code_req("13600136000"), t + 10 * 60000 + DAY, NULL, NULL), "OK");
+}
+END_TEST
+
+START_TEST(guards_choose_transition)
+{
+	/* a workflow written for the test: the first guarded transition that holds wins */
+	char dir[] = "/tmp/rfwfXXXXXX", path[128];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/g.wf", dir);
+	FILE *f = fopen(path, "w");
+	fputs("workflow = \"g\"; start = \"a\";\n"
+	      "states = { a = { }; };\n"
+	      "events = { register_email = { args = { email = \"email\"; password = \"password\"; };"
+	      " subject = { by = \"email\"; missing = \"create\"; }; }; };\n"
+	      "transitions = (\n"
+	      " { on = \"register_email\"; from = \"a\"; when = { field = \"nick\"; set = true; };"
+	      "   do = ( { action = \"reply\"; code = \"EMAIL_REGISTERED\"; } ); },\n"
+	      " { on = \"register_email\"; from = \"a\";"
+	      "   do = ( { action = \"set\"; field = \"nick\"; value = \"{{email}}\"; } ); }\n"
+	      ");\n", f);
+	fclose(f);
+	struct wf_set *g = NULL;
+	struct wf_errs errs = {0};
+	char *files[] = {path};
+	int rc = wf_set_load("workflows", files, 1, &g, &errs);
+	for (int i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.v[i]);
+	ck_assert_int_eq(rc, 0);
+	struct wf_out out;
+	json_t *args = reg("g@example.com");
+	ck_assert_int_eq(wf_run(g, st, "register_email", args, "www", 1, &out), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(out.result, "code")), "OK");
+	wf_apply(st, out.writes);
+	wf_out_free(&out);
+	ck_assert_int_eq(wf_run(g, st, "register_email", args, "www", 2, &out), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(out.result, "code")), "EMAIL_REGISTERED");
+	wf_out_free(&out);
+	json_decref(args);
+	wf_set_free(g);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *wf_suite(void)
 {
 	Suite *s = suite_create("wf");
@@ -218,6 +431,12 @@ Suite *wf_suite(void)
 	tcase_add_test(t, activation_flow);
 	tcase_add_test(t, token_expires_after_a_day);
 	tcase_add_test(t, resend_revokes_old_token);
+	tcase_add_test(t, timer_moves_to_expired_and_is_cancelled_on_leave);
+	tcase_add_test(t, stale_timer_is_dropped);
+	tcase_add_test(t, phone_code_flow);
+	tcase_add_test(t, code_attempts_and_expiry);
+	tcase_add_test(t, rate_limit_then_blacklist);
+	tcase_add_test(t, guards_choose_transition);
 	suite_add_tcase(s, t);
 	return s;
 }
