@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,14 +90,31 @@ static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 void id_new(char out[ID_LEN + 1])
 {
-	/* 48 bits of time then 17 random bits: 65 bits, 13 base32 digits */
-	uint64_t t = (uint64_t)now_ms() & 0xFFFFFFFFFFFFULL;
-	uint32_t r;
+	/* 48 bits of time then 17 bits that start at a random point each
+	 * millisecond and count up: ids from one process are unique and
+	 * increasing even at hundreds of thousands a second (the time borrows
+	 * from the next millisecond when the counter runs out). */
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t last_t, last_r;
+	uint64_t t = (uint64_t)now_ms() & 0xFFFFFFFFFFFFULL, r;
 
 	if (sodium_init() < 0)
 		fatal("libsodium cannot initialise");
-	r = randombytes_uniform(1u << 17);
-	/* digits 0..9 hold 48 bits of time (with 2 spare high bits), 10..12 randomness */
+	pthread_mutex_lock(&mu);
+	if (t <= last_t) {
+		t = last_t;
+		r = last_r + 1;
+		if (r >= (1u << 15)) {
+			t++;
+			r = randombytes_uniform(1u << 14);
+		}
+	} else {
+		r = randombytes_uniform(1u << 14);
+	}
+	last_t = t;
+	last_r = r;
+	pthread_mutex_unlock(&mu);
+	/* digits 0..9 hold 48 bits of time (with 2 spare high bits), 10..12 the count */
 	for (int i = 9; i >= 0; i--) {
 		out[i] = crockford[t & 31];
 		t >>= 5;

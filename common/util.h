@@ -19,8 +19,8 @@ int64_t now_ms(void);
 #define ID_LEN 13
 /*
  * id_new - a 13-character Crockford base32 id: 48 bits of milliseconds then
- * 17 random bits.  Ids sort by creation time, are unique across processes,
- * and avoid the letters I, L, O and U so they read well over the phone.
+ * a 15-bit counter from a random start.  Ids sort by creation time, are unique
+ * within a process, and avoid I, L, O and U so they read well over the phone.
  */
 void id_new(char out[ID_LEN + 1]);
 /* id_valid - 1 if s looks like an id from id_new */

@@ -7,6 +7,7 @@
  */
 #include "wfcheck.h"
 #include "conf.h"
+#include "engine_cmd.h"
 #include "log.h"
 #include "spool_cmd.h"
 
@@ -21,6 +22,8 @@ static const struct {
 	int (*fn)(struct conf *c, int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{"enqueue", ctl_enqueue, "enqueue [--front NAME] FILE  send NDJSON jobs in batches"},
+	{"reload", ctl_reload, "reload               ask regflowd to reload its workflows"},
 	{"check", ctl_check, "check [FILES]        validate workflow files (default: engine.workflows)"},
 	{"spool", ctl_spool, "spool list [--json]  show queued, deferred and failed messages"},
 };

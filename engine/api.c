@@ -190,6 +190,120 @@ static void post_job(struct api *a, struct http_req *req, const char *front)
 	json_decref(obj);
 }
 
+/* a batch: one result line per input line, sent when every job is durable */
+struct batch {
+	struct api *a;
+	struct http_req *req;
+	json_t *results; /* one entry per line */
+	int pending;
+};
+
+struct batch_item {
+	struct batch *b;
+	size_t idx;
+};
+
+static void batch_finish(struct batch *b)
+{
+	size_t i, len = 0, cap = 4096;
+	json_t *r;
+	char *out = xmalloc(cap);
+	json_array_foreach(b->results, i, r) {
+		if (json_is_null(r))
+			continue; /* a blank line */
+		char *line = json_dumps(r, JSON_COMPACT);
+		size_t n = strlen(line);
+		if (len + n + 2 > cap) {
+			cap = (len + n + 2) * 2;
+			out = xrealloc(out, cap);
+		}
+		memcpy(out + len, line, n);
+		len += n;
+		out[len++] = '\n';
+		free(line);
+	}
+	http_respond(b->req, 200, "application/x-ndjson", out, len);
+	free(out);
+	json_decref(b->results);
+	free(b);
+}
+
+static void batch_durable(void *arg, int rc, json_t *view)
+{
+	struct batch_item *it = arg;
+	struct batch *b = it->b;
+	json_t *r = json_array_get(b->results, it->idx);
+	if (rc < 0) {
+		json_object_set_new(r, "error", json_pack("{s:s, s:s, s:n}", "code", "UNAVAILABLE",
+							  "message", "the job store cannot take the job now",
+							  "field"));
+	} else {
+		json_object_set(r, "id", json_object_get(view, "id"));
+		json_object_set(r, "state", json_object_get(view, "state"));
+	}
+	free(it);
+	if (--b->pending == 0)
+		batch_finish(b);
+}
+
+/* post_batch - NDJSON, one job a line; a bad line is rejected alone */
+static void post_batch(struct api *a, struct http_req *req, const char *front)
+{
+	struct batch *b = xcalloc(1, sizeof(*b));
+	const char *p = req->body, *end = req->body + req->body_len;
+	size_t lineno = 0;
+
+	b->a = a;
+	b->req = req;
+	b->results = json_array();
+	b->pending = 1; /* held until every line is submitted */
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		size_t n = (size_t)(le - p);
+		lineno++;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		int blank = 1;
+		for (size_t i = 0; i < n; i++)
+			if (p[i] != ' ' && p[i] != '\t')
+				blank = 0;
+		if (blank) {
+			json_array_append_new(b->results, json_null());
+			p = le + 1;
+			continue;
+		}
+		json_t *r = json_pack("{s:I}", "line", (json_int_t)lineno);
+		json_array_append_new(b->results, r);
+		json_error_t jerr;
+		json_t *obj = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
+		char field[160], msg[300];
+		const char *type, *key, *code, *why;
+		json_t *args;
+		if (!obj) {
+			snprintf(msg, sizeof(msg), "malformed JSON at column %d: %s", jerr.column, jerr.text);
+			json_object_set_new(r, "error", json_pack("{s:s, s:s, s:n}", "code", "MALFORMED_JSON",
+								  "message", msg, "field"));
+			a->rejected++;
+		} else if ((why = check_job(a, obj, &type, &args, &key, &code, field, sizeof(field)))) {
+			json_object_set_new(r, "error",
+					    json_pack("{s:s, s:s, s:o}", "code", code, "message", why, "field",
+						      field[0] ? json_string(field) : json_null()));
+			a->rejected++;
+		} else {
+			struct batch_item *it = xcalloc(1, sizeof(*it));
+			it->b = b;
+			it->idx = json_array_size(b->results) - 1;
+			b->pending++;
+			jobs_submit(a->jobs, front, type, args, key, batch_durable, it);
+		}
+		json_decref(obj);
+		p = le + 1;
+	}
+	if (--b->pending == 0)
+		batch_finish(b);
+}
+
 static void get_job(struct api *a, struct http_req *req, const char *id, const char *front)
 {
 	json_t *view = NULL, *rec = NULL;
@@ -268,6 +382,12 @@ void api_handle(struct http_req *req, void *data)
 	if (!front) {
 		http_respond_header(req, "WWW-Authenticate", "Bearer");
 		reply_error(a, req, 401, "UNAUTHORIZED", "missing or wrong bearer token", NULL);
+		return;
+	}
+	if (strcmp(path, "/v1/jobs/batch") == 0) {
+		if (!is_post)
+			goto bad_method;
+		post_batch(a, req, front);
 		return;
 	}
 	if (strcmp(path, "/v1/jobs") == 0) {

@@ -361,11 +361,14 @@ static void tick(uv_timer_t *t)
 	struct intake **cut = &j->in_head;
 	while (*cut && !(*cut)->hashing)
 		cut = &(*cut)->next;
-	ins = *cut == j->in_head ? NULL : j->in_head;
-	j->in_head = *cut;
-	*cut = NULL;
-	if (!j->in_head)
-		j->in_tail = &j->in_head;
+	ins = NULL;
+	if (cut != &j->in_head) { /* detach the ready prefix */
+		ins = j->in_head;
+		j->in_head = *cut;
+		*cut = NULL;
+		if (!j->in_head)
+			j->in_tail = &j->in_head;
+	}
 	int64_t now = now_ms();
 	json_t *due = NULL;
 	j->st->ops->due(j->st, "due", now, j->cfg.group_max, &due);

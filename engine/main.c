@@ -106,6 +106,7 @@ int main(int argc, char **argv)
 	lim.max_body = (size_t)conf_int(&e.conf, "engine.max_body", 1 << 20);
 	lim.max_conns = (int)conf_int(&e.conf, "engine.max_connections", 1024);
 	const char *level = conf_str(&e.conf, "log.level", "info");
+	const char *pidfile = conf_str(&e.conf, "engine.pid_file", "var/regflowd.pid");
 	if (conf_error(&e.conf))
 		fatal("%s", conf_error(&e.conf));
 	if (log_set_level_name(level) < 0)
@@ -144,11 +145,22 @@ int main(int argc, char **argv)
 	uv_signal_start(&e.sigint, on_stop, SIGINT);
 	uv_signal_start(&e.sigterm, on_stop, SIGTERM);
 	uv_signal_start(&e.sighup, on_reload, SIGHUP);
+	if (*pidfile) {
+		char pid[32], *pdir = xstrdup(pidfile);
+		mkdir_p(dirname(pdir), 0755);
+		free(pdir);
+		int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		if (file_write_atomic(pidfile, pid, (size_t)n, 0644) < 0)
+			log_warn("engine.pid_file %s: cannot write it; regflowctl reload will not find us",
+				 pidfile);
+	}
 	log_info("listening on %s (port %d), %d workflow(s), store %s, spool %s", listen,
 		 http_server_port(e.http), e.ws->n, db, jc.spool_dir);
 
 	uv_run(e.loop, UV_RUN_DEFAULT);
 
+	if (*pidfile)
+		unlink(pidfile);
 	store_close(e.st);
 	auth_free(e.api.auth);
 	wf_set_free(e.ws);

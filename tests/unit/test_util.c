@@ -65,6 +65,19 @@ START_TEST(ids_sort_and_differ)
 }
 END_TEST
 
+START_TEST(ids_unique_in_a_burst)
+{
+	/* a batch creates hundreds of ids in one millisecond: all distinct, increasing */
+	enum { N = 200000 };
+	char(*ids)[ID_LEN + 1] = malloc(sizeof(*ids) * N);
+	for (int i = 0; i < N; i++)
+		id_new(ids[i]);
+	for (int i = 1; i < N; i++)
+		ck_assert_msg(strcmp(ids[i - 1], ids[i]) < 0, "%s then %s", ids[i - 1], ids[i]);
+	free(ids);
+}
+END_TEST
+
 START_TEST(atomic_write_mode)
 {
 	char dir[] = "/tmp/rfutilXXXXXX", path[64], *text;
@@ -176,6 +189,7 @@ Suite *util_suite(void)
 	tcase_add_test(t, duration_garbage);
 	tcase_add_test(t, duration_format_roundtrip);
 	tcase_add_test(t, ids_sort_and_differ);
+	tcase_add_test(t, ids_unique_in_a_burst);
 	tcase_add_test(t, atomic_write_mode);
 	suite_add_tcase(s, t);
 	return s;
