@@ -99,8 +99,7 @@ static const char *check_job(struct api *a, json_t *obj, const char **type, json
 		return "type must be a string";
 	}
 	*type = json_string_value(v);
-	const struct wf_event *ev = wf_set_event(a->ws, *type);
-	if (!ev) {
+	if (!wf_set_has_type(a->ws, *type)) {
 		snprintf(field, fn, "type");
 		*code = "UNKNOWN_TYPE";
 		return "unknown job type";
@@ -125,6 +124,17 @@ static const char *check_job(struct api *a, json_t *obj, const char **type, json
 		snprintf(field, fn, "args");
 		return "args must be an object";
 	}
+	/* several workflows may take one type, told apart by an argument (purpose) */
+	const struct wf_event *ev = wf_set_event(a->ws, *type, *args);
+	if (!ev) {
+		const struct wf_event *any = wf_set_event(a->ws, *type, NULL);
+		const char *mk = "args";
+		json_t *mv;
+		json_object_foreach(any->match, mk, mv)
+			break;
+		snprintf(field, fn, "args.%s", mk ? mk : "");
+		return "no workflow takes this job with this value";
+	}
 	json_object_foreach(*args, name, v) {
 		if (!json_object_get(ev->args, name)) {
 			snprintf(field, fn, "args.%s", name);
@@ -140,6 +150,8 @@ static const char *check_job(struct api *a, json_t *obj, const char **type, json
 		json_t *val = json_object_get(*args, name);
 		snprintf(field, fn, "args.%s", name);
 		if (!val) {
+			if (wf_arg_optional(json_string_value(v)))
+				continue;
 			*code = "MISSING_FIELD";
 			return "missing field";
 		}

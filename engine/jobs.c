@@ -490,7 +490,7 @@ static void hash_work(uv_work_t *w)
 	struct intake *in = w->data;
 	const char *name;
 	json_t *v;
-	const struct wf_event *ev = wf_set_event(in->j->ws, in->type);
+	const struct wf_event *ev = wf_set_event(in->j->ws, in->type, in->args);
 	if (!ev)
 		return;
 	json_object_foreach(ev->args, name, v) {
@@ -529,7 +529,7 @@ void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *ar
 		 const char *key, jobs_done_fn done, void *arg)
 {
 	struct intake *in = xcalloc(1, sizeof(*in));
-	const struct wf_event *ev = wf_set_event(j->ws, type);
+	const struct wf_event *ev = wf_set_event(j->ws, type, args);
 	const char *name;
 	json_t *v;
 	int needs_hash = 0;

@@ -29,7 +29,8 @@ enum wf_param_kind {
 	WP_TEMPLATE, /* the name of a template of this workflow */
 	WP_FIELD,    /* an account field the workflow may set */
 	WP_RULES,    /* a list of { max = N; per = "1h"; } */
-	WP_BLACKLIST /* { max = N; per = "1d"; for = "1d"; } */
+	WP_BLACKLIST, /* { max = N; per = "1d"; for = "1d"; } */
+	WP_STATE      /* the name of a state of this workflow */
 };
 
 struct wf_param {
@@ -46,17 +47,21 @@ struct wf_action_def {
 	int (*run)(struct wf_ctx *c, const struct wf_action *a);
 };
 
-struct wf_action {
-	const struct wf_action_def *def;
-	json_t *p; /* params by name, converted (durations as ms integers) */
-	int line;
-};
-
-/* a guard: every condition must hold for the transition to be taken */
+/*
+ * a condition: the account's field (or, if the account has no such field,
+ * the variable) equals a value, or is set / not set
+ */
 struct wf_cond {
 	char *field;
 	char *equals; /* template; NULL: test "set" */
 	int set;      /* with equals NULL: 1 field must be non-empty, 0 empty */
+};
+
+struct wf_action {
+	const struct wf_action_def *def;
+	json_t *p; /* params by name, converted (durations as ms integers) */
+	struct wf_cond *cond; /* "if": the action runs only when it holds */
+	int line;
 };
 
 struct wf_transition {
@@ -90,8 +95,11 @@ struct wf_state {
 
 struct wf_event {
 	char *name;
-	json_t *args;  /* name -> type ("email", "password", "token", "code", "phone", "string", ...) */
-	char *by;      /* subject lookup: "email" | "phone" | "token" | "account" */
+	json_t *args;  /* name -> type ("email", "password", ...; "email?" is optional) */
+	json_t *match; /* arg -> value the job must carry to be this event (send_code's purpose) */
+	int reveal;    /* 0: the reply never says whether the subject exists (recovery) */
+	char *by;      /* subject lookup: "email" | "phone" | "token" | "account" | "review", or
+			* several as "token|phone": the first argument present */
 	char *purpose; /* by token: the token's purpose */
 	char *missing; /* no such subject: "create" or a result code */
 	struct wf_action *limits; /* "limit" actions run before any transition */
@@ -135,7 +143,13 @@ int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 void wf_set_free(struct wf_set *ws);
 void wf_errs_free(struct wf_errs *e);
 
-const struct wf_event *wf_set_event(const struct wf_set *ws, const char *name);
+/* wf_set_event - the event for a job of this type and arguments (args NULL: any) */
+const struct wf_event *wf_set_event(const struct wf_set *ws, const char *name, const json_t *args);
+/* wf_set_has_type - 1 if some workflow takes jobs of this type */
+int wf_set_has_type(const struct wf_set *ws, const char *name);
+/* wf_arg_base - "email" for "email?"; wf_arg_optional - 1 for "email?" */
+const char *wf_arg_base(const char *type, char *buf, size_t n);
+int wf_arg_optional(const char *type);
 const struct wf *wf_set_find(const struct wf_set *ws, const char *name);
 const struct wf_state *wf_state_find(const struct wf *wf, const char *name);
 const struct wf_template *wf_template_find(const struct wf *wf, const char *name);
@@ -153,6 +167,11 @@ const struct wf_action_def *wf_action_lookup(const char *name);
 
 /* the account fields the engine manages itself: workflows may not set them */
 int wf_field_reserved(const char *field);
+
+/* wf_mask - "186********" / "li***@example.com": an identifier shown to others */
+void wf_mask(const char *id, char *out, size_t n);
+/* wf_idno_check - GB 11643 resident id: NULL if valid, else why */
+const char *wf_idno_check(const char *no);
 
 /* p_str, p_int - an action's converted parameter */
 static inline const char *wf_p_str(const struct wf_action *a, const char *name)

@@ -6,7 +6,9 @@
 #include "wf.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* email_check - a practical RFC 5321 mailbox: local@domain.tld, ASCII */
 static const char *email_check(const char *s)
@@ -85,15 +87,102 @@ static const char *code_check(const char *s)
 	return NULL;
 }
 
-/* phone_check - a mainland mobile number: 11 digits, 1[3-9]x */
+/*
+ * phone_check - a mainland mobile number: 11 digits starting with a
+ * prefix the operators (China Mobile, Unicom, Telecom, Broadnet, MVNOs)
+ * have in use.
+ */
 static const char *phone_check(const char *s)
 {
-	if (strlen(s) != 11 || s[0] != '1' || s[1] < '3' || s[1] > '9')
-		return "not a mainland mobile number (11 digits, 13x-19x)";
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
+	static const char *prefixes =
+		"130 131 132 133 134 135 136 137 138 139 145 146 147 148 149 150 151 152 153 "
+		"155 156 157 158 159 162 165 166 167 170 171 172 173 174 175 176 177 178 180 "
+		"181 182 183 184 185 186 187 188 189 190 191 192 193 195 196 197 198 199";
+	char p[4];
+	if (strlen(s) != 11)
+		return "a mainland mobile number has 11 digits";
+	for (const char *q = s; *q; q++)
+		if (!isdigit((unsigned char)*q))
 			return "a phone number has only digits";
+	memcpy(p, s, 3);
+	p[3] = 0;
+	if (!strstr(prefixes, p))
+		return "not a mainland mobile prefix";
 	return NULL;
+}
+
+const char *wf_idno_check(const char *no)
+{
+	static const int w[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+	static const char check[] = "10X98765432";
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int sum = 0;
+	if (strlen(no) != 18)
+		return "a resident id number has 18 characters";
+	for (int i = 0; i < 17; i++) {
+		if (!isdigit((unsigned char)no[i]))
+			return "the first 17 characters are digits";
+		sum += (no[i] - '0') * w[i];
+	}
+	int y = (no[6] - '0') * 1000 + (no[7] - '0') * 100 + (no[8] - '0') * 10 + (no[9] - '0');
+	int m = (no[10] - '0') * 10 + (no[11] - '0'), d = (no[12] - '0') * 10 + (no[13] - '0');
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
+		return "bad birth date";
+	if (y * 10000 + m * 100 + d > (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday)
+		return "birth date in the future";
+	char c = (char)toupper((unsigned char)no[17]);
+	if (c != check[sum % 11])
+		return "bad check digit";
+	return NULL;
+}
+
+void wf_mask(const char *id, char *out, size_t n)
+{
+	const char *at = strchr(id, '@');
+	if (at) { /* li***@example.com: two characters of the mailbox stay */
+		size_t keep = (size_t)(at - id) > 2 ? 2 : 1;
+		snprintf(out, n, "%.*s***%s", (int)keep, id, at);
+	} else { /* 186********: the operator prefix stays */
+		size_t len = strlen(id);
+		snprintf(out, n, "%.3s", id);
+		for (size_t i = 3; i < len && i + 1 < n; i++) {
+			out[i] = '*';
+			out[i + 1] = 0;
+		}
+	}
+}
+
+/* photo_check - base64 of at most 1 MiB; size and format are the workflow's to judge */
+static const char *photo_check(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0)
+		return "empty photo";
+	if (n > (1 << 20) * 4 / 3 + 4)
+		return "photo too large for the API";
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("+/=\r\n", *s))
+			return "the photo must be base64";
+	return NULL;
+}
+
+const char *wf_arg_base(const char *type, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", type);
+	size_t l = strlen(buf);
+	if (l > 0 && buf[l - 1] == '?')
+		buf[l - 1] = 0;
+	return buf;
+}
+
+int wf_arg_optional(const char *type)
+{
+	size_t l = strlen(type);
+	return l > 0 && type[l - 1] == '?';
 }
 
 static const char *account_check(const char *s)
@@ -107,22 +196,28 @@ static const struct {
 } arg_types[] = {
 	{"email", email_check}, {"password", password_check}, {"token", token_check},
 	{"code", code_check},   {"phone", phone_check},       {"account", account_check},
-	{"string", NULL},
+	{"photo", photo_check}, {"string", NULL},
 };
 
-int wf_arg_type_known(const char *type)
+int wf_arg_type_known(const char *type_)
 {
+	char type[32];
+	wf_arg_base(type_, type, sizeof(type));
 	for (size_t i = 0; i < sizeof(arg_types) / sizeof(arg_types[0]); i++)
 		if (strcmp(arg_types[i].type, type) == 0)
 			return 1;
 	return 0;
 }
 
-const char *wf_arg_check(const char *type, const char *value)
+const char *wf_arg_check(const char *type_, const char *value)
 {
+	char type[32];
+	wf_arg_base(type_, type, sizeof(type));
 	if (!value)
 		return "missing";
-	if (strpbrk(value, "\r\n") && strcmp(type, "string"))
+	if (strcmp(type, "photo") == 0)
+		return photo_check(value);
+	if (strpbrk(value, "\r\n"))
 		return "line break in value";
 	if (strlen(value) > 4096)
 		return "value too long";

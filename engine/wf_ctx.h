@@ -25,7 +25,16 @@ struct wf_ctx {
 	int64_t now;
 	int64_t secret_expires; /* expiry of the secret issued in this transition */
 	const char *secret;     /* the clear secret, for the spool envelope */
+	json_t *other;          /* another account an action looked up (lookup, inbox_answer) */
+	char okey[64];
+	const char *goto_state; /* set by "goto": overrides the transition's "to" */
+	json_t *extra;          /* more fields for the reply (warnings, review id) */
 };
+
+/* wf_ctx_set_other - make rec (or none) the "other" account: vars other_* */
+void wf_ctx_set_other(struct wf_ctx *c, const char *key, json_t *rec);
+/* wf_ctx_cond - 1 if the condition holds (account field first, then variable) */
+int wf_ctx_cond(struct wf_ctx *c, const struct wf_cond *k);
 
 /* ctx_get - a record as this run sees it: its own writes first, then the store */
 json_t *wf_ctx_get(struct wf_ctx *c, const char *key);

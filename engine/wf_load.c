@@ -125,6 +125,8 @@ struct scope {
 	int n;
 };
 
+static void load_cond(struct lctx *lc, config_setting_t *g, struct wf_cond *c, struct scope *sc);
+
 static void scope_add(struct scope *sc, const char *name)
 {
 	for (int i = 0; i < sc->n; i++)
@@ -243,6 +245,10 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 		tmpl_vars_check(lc, line, t->subject, sc->v, t->name);
 		break;
 	}
+	case WP_STATE:
+		if (!wf_state_find(wf, v))
+			lerr(lc, line, "%s: unknown state \"%s\"", act->def->name, v);
+		break;
 	case WP_FIELD:
 		if (wf_field_reserved(v))
 			lerr(lc, line, "%s: field \"%s\" is managed by the engine", act->def->name, v);
@@ -288,8 +294,8 @@ static void load_action(struct lctx *lc, struct wf *wf, const struct wf_event *e
 		return;
 	}
 	free(name);
-	const char *known[10] = {"action"};
-	int nk = 1;
+	const char *known[12] = {"action", "if"};
+	int nk = 2;
 	for (int i = 0; act->def->params[i].name; i++)
 		known[nk++] = act->def->params[i].name;
 	known[nk] = NULL;
@@ -303,6 +309,11 @@ static void load_action(struct lctx *lc, struct wf *wf, const struct wf_event *e
 			continue;
 		}
 		load_param(lc, wf, act, pd, s, sc);
+	}
+	config_setting_t *cif = config_setting_get_member(a, "if");
+	if (cif) {
+		act->cond = xcalloc(1, sizeof(*act->cond));
+		load_cond(lc, cif, act->cond, sc);
 	}
 	needs_arg(lc, ev, act);
 	if (act->def->provides)
@@ -366,7 +377,7 @@ static void load_states(struct lctx *lc, struct wf *wf, config_setting_t *root)
 
 static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 {
-	static const char *known[] = {"args", "subject", "limits", NULL};
+	static const char *known[] = {"args", "subject", "limits", "match", "reveal", NULL};
 	static const char *subj_known[] = {"by", "purpose", "missing", NULL};
 	config_setting_t *g = config_setting_get_member(root, "events");
 	if (!g || config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -402,6 +413,26 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 				     config_setting_name(m), t);
 			json_object_set_new(ev->args, config_setting_name(m), json_string(t));
 		}
+		ev->reveal = 1;
+		config_setting_t *rv = config_setting_get_member(e, "reveal");
+		if (rv && config_setting_type(rv) != CONFIG_TYPE_BOOL)
+			lerr(lc, sline(rv), "reveal must be true or false");
+		else if (rv)
+			ev->reveal = config_setting_get_bool(rv);
+		ev->match = json_object();
+		config_setting_t *mt = config_setting_get_member(e, "match");
+		for (int j = 0; mt && j < config_setting_length(mt); j++) {
+			config_setting_t *m = config_setting_get_elem(mt, (unsigned)j);
+			const char *mv = config_setting_get_string(m);
+			if (!config_setting_name(m) || !mv) {
+				lerr(lc, sline(m), "match: expected argument = \"value\"");
+				continue;
+			}
+			if (!json_object_get(ev->args, config_setting_name(m)))
+				lerr(lc, sline(m), "match: \"%s\" is not an argument of the event",
+				     config_setting_name(m));
+			json_object_set_new(ev->match, config_setting_name(m), json_string(mv));
+		}
 		config_setting_t *lim = config_setting_get_member(e, "limits");
 		if (lim && config_setting_type(lim) != CONFIG_TYPE_LIST) {
 			lerr(lc, sline(lim), "limits must be a list ( { key = ...; rules = ...; }, ... )");
@@ -435,15 +466,21 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		ev->by = member_str(lc, s, "by", 1);
 		ev->purpose = member_str(lc, s, "purpose", 0);
 		ev->missing = member_str(lc, s, "missing", 1);
-		if (ev->by && strcmp(ev->by, "email") && strcmp(ev->by, "token") &&
-		    strcmp(ev->by, "account") && strcmp(ev->by, "phone"))
-			lerr(lc, sline(s), "subject: unknown lookup \"%s\" (email, phone, token, account)",
-			     ev->by);
-		if (ev->by && !json_object_get(ev->args, ev->by))
-			lerr(lc, sline(s), "subject: by \"%s\" needs an argument of that name",
-			     ev->by);
-		if (ev->by && strcmp(ev->by, "token") == 0 && !ev->purpose)
-			lerr(lc, sline(s), "subject: by token needs a purpose");
+		if (ev->by) {
+			static const char *bys[] = {"email", "phone", "token", "account", "review", NULL};
+			char *b = xstrdup(ev->by), *save = NULL;
+			for (char *one = strtok_r(b, "|", &save); one; one = strtok_r(NULL, "|", &save)) {
+				if (!in_list(bys, one))
+					lerr(lc, sline(s), "subject: unknown lookup \"%s\" (email, phone, "
+					     "token, account, review)", one);
+				if (!json_object_get(ev->args, one))
+					lerr(lc, sline(s), "subject: by \"%s\" needs an argument of that name",
+					     one);
+				if (strcmp(one, "token") == 0 && !ev->purpose)
+					lerr(lc, sline(s), "subject: by token needs a purpose");
+			}
+			free(b);
+		}
 		if (ev->missing && strcmp(ev->missing, "create") && !wf_known_code(ev->missing))
 			lerr(lc, sline(s), "subject: missing = \"%s\" is neither create nor a result code",
 			     ev->missing);
@@ -702,8 +739,14 @@ out:
 
 static void actions_free(struct wf_action *acts, int n)
 {
-	for (int j = 0; j < n; j++)
+	for (int j = 0; j < n; j++) {
 		json_decref(acts[j].p);
+		if (acts[j].cond) {
+			free(acts[j].cond->field);
+			free(acts[j].cond->equals);
+			free(acts[j].cond);
+		}
+	}
 	free(acts);
 }
 
@@ -728,6 +771,7 @@ static void wf_free(struct wf *wf)
 		free(e->by);
 		free(e->purpose);
 		free(e->missing);
+		json_decref(e->match);
 		actions_free(e->limits, e->nlimits);
 	}
 	for (int i = 0; i < wf->ntemplates; i++) {
@@ -841,7 +885,8 @@ int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 		for (int e = 0; e < wf->nevents; e++)
 			for (int w = 0; w < ws->n - 1; w++)
 				for (int f = 0; f < ws->wfs[w]->nevents; f++)
-					if (!strcmp(ws->wfs[w]->events[f].name, wf->events[e].name)) {
+					if (!strcmp(ws->wfs[w]->events[f].name, wf->events[e].name) &&
+					    json_equal(ws->wfs[w]->events[f].match, wf->events[e].match)) {
 						struct lctx lc = {names[i], errs};
 						lerr(&lc, wf->events[e].line,
 						     "event \"%s\" is handled by %s already",
@@ -887,13 +932,33 @@ void wf_errs_free(struct wf_errs *e)
 	e->n = 0;
 }
 
-const struct wf_event *wf_set_event(const struct wf_set *ws, const char *name)
+static int event_matches(const struct wf_event *ev, const json_t *args)
+{
+	const char *k;
+	json_t *v;
+	if (!args)
+		return 1;
+	json_object_foreach(ev->match, k, v) {
+		const char *a = json_string_value(json_object_get(args, k));
+		if (!a || strcmp(a, json_string_value(v)) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+const struct wf_event *wf_set_event(const struct wf_set *ws, const char *name, const json_t *args)
 {
 	for (int w = 0; w < ws->n; w++)
 		for (int i = 0; i < ws->wfs[w]->nevents; i++)
-			if (strcmp(ws->wfs[w]->events[i].name, name) == 0)
+			if (strcmp(ws->wfs[w]->events[i].name, name) == 0 &&
+			    event_matches(&ws->wfs[w]->events[i], args))
 				return &ws->wfs[w]->events[i];
 	return NULL;
+}
+
+int wf_set_has_type(const struct wf_set *ws, const char *name)
+{
+	return wf_set_event(ws, name, NULL) != NULL;
 }
 
 const struct wf *wf_set_find(const struct wf_set *ws, const char *name)

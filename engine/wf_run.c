@@ -92,18 +92,35 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
+/* by_arg - the first lookup of "a|b" whose argument the job carries */
+static const char *by_arg(const struct wf_event *ev, const json_t *args, char *buf, size_t n)
+{
+	char *save = NULL;
+	snprintf(buf, n, "%s", ev->by);
+	for (char *one = strtok_r(buf, "|", &save); one; one = strtok_r(NULL, "|", &save))
+		if (json_object_get(args, one))
+			return one;
+	return NULL;
+}
+
 /* find_subject - 0 found/created, 1 missing (c->code set), <0 error */
 static int find_subject(struct wf_ctx *c)
 {
 	const struct wf_event *ev = c->ev;
-	const char *v = json_string_value(json_object_get(c->args, ev->by));
-	json_t *keys = NULL, *tok = NULL;
+	char bybuf[64];
+	const char *by = by_arg(ev, c->args, bybuf, sizeof(bybuf));
+	const char *v = by ? json_string_value(json_object_get(c->args, by)) : NULL;
+	json_t *keys = NULL, *rec = NULL;
 	char *norm = xstrdup(v ? v : "");
 	int rc = 0;
 
-	if (!strcmp(ev->by, "email") || !strcmp(ev->by, "phone")) {
+	if (!by) {
+		rc = wf_ctx_fail(c, ev->missing);
+		goto out;
+	}
+	if (!strcmp(by, "email") || !strcmp(by, "phone")) {
 		lower(norm);
-		rc = store_find(c->st, ev->by, norm, 0, &keys);
+		rc = store_find(c->st, by, norm, 0, &keys);
 		if (rc < 0)
 			goto out;
 		/* the account that holds it, deregistered ones aside */
@@ -120,18 +137,31 @@ static int find_subject(struct wf_ctx *c)
 			}
 			json_decref(a);
 		}
-	} else if (strcmp(ev->by, "token") == 0) {
+	} else if (!strcmp(by, "token")) {
 		char hex[SECRET_HASH_HEX + 1], key[80];
 		secret_hash_hex(norm, hex);
 		snprintf(key, sizeof(key), "t:%s", hex);
-		tok = wf_ctx_get(c, key);
-		if (tok && !strcmp(rec_str(tok, "purpose"), ev->purpose))
-			wf_account_key(rec_str(tok, "account"), c->akey, sizeof(c->akey));
+		rec = wf_ctx_get(c, key);
+		if (rec && !strcmp(rec_str(rec, "purpose"), ev->purpose))
+			wf_account_key(rec_str(rec, "account"), c->akey, sizeof(c->akey));
+	} else if (!strcmp(by, "review")) {
+		char key[80];
+		snprintf(key, sizeof(key), "r:%s", norm);
+		rec = wf_ctx_get(c, key);
+		if (rec && rec_str(rec, "account"))
+			wf_account_key(rec_str(rec, "account"), c->akey, sizeof(c->akey));
 	} else {
 		wf_account_key(norm, c->akey, sizeof(c->akey));
 	}
 	if (c->akey[0])
 		c->account = wf_ctx_get(c, c->akey);
+	if (c->account) {
+		const char *kind = rec_str(c->account, "kind");
+		if (!kind || strcmp(kind, "account") != 0) { /* a key that is not an account's */
+			json_decref(c->account);
+			c->account = NULL;
+		}
+	}
 	if (!c->account) {
 		c->akey[0] = 0;
 		if (strcmp(ev->missing, "create") != 0) {
@@ -148,8 +178,10 @@ static int find_subject(struct wf_ctx *c)
 		if (c->front)
 			rec_set(c->account, "front", c->front);
 		/* a new account is known by what it was looked up by */
-		if (!strcmp(ev->by, "email") || !strcmp(ev->by, "phone"))
-			rec_set(c->account, ev->by, norm);
+		if (!strcmp(by, "email") || !strcmp(by, "phone")) {
+			rec_set(c->account, by, norm);
+			rec_set(c->account, "login", norm);
+		}
 		const struct wf_state *s0 = wf_state_find(c->wf, c->wf->start);
 		rec_set(c->account, "status", s0 && s0->status ? s0->status : "new");
 	} else {
@@ -158,18 +190,50 @@ static int find_subject(struct wf_ctx *c)
 		c->account = copy;
 	}
 out:
-	json_decref(tok);
+	json_decref(rec);
 	json_decref(keys);
 	free(norm);
 	return rc;
 }
 
+void wf_ctx_set_other(struct wf_ctx *c, const char *key, json_t *rec)
+{
+	static const char *fields[] = {"id", "status", "name", "email", "phone", "login", "front",
+				       "email_bound", "phone_bound", "idno", NULL};
+	char var[64], masked[128];
+	json_decref(c->other);
+	c->other = rec ? json_deep_copy(rec) : NULL;
+	snprintf(c->okey, sizeof(c->okey), "%s", key ? key : "");
+	for (int i = 0; fields[i]; i++) {
+		const char *v = rec ? rec_str(rec, fields[i]) : NULL;
+		snprintf(var, sizeof(var), "other_%s", fields[i]);
+		json_object_set_new(c->vars, var, json_string(v ? v : ""));
+	}
+	wf_mask(rec && rec_str(rec, "login") ? rec_str(rec, "login") : "", masked, sizeof(masked));
+	json_object_set_new(c->vars, "other_masked", json_string(rec ? masked : ""));
+}
+
+int wf_ctx_cond(struct wf_ctx *c, const struct wf_cond *k)
+{
+	const char *v = rec_str(c->account, k->field);
+	if (!v)
+		v = json_string_value(json_object_get(c->vars, k->field));
+	if (k->equals) {
+		char *want = wf_render(c->vars, k->equals);
+		int eq = v && strcmp(v, want) == 0;
+		free(want);
+		return eq;
+	}
+	return (v && *v) == k->set;
+}
+
 /* scope - account fields, then the event's arguments (not passwords) */
 static void fill_vars(struct wf_ctx *c)
 {
-	static const char *fields[] = {"email", "phone", "name", "username", "front", NULL};
+	static const char *fields[] = {"email", "phone", "name", "username", "front", "login", NULL};
 	const char *name;
 	json_t *v;
+	char masked[128];
 	for (int i = 0; fields[i]; i++) {
 		const char *f = rec_str(c->account, fields[i]);
 		if (f)
@@ -183,23 +247,17 @@ static void fill_vars(struct wf_ctx *c)
 			json_object_set(c->vars, name, v);
 	}
 	json_object_set_new(c->vars, "account", json_string(wf_ctx_account_id(c)));
+	wf_mask(rec_str(c->account, "login") ? rec_str(c->account, "login") : "", masked,
+		sizeof(masked));
+	json_object_set_new(c->vars, "masked_login", json_string(masked));
+	wf_ctx_set_other(c, NULL, NULL);
 }
 
 static int guard_holds(struct wf_ctx *c, const struct wf_transition *tr)
 {
-	for (int i = 0; i < tr->nconds; i++) {
-		const struct wf_cond *k = &tr->conds[i];
-		const char *v = rec_str(c->account, k->field);
-		if (k->equals) {
-			char *want = wf_render(c->vars, k->equals);
-			int eq = v && strcmp(v, want) == 0;
-			free(want);
-			if (!eq)
-				return 0;
-		} else if ((v && *v) != k->set) {
+	for (int i = 0; i < tr->nconds; i++)
+		if (!wf_ctx_cond(c, &tr->conds[i]))
 			return 0;
-		}
-	}
 	return 1;
 }
 
@@ -250,7 +308,10 @@ static int run_list(struct wf_ctx *c, const struct wf_action *acts, int n, const
 {
 	int rc = 0;
 	for (int i = 0; i < n && rc == 0; i++)
-		rc = acts[i].def->run(c, &acts[i]);
+		if (!acts[i].cond || wf_ctx_cond(c, acts[i].cond))
+			rc = acts[i].def->run(c, &acts[i]);
+	if (c->goto_state)
+		to = c->goto_state;
 	if (rc == 0 && to)
 		rc = enter_state(c, to);
 	if (rc == 0) {
@@ -264,13 +325,18 @@ static int run_list(struct wf_ctx *c, const struct wf_action *acts, int n, const
 	return rc;
 }
 
-static json_t *make_result(const struct wf_set *ws, const char *code, const char *account)
+static json_t *make_result(struct wf_ctx *c, const char *code)
 {
 	json_t *r = json_object();
+	char *msg = wf_render(c->vars, wf_message(c->ws, code));
 	json_object_set_new(r, "code", json_string(code));
-	json_object_set_new(r, "message", json_string(wf_message(ws, code)));
-	if (account)
-		json_object_set_new(r, "account", json_string(account));
+	json_object_set_new(r, "message", json_string(msg));
+	free(msg);
+	/* recovery answers the same whether or not the account exists */
+	if (c->account && (!c->ev || c->ev->reveal))
+		json_object_set_new(r, "account", json_string(wf_ctx_account_id(c)));
+	if (c->extra)
+		json_object_update_missing(r, c->extra);
 	return r;
 }
 
@@ -292,8 +358,7 @@ static int ctx_finish(struct wf_ctx *c, int rc, struct wf_out *out)
 	if (rc == 1)
 		rc = 0;
 	if (rc == 0 && !out->result)
-		out->result = make_result(c->ws, c->code ? c->code : "OK",
-					  c->account ? wf_ctx_account_id(c) : NULL);
+		out->result = make_result(c, c->code ? c->code : "OK");
 	json_object_update(c->writes, c->sticky);
 	out->writes = c->writes;
 	out->outbox = c->outbox;
@@ -304,6 +369,8 @@ static int ctx_finish(struct wf_ctx *c, int rc, struct wf_out *out)
 	json_decref(c->sticky);
 	json_decref(c->vars);
 	json_decref(c->account);
+	json_decref(c->other);
+	json_decref(c->extra);
 	return rc;
 }
 
@@ -333,7 +400,7 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 	ctx_init(&c, ws, st, now);
 	c.args = args;
 	c.front = front;
-	c.ev = wf_set_event(ws, type);
+	c.ev = wf_set_event(ws, type, args);
 	if (!c.ev) {
 		ctx_finish(&c, 0, out);
 		wf_out_free(out);

@@ -27,8 +27,8 @@ START_TEST(shipped_workflows_load)
 	for (int i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.v[i]);
 	ck_assert_int_eq(rc, 0);
-	ck_assert_ptr_nonnull(wf_set_event(ws, "register_email"));
-	ck_assert_ptr_nonnull(wf_set_event(ws, "activate"));
+	ck_assert_ptr_nonnull(wf_set_event(ws, "register_email", NULL));
+	ck_assert_ptr_nonnull(wf_set_event(ws, "activate", NULL));
 	ck_assert_str_eq(wf_message(ws, "ALREADY_ACTIVATED"), "该邮箱已激活，请不要重复操作");
 	wf_set_free(ws);
 }
