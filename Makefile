@@ -10,7 +10,7 @@
 # SAN=1 builds everything with AddressSanitizer and UBSan into build-san/ and
 # bin-san/ (the test suite runs both ways).
 
-PKGS     := libuv libcurl libesmtp-1.0 tokyocabinet libconfig jansson libsodium
+PKGS     := libuv libcurl libesmtp-1.0 tokyocabinet libconfig jansson libsodium libmagic
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -66,7 +66,7 @@ $(CTL_LIB): $(call obj,$(CTL_SRC))
 $(BIN)/regflowd: $(call obj,engine/main.c) $(ENGINE_LIB) $(COMMON_LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BIN)/regflow-gw: $(call obj,gateway/main.c) $(GW_LIB) $(COMMON_LIB)
+$(BIN)/regflow-gw: $(call obj,gateway/main.c) $(GW_LIB) $(B)/engine/http.o $(COMMON_LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BIN)/regflowctl: $(call obj,ctl/main.c) $(CTL_LIB) $(ENGINE_LIB) $(GW_LIB) $(COMMON_LIB)

@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -349,7 +350,7 @@ static void get_account(struct api *a, struct http_req *req, const char *id)
 	out = json_object();
 	wfs = json_object();
 	json_object_foreach(rec, name, v) {
-		if (!strcmp(name, "pwhash") || !strcmp(name, "kind"))
+		if (!strcmp(name, "pwhash") || !strcmp(name, "kind") || !strcmp(name, "idno"))
 			continue; /* never leaves the engine */
 		if (!strncmp(name, "wf.", 3))
 			json_object_set(wfs, name + 3, v);
@@ -359,6 +360,93 @@ static void get_account(struct api *a, struct http_req *req, const char *id)
 	json_object_set_new(out, "workflows", wfs);
 	reply_json(req, 200, out);
 	json_decref(out);
+	json_decref(rec);
+}
+
+/* list_kind - records of a kind whose col equals val, as public JSON objects */
+static json_t *list_records(struct api *a, const char *col, const char *val, const char *kind,
+			    const char *const *hide)
+{
+	json_t *keys = NULL, *k, *out = json_array();
+	size_t i;
+	if (store_find(a->st, col, val, 0, &keys) < 0)
+		return out;
+	json_array_foreach(keys, i, k) {
+		json_t *rec;
+		if (store_get(a->st, json_string_value(k), &rec) < 0)
+			continue;
+		if (!strcmp(rec_str(rec, "kind") ? rec_str(rec, "kind") : "", kind)) {
+			for (int h = 0; hide[h]; h++)
+				json_object_del(rec, hide[h]);
+			json_array_append(out, rec);
+		}
+		json_decref(rec);
+	}
+	json_decref(keys);
+	return out;
+}
+
+static void get_inbox(struct api *a, struct http_req *req, const char *id)
+{
+	static const char *hide[] = {"kind", NULL};
+	json_t *items = list_records(a, "account", id, "inbox", hide), *it;
+	size_t i;
+	int64_t now = now_ms();
+	/* an unanswered request past its time shows as expired */
+	json_array_foreach(items, i, it) {
+		json_object_set(it, "state", json_object_get(it, "istate"));
+		json_object_del(it, "istate");
+		if (!strcmp(rec_str(it, "state"), "open") && now >= rec_int(it, "expires", 0))
+			json_object_set_new(it, "state", json_string("expired"));
+	}
+	json_t *r = json_pack("{s:s, s:o}", "account", id, "items", items);
+	reply_json(req, 200, r);
+	json_decref(r);
+}
+
+static void get_reviews(struct api *a, struct http_req *req)
+{
+	static const char *hide[] = {"kind", "photo", NULL};
+	char want[32];
+	if (!http_req_query_param(req, "state", want, sizeof(want)))
+		snprintf(want, sizeof(want), "pending");
+	json_t *all = list_records(a, "kind", "review", "review", hide), *out = json_array(), *r;
+	size_t i;
+	json_array_foreach(all, i, r) {
+		if (strcmp(rec_str(r, "rstate"), want) != 0)
+			continue;
+		json_object_set(r, "state", json_object_get(r, "rstate"));
+		json_object_del(r, "rstate");
+		json_object_set_new(r, "photo_url",
+				    json_sprintf("/v1/reviews/%s/photo", rec_str(r, "id")));
+		json_array_append(out, r);
+	}
+	json_decref(all);
+	json_t *body = json_pack("{s:o}", "reviews", out);
+	reply_json(req, 200, body);
+	json_decref(body);
+}
+
+/* get_review_photo - the photo as uploaded, for the reviewer */
+static void get_review_photo(struct api *a, struct http_req *req, const char *id)
+{
+	char key[64];
+	json_t *rec = NULL;
+	snprintf(key, sizeof(key), "r:%s", id);
+	if (!id_valid(id) || store_get(a->st, key, &rec) < 0 || !rec_str(rec, "photo")) {
+		json_decref(rec);
+		reply_error(a, req, 404, "NOT_FOUND", "no such review", NULL);
+		return;
+	}
+	const char *b64 = rec_str(rec, "photo");
+	size_t cap = strlen(b64), n = 0;
+	unsigned char *bin = xmalloc(cap + 1);
+	if (sodium_base642bin(bin, cap + 1, b64, cap, "\r\n", &n, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0)
+		n = 0;
+	http_respond(req, 200, rec_str(rec, "photo_type") ? rec_str(rec, "photo_type") : "image/jpeg",
+		     (const char *)bin, n);
+	free(bin);
 	json_decref(rec);
 }
 
@@ -412,6 +500,30 @@ void api_handle(struct http_req *req, void *data)
 		if (!is_get)
 			goto bad_method;
 		get_job(a, req, path + 9, front);
+		return;
+	}
+	if (strncmp(path, "/v1/accounts/", 13) == 0 && strstr(path + 13, "/inbox") &&
+	    strlen(path + 13) == ID_LEN + 6 && !strcmp(path + 13 + ID_LEN, "/inbox")) {
+		char id[ID_LEN + 1];
+		snprintf(id, sizeof(id), "%.*s", ID_LEN, path + 13);
+		if (!is_get)
+			goto bad_method;
+		get_inbox(a, req, id);
+		return;
+	}
+	if (strcmp(path, "/v1/reviews") == 0) {
+		if (!is_get)
+			goto bad_method;
+		get_reviews(a, req);
+		return;
+	}
+	if (strncmp(path, "/v1/reviews/", 12) == 0 && strlen(path + 12) == ID_LEN + 6 &&
+	    !strcmp(path + 12 + ID_LEN, "/photo")) {
+		char id[ID_LEN + 1];
+		snprintf(id, sizeof(id), "%.*s", ID_LEN, path + 12);
+		if (!is_get)
+			goto bad_method;
+		get_review_photo(a, req, id);
 		return;
 	}
 	if (strncmp(path, "/v1/accounts/", 13) == 0 && !strchr(path + 13, '/')) {

@@ -55,6 +55,7 @@ struct wf_cond {
 	char *field;
 	char *equals; /* template; NULL: test "set" */
 	int set;      /* with equals NULL: 1 field must be non-empty, 0 empty */
+	int negate;   /* "not = true": the opposite */
 };
 
 struct wf_action {

@@ -12,10 +12,34 @@
 #include "wf_ctx.h"
 
 #include <errno.h>
+#include <magic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* photo_mime - "image/jpeg", "image/png" or "image/gif" by content, else NULL */
+static const char *photo_mime(const void *data, size_t n)
+{
+	static const char *ok[] = {"image/jpeg", "image/png", "image/gif"};
+	const char *res = NULL;
+	magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_TAR);
+	if (!m)
+		return NULL;
+	if (magic_load(m, NULL) == 0) {
+		const char *t = magic_buffer(m, data, n);
+		for (size_t i = 0; t && i < 3; i++)
+			if (!strcmp(t, ok[i]))
+				res = ok[i];
+	}
+	magic_close(m);
+	return res;
+}
+
+static void wf_account_key_into(const char *id, char *buf, size_t n)
+{
+	snprintf(buf, n, "a:%s", id ? id : "");
+}
 
 static int act_set(struct wf_ctx *c, const struct wf_action *a)
 {
@@ -222,8 +246,17 @@ out:
 
 static int act_send(struct wf_ctx *c, const struct wf_action *a)
 {
-	const struct wf_template *t = wf_template_find(c->wf, wf_p_str(a, "template"));
-	char id[ID_LEN + 1], key[32];
+	const struct wf_template *t = NULL;
+	char id[ID_LEN + 1], key[32], fname[160];
+
+	/* a site's own variant "name@front" (its sender name and wording) first */
+	const char *front = c->front ? c->front : rec_str(c->account, "front");
+	if (front) {
+		snprintf(fname, sizeof(fname), "%s@%s", wf_p_str(a, "template"), front);
+		t = wf_template_find(c->wf, fname);
+	}
+	if (!t)
+		t = wf_template_find(c->wf, wf_p_str(a, "template"));
 
 	id_new(id);
 	snprintf(key, sizeof(key), "o:%s", id);
@@ -371,6 +404,298 @@ out:
 	return rc;
 }
 
+static int act_goto(struct wf_ctx *c, const struct wf_action *a)
+{
+	c->goto_state = wf_p_str(a, "state");
+	return 0;
+}
+
+/* other_rank - which of several accounts with one id number "lookup" names */
+static int other_rank(const json_t *rec)
+{
+	const char *st = rec_str(rec, "status");
+	if (st && !strcmp(st, "pending_review"))
+		return 3;
+	if (st && !strcmp(st, "active"))
+		return 2;
+	return 1;
+}
+
+/* act_lookup - another live account with field = value becomes "other" */
+static int act_lookup(struct wf_ctx *c, const struct wf_action *a)
+{
+	char *v = wf_render(c->vars, wf_p_str(a, "value"));
+	json_t *keys = NULL, *k, *best = NULL;
+	const char *best_key = NULL;
+	size_t i;
+	int rc = store_find(c->st, wf_p_str(a, "field"), v, 0, &keys);
+	free(v);
+	if (rc < 0)
+		return rc;
+	json_array_foreach(keys, i, k) {
+		const char *key = json_string_value(k);
+		if (!strcmp(key, c->akey))
+			continue;
+		json_t *r = wf_ctx_get(c, key);
+		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
+		if (kind && !strcmp(kind, "account") && !(st && !strcmp(st, "deregistered")) &&
+		    (!best || other_rank(r) > other_rank(best))) {
+			json_decref(best);
+			best = json_incref(r);
+			best_key = key;
+		}
+		json_decref(r);
+	}
+	wf_ctx_set_other(c, best_key, best);
+	json_decref(best);
+	json_decref(keys);
+	return 0;
+}
+
+static int act_set_other(struct wf_ctx *c, const struct wf_action *a)
+{
+	if (!c->other)
+		return wf_ctx_fail(c, "NOT_FOUND");
+	char *v = wf_render(c->vars, wf_p_str(a, "value"));
+	rec_set(c->other, wf_p_str(a, "field"), v);
+	free(v);
+	wf_ctx_put(c, c->okey, c->other, 0);
+	return 0;
+}
+
+/* act_check_id - resident id numbers by GB 11643; other id types as written */
+static int act_check_id(struct wf_ctx *c, const struct wf_action *a)
+{
+	char *type = wf_render(c->vars, wf_p_str(a, "type"));
+	char *no = wf_render(c->vars, wf_p_str(a, "number"));
+	int rc = 0;
+	if (!*no || (!strcmp(type, "resident") && wf_idno_check(no)))
+		rc = wf_ctx_fail(c, "IDNO_INVALID");
+	free(type);
+	free(no);
+	return rc;
+}
+
+/* act_check_photo - jpg/png/gif judged by content (libmagic), at most max bytes */
+static int act_check_photo(struct wf_ctx *c, const struct wf_action *a)
+{
+	const char *b64 = json_string_value(json_object_get(c->args, "photo"));
+	size_t max = (size_t)wf_p_int(a, "max_bytes", 300 * 1024), n = 0;
+	size_t cap = b64 ? strlen(b64) : 0;
+	unsigned char *bin = xmalloc(cap + 1);
+	int rc = 0;
+	if (!b64 || sodium_base642bin(bin, cap + 1, b64, cap, "\r\n", &n, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) != 0) {
+		rc = wf_ctx_fail(c, "PHOTO_FORMAT");
+		goto out;
+	}
+	if (n > max) {
+		rc = wf_ctx_fail(c, "PHOTO_TOO_LARGE");
+		goto out;
+	}
+	const char *mime = photo_mime(bin, n);
+	if (!mime) {
+		rc = wf_ctx_fail(c, "PHOTO_FORMAT");
+		goto out;
+	}
+	json_object_set_new(c->vars, "photo_type", json_string(mime));
+out:
+	free(bin);
+	return rc;
+}
+
+static int act_review_open(struct wf_ctx *c, const struct wf_action *a)
+{
+	char id[ID_LEN + 1], key[32];
+	id_new(id);
+	snprintf(key, sizeof(key), "r:%s", id);
+	json_t *r = json_object();
+	rec_set(r, "kind", "review");
+	rec_set(r, "id", id);
+	rec_set(r, "account", wf_ctx_account_id(c));
+	rec_set(r, "idno", rec_str(c->account, "idno"));
+	rec_set(r, "name", rec_str(c->account, "name"));
+	rec_set(r, "rstate", "pending");
+	rec_set(r, "photo", json_string_value(json_object_get(c->args, "photo")));
+	rec_set(r, "photo_type", json_string_value(json_object_get(c->vars, "photo_type")));
+	rec_set_int(r, "created", c->now);
+	wf_ctx_put(c, key, r, 0);
+	json_decref(r);
+	rec_set(c->account, "review", id);
+	if (!c->extra)
+		c->extra = json_object();
+	json_object_set_new(c->extra, "review", json_string(id));
+	return 0;
+}
+
+static int act_review_close(struct wf_ctx *c, const struct wf_action *a)
+{
+	char key[64];
+	const char *rid = json_string_value(json_object_get(c->args, "review"));
+	snprintf(key, sizeof(key), "r:%s", rid ? rid : "");
+	json_t *r = wf_ctx_get(c, key);
+	if (!r || strcmp(rec_str(r, "rstate"), "pending") != 0) {
+		json_decref(r);
+		return wf_ctx_fail(c, "NOT_FOUND");
+	}
+	json_t *copy = json_deep_copy(r);
+	json_decref(r);
+	rec_set(copy, "rstate", wf_p_str(a, "state"));
+	const char *reviewer = json_string_value(json_object_get(c->args, "reviewer"));
+	const char *reason = json_string_value(json_object_get(c->args, "reason"));
+	rec_set(copy, "reviewer", reviewer ? reviewer : "");
+	rec_set(copy, "reason", reason ? reason : "");
+	rec_set_int(copy, "decided", c->now);
+	wf_ctx_put(c, key, copy, 0);
+	json_decref(copy);
+	return 0;
+}
+
+/*
+ * act_deregister_others - every other live account with this account's id
+ * number is deregistered and told (mail if it has an address, else SMS);
+ * the reply lists them and warns of conscription or graduate-admission ones.
+ */
+static int act_deregister_others(struct wf_ctx *c, const struct wf_action *a)
+{
+	const char *idno = rec_str(c->account, "idno");
+	json_t *keys = NULL, *k, *gone = json_array(), *warn = json_array();
+	size_t i;
+	int rc = store_find(c->st, "idno", idno ? idno : "", 0, &keys);
+	if (rc < 0 || !idno || !*idno)
+		goto out;
+	json_array_foreach(keys, i, k) {
+		const char *key = json_string_value(k);
+		if (!strcmp(key, c->akey))
+			continue;
+		json_t *r = wf_ctx_get(c, key);
+		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
+		if (!kind || strcmp(kind, "account") || (st && !strcmp(st, "deregistered"))) {
+			json_decref(r);
+			continue;
+		}
+		json_t *copy = json_deep_copy(r);
+		json_decref(r);
+		rec_set(copy, "status", "deregistered");
+		rec_set_int(copy, "deregistered", c->now);
+		rec_set(copy, "deregistered_by", wf_ctx_account_id(c));
+		const char *front = rec_str(copy, "front");
+		if (front && (!strcmp(front, "conscript") || !strcmp(front, "yz")))
+			json_array_append_new(warn, json_pack("{s:s, s:s}", "account", rec_str(copy, "id"),
+							      "registered_at", front));
+		/* tell its owner, as the other account */
+		wf_ctx_set_other(c, key, copy);
+		const char *email = rec_str(copy, "email"), *phone = rec_str(copy, "phone");
+		struct wf_action send = {.p = json_object()};
+		if (email && *email) {
+			json_object_set_new(send.p, "template", json_string(wf_p_str(a, "email_template")));
+			json_object_set_new(send.p, "to", json_string("{{other_email}}"));
+		} else if (phone && *phone) {
+			json_object_set_new(send.p, "template", json_string(wf_p_str(a, "sms_template")));
+			json_object_set_new(send.p, "to", json_string("{{other_phone}}"));
+		}
+		if (json_object_size(send.p))
+			act_send(c, &send);
+		json_decref(send.p);
+		wf_ctx_put(c, key, copy, 0);
+		json_array_append_new(gone, json_string(rec_str(copy, "id")));
+		json_decref(copy);
+	}
+	if (!c->extra)
+		c->extra = json_object();
+	json_object_set(c->extra, "deregistered", gone);
+	if (json_array_size(warn))
+		json_object_set(c->extra, "warnings", warn);
+out:
+	json_decref(gone);
+	json_decref(warn);
+	json_decref(keys);
+	return rc < 0 ? rc : 0;
+}
+
+/* act_inbox_send - an item for the other account's inbox (a request to answer) */
+static int act_inbox_send(struct wf_ctx *c, const struct wf_action *a)
+{
+	char id[ID_LEN + 1], key[32];
+	if (!c->other)
+		return wf_ctx_fail(c, "NOT_FOUND");
+	id_new(id);
+	snprintf(key, sizeof(key), "i:%s", id);
+	json_t *r = json_object();
+	rec_set(r, "kind", "inbox");
+	rec_set(r, "id", id);
+	rec_set(r, "account", rec_str(c->other, "id"));
+	rec_set(r, "from", wf_ctx_account_id(c));
+	rec_set(r, "type", wf_p_str(a, "type"));
+	char *text = wf_render(c->vars, wf_p_str(a, "text"));
+	rec_set(r, "text", text);
+	free(text);
+	if (wf_p_str(a, "data")) {
+		char *d = wf_render(c->vars, wf_p_str(a, "data"));
+		rec_set(r, "data", d);
+		free(d);
+	}
+	rec_set(r, "istate", "open");
+	rec_set_int(r, "created", c->now);
+	rec_set_int(r, "expires", c->now + wf_p_int(a, "valid", 0));
+	wf_ctx_put(c, key, r, 0);
+	json_decref(r);
+	if (!c->extra)
+		c->extra = json_object();
+	json_object_set_new(c->extra, "request", json_string(id));
+	return 0;
+}
+
+/*
+ * act_inbox_answer - the account named by the job's "account" answers an
+ * open item of its inbox; the subject is the item's sender (subject by
+ * request), the answering account becomes "other", and the item's data the
+ * variable request_data.
+ */
+static int act_inbox_answer(struct wf_ctx *c, const struct wf_action *a)
+{
+	char key[64], okey[64];
+	const char *rid = json_string_value(json_object_get(c->args, "request"));
+	const char *who = json_string_value(json_object_get(c->args, "account"));
+	snprintf(key, sizeof(key), "i:%s", rid ? rid : "");
+	json_t *r = wf_ctx_get(c, key);
+	int rc = 0;
+	if (!r || !who || strcmp(rec_str(r, "account"), who) || strcmp(rec_str(r, "from"), wf_ctx_account_id(c)) ||
+	    strcmp(rec_str(r, "type"), wf_p_str(a, "type")) || strcmp(rec_str(r, "istate"), "open")) {
+		rc = wf_ctx_fail(c, "NOT_FOUND");
+		goto out;
+	}
+	if (c->now >= rec_int(r, "expires", 0)) {
+		rc = wf_ctx_fail(c, "CODE_EXPIRED");
+		goto out;
+	}
+	json_t *copy = json_deep_copy(r);
+	rec_set(copy, "istate", wf_p_str(a, "answer"));
+	rec_set_int(copy, "answered", c->now);
+	wf_ctx_put(c, key, copy, 0);
+	json_decref(copy);
+	wf_account_key_into(who, okey, sizeof(okey));
+	json_t *o = wf_ctx_get(c, okey);
+	wf_ctx_set_other(c, okey, o);
+	json_decref(o);
+	json_object_set_new(c->vars, "request_data",
+			    json_string(rec_str(r, "data") ? rec_str(r, "data") : ""));
+out:
+	json_decref(r);
+	return rc;
+}
+
+/* act_revoke - every live token of a purpose stops working (a reset done) */
+static int act_revoke(struct wf_ctx *c, const struct wf_action *a)
+{
+	return revoke_live(c, "token", wf_p_str(a, "purpose"));
+}
+
+/* the variables an action that names another account puts in scope */
+#define OTHER_VARS                                                                                 \
+	"other_id other_status other_name other_email other_phone other_login other_front "        \
+	"other_email_bound other_phone_bound other_idno other_masked"
+
 static const struct wf_action_def actions[] = {
 	{"set", {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}}, NULL, act_set},
 	{"set_password", {{NULL, 0, 0}}, NULL, act_set_password},
@@ -390,6 +715,21 @@ static const struct wf_action_def actions[] = {
 	{"require", {{"field", WP_FIELD, 1}, {"code", WP_CODE, 1}}, NULL, act_require},
 	{"limit", {{"key", WP_TMPL, 1}, {"rules", WP_RULES, 0}, {"blacklist", WP_BLACKLIST, 0}},
 	 NULL, act_limit},
+	{"goto", {{"state", WP_STATE, 1}}, NULL, act_goto},
+	{"lookup", {{"field", WP_STR, 1}, {"value", WP_TMPL, 1}}, OTHER_VARS, act_lookup},
+	{"set_other", {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}}, NULL, act_set_other},
+	{"check_id", {{"type", WP_TMPL, 1}, {"number", WP_TMPL, 1}}, NULL, act_check_id},
+	{"check_photo", {{"max_bytes", WP_INT, 0}}, "photo_type", act_check_photo},
+	{"review_open", {{NULL, 0, 0}}, NULL, act_review_open},
+	{"review_close", {{"state", WP_STR, 1}}, NULL, act_review_close},
+	{"deregister_others", {{"email_template", WP_TEMPLATE, 1}, {"sms_template", WP_TEMPLATE, 1}},
+	 OTHER_VARS, act_deregister_others},
+	{"inbox_send",
+	 {{"type", WP_STR, 1}, {"text", WP_TMPL, 1}, {"valid", WP_DUR, 1}, {"data", WP_TMPL, 0}},
+	 NULL, act_inbox_send},
+	{"inbox_answer", {{"type", WP_STR, 1}, {"answer", WP_STR, 1}}, OTHER_VARS " request_data",
+	 act_inbox_answer},
+	{"revoke", {{"purpose", WP_STR, 1}}, NULL, act_revoke},
 };
 
 const struct wf_action_def *wf_action_lookup(const char *name)

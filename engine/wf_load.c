@@ -237,6 +237,15 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 		break;
 	case WP_TEMPLATE: {
 		const struct wf_template *t = wf_template_find(wf, v);
+		/* and every per-front variant "name@front" sees the same variables */
+		for (int i = 0; t && i < wf->ntemplates; i++) {
+			const char *tn = wf->templates[i].name;
+			size_t l = strlen(v);
+			if (!strncmp(tn, v, l) && tn[l] == '@') {
+				tmpl_vars_check(lc, line, wf->templates[i].body, sc->v, tn);
+				tmpl_vars_check(lc, line, wf->templates[i].subject, sc->v, tn);
+			}
+		}
 		if (!t) {
 			lerr(lc, line, "%s: no template \"%s\"", act->def->name, v);
 			break;
@@ -331,7 +340,7 @@ static void load_actions(struct lctx *lc, struct wf *wf, const struct wf_event *
 
 static void load_cond(struct lctx *lc, config_setting_t *g, struct wf_cond *c, struct scope *sc)
 {
-	static const char *known[] = {"field", "equals", "set", NULL};
+	static const char *known[] = {"field", "equals", "set", "not", NULL};
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
 		lerr(lc, sline(g), "a guard is { field = \"...\"; set = true; } or { field; equals }");
 		return;
@@ -345,6 +354,10 @@ static void load_cond(struct lctx *lc, config_setting_t *g, struct wf_cond *c, s
 	if (s && config_setting_type(s) != CONFIG_TYPE_BOOL)
 		lerr(lc, sline(s), "set must be true or false");
 	c->set = s ? config_setting_get_bool(s) : 1;
+	config_setting_t *n = config_setting_get_member(g, "not");
+	if (n && config_setting_type(n) != CONFIG_TYPE_BOOL)
+		lerr(lc, sline(n), "not must be true or false");
+	c->negate = n ? config_setting_get_bool(n) : 0;
 	if (!s && !c->equals)
 		lerr(lc, sline(g), "a guard needs set = true|false or equals = \"...\"");
 }
@@ -467,12 +480,13 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		ev->purpose = member_str(lc, s, "purpose", 0);
 		ev->missing = member_str(lc, s, "missing", 1);
 		if (ev->by) {
-			static const char *bys[] = {"email", "phone", "token", "account", "review", NULL};
+			static const char *bys[] = {"email", "phone", "token", "account", "review",
+						    "request", NULL};
 			char *b = xstrdup(ev->by), *save = NULL;
 			for (char *one = strtok_r(b, "|", &save); one; one = strtok_r(NULL, "|", &save)) {
 				if (!in_list(bys, one))
 					lerr(lc, sline(s), "subject: unknown lookup \"%s\" (email, phone, "
-					     "token, account, review)", one);
+					     "token, account, review, request)", one);
 				if (!json_object_get(ev->args, one))
 					lerr(lc, sline(s), "subject: by \"%s\" needs an argument of that name",
 					     one);
@@ -497,9 +511,57 @@ static char *load_body_file(struct lctx *lc, const char *dir, const char *name, 
 	return text;
 }
 
+/* load_template - one template group; base (may be NULL) gives defaults */
+static void load_template(struct lctx *lc, config_setting_t *t, struct wf_template *tp,
+			  const struct wf_template *base, const char *dir)
+{
+	static const char *known[] = {"channel", "from_name", "subject", "body", "body_file",
+				      "fronts", NULL};
+	tp->line = sline(t);
+	if (config_setting_type(t) != CONFIG_TYPE_GROUP) {
+		lerr(lc, tp->line, "template \"%s\" must be a group", tp->name);
+		return;
+	}
+	check_known(lc, t, known, "a template");
+	if (base) {
+		tp->channel = base->channel ? xstrdup(base->channel) : NULL;
+		if (config_setting_get_member(t, "channel") || config_setting_get_member(t, "fronts"))
+			lerr(lc, tp->line,
+			     "template \"%s\": a front may change from_name, subject and body only",
+			     tp->name);
+	} else {
+		tp->channel = member_str(lc, t, "channel", 1);
+	}
+	tp->from_name = member_str(lc, t, "from_name", 0);
+	tp->subject = member_str(lc, t, "subject", 0);
+	tp->body = member_str(lc, t, "body", 0);
+	char *bf = member_str(lc, t, "body_file", 0);
+	if (bf && tp->body)
+		lerr(lc, tp->line, "template \"%s\": body and body_file both given", tp->name);
+	else if (bf)
+		tp->body = load_body_file(lc, dir, bf, tp->line);
+	free(bf);
+	if (base) {
+		if (!tp->from_name && base->from_name)
+			tp->from_name = xstrdup(base->from_name);
+		if (!tp->subject && base->subject)
+			tp->subject = xstrdup(base->subject);
+		if (!tp->body && base->body)
+			tp->body = xstrdup(base->body);
+	}
+	if (!tp->body)
+		lerr(lc, tp->line, "template \"%s\": needs body or body_file", tp->name);
+	if (tp->channel && strcmp(tp->channel, "email") && strcmp(tp->channel, "sms"))
+		lerr(lc, tp->line, "template \"%s\": channel must be email or sms", tp->name);
+	if (tp->channel && strcmp(tp->channel, "email") == 0 && !tp->subject)
+		lerr(lc, tp->line, "template \"%s\": an e-mail needs a subject", tp->name);
+	if ((tp->subject && strpbrk(tp->subject, "\r\n")) ||
+	    (tp->from_name && strpbrk(tp->from_name, "\r\n")))
+		lerr(lc, tp->line, "template \"%s\": header text with a line break", tp->name);
+}
+
 static void load_templates(struct lctx *lc, struct wf *wf, config_setting_t *root, const char *dir)
 {
-	static const char *known[] = {"channel", "from_name", "subject", "body", "body_file", NULL};
 	config_setting_t *g = config_setting_get_member(root, "templates");
 	if (!g)
 		return;
@@ -507,37 +569,29 @@ static void load_templates(struct lctx *lc, struct wf *wf, config_setting_t *roo
 		lerr(lc, sline(g), "\"templates\" must be a group");
 		return;
 	}
-	wf->ntemplates = config_setting_length(g);
-	wf->templates = xcalloc((size_t)wf->ntemplates, sizeof(*wf->templates));
-	for (int i = 0; i < wf->ntemplates; i++) {
+	/* each template, then its per-front variants as "name@front" */
+	int n = config_setting_length(g), cap = n;
+	for (int i = 0; i < n; i++) {
 		config_setting_t *t = config_setting_get_elem(g, (unsigned)i);
-		struct wf_template *tp = &wf->templates[i];
-		tp->name = xstrdup(config_setting_name(t));
-		tp->line = sline(t);
-		if (config_setting_type(t) != CONFIG_TYPE_GROUP) {
-			lerr(lc, tp->line, "template \"%s\" must be a group", tp->name);
-			continue;
+		config_setting_t *fr = config_setting_type(t) == CONFIG_TYPE_GROUP
+					       ? config_setting_get_member(t, "fronts") : NULL;
+		if (fr)
+			cap += config_setting_length(fr);
+	}
+	wf->templates = xcalloc((size_t)cap + 1, sizeof(*wf->templates));
+	for (int i = 0; i < n; i++) {
+		config_setting_t *t = config_setting_get_elem(g, (unsigned)i);
+		int bi = wf->ntemplates++;
+		wf->templates[bi].name = xstrdup(config_setting_name(t));
+		load_template(lc, t, &wf->templates[bi], NULL, dir);
+		config_setting_t *fr = config_setting_type(t) == CONFIG_TYPE_GROUP
+					       ? config_setting_get_member(t, "fronts") : NULL;
+		for (int j = 0; fr && j < config_setting_length(fr); j++) {
+			config_setting_t *f = config_setting_get_elem(fr, (unsigned)j);
+			struct wf_template *tp = &wf->templates[wf->ntemplates++];
+			tp->name = xasprintf("%s@%s", wf->templates[bi].name, config_setting_name(f));
+			load_template(lc, f, tp, &wf->templates[bi], dir);
 		}
-		check_known(lc, t, known, "a template");
-		tp->channel = member_str(lc, t, "channel", 1);
-		tp->from_name = member_str(lc, t, "from_name", 0);
-		tp->subject = member_str(lc, t, "subject", 0);
-		tp->body = member_str(lc, t, "body", 0);
-		char *bf = member_str(lc, t, "body_file", 0);
-		if (bf && tp->body)
-			lerr(lc, tp->line, "template \"%s\": body and body_file both given", tp->name);
-		else if (bf)
-			tp->body = load_body_file(lc, dir, bf, tp->line);
-		else if (!tp->body)
-			lerr(lc, tp->line, "template \"%s\": needs body or body_file", tp->name);
-		free(bf);
-		if (tp->channel && strcmp(tp->channel, "email") && strcmp(tp->channel, "sms"))
-			lerr(lc, tp->line, "template \"%s\": channel must be email or sms", tp->name);
-		if (tp->channel && strcmp(tp->channel, "email") == 0 && !tp->subject)
-			lerr(lc, tp->line, "template \"%s\": an e-mail needs a subject", tp->name);
-		if ((tp->subject && strpbrk(tp->subject, "\r\n")) ||
-		    (tp->from_name && strpbrk(tp->from_name, "\r\n")))
-			lerr(lc, tp->line, "template \"%s\": header text with a line break", tp->name);
 	}
 }
 

@@ -144,6 +144,13 @@ static int find_subject(struct wf_ctx *c)
 		rec = wf_ctx_get(c, key);
 		if (rec && !strcmp(rec_str(rec, "purpose"), ev->purpose))
 			wf_account_key(rec_str(rec, "account"), c->akey, sizeof(c->akey));
+	} else if (!strcmp(by, "request")) {
+		/* an inbox request: the subject is the account that sent it */
+		char key[80];
+		snprintf(key, sizeof(key), "i:%s", norm);
+		rec = wf_ctx_get(c, key);
+		if (rec && rec_str(rec, "from"))
+			wf_account_key(rec_str(rec, "from"), c->akey, sizeof(c->akey));
 	} else if (!strcmp(by, "review")) {
 		char key[80];
 		snprintf(key, sizeof(key), "r:%s", norm);
@@ -181,6 +188,7 @@ static int find_subject(struct wf_ctx *c)
 		if (!strcmp(by, "email") || !strcmp(by, "phone")) {
 			rec_set(c->account, by, norm);
 			rec_set(c->account, "login", norm);
+			rec_set(c->account, "reg_by", by);
 		}
 		const struct wf_state *s0 = wf_state_find(c->wf, c->wf->start);
 		rec_set(c->account, "status", s0 && s0->status ? s0->status : "new");
@@ -218,13 +226,15 @@ int wf_ctx_cond(struct wf_ctx *c, const struct wf_cond *k)
 	const char *v = rec_str(c->account, k->field);
 	if (!v)
 		v = json_string_value(json_object_get(c->vars, k->field));
+	int holds;
 	if (k->equals) {
 		char *want = wf_render(c->vars, k->equals);
-		int eq = v && strcmp(v, want) == 0;
+		holds = v && strcmp(v, want) == 0;
 		free(want);
-		return eq;
+	} else {
+		holds = (v && *v) == k->set;
 	}
-	return (v && *v) == k->set;
+	return k->negate ? !holds : holds;
 }
 
 /* scope - account fields, then the event's arguments (not passwords) */
@@ -411,6 +421,9 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 	if (rc != 0)
 		return ctx_finish(&c, rc, out);
 	fill_vars(&c);
+	/* a deregistered account takes no more events (its owner is told so) */
+	if (!strcmp(rec_str(c.account, "status") ? rec_str(c.account, "status") : "", "deregistered"))
+		return ctx_finish(&c, wf_ctx_fail(&c, "DEREGISTERED"), out);
 	/* the event's limits hold in every state */
 	for (int i = 0; i < c.ev->nlimits && rc == 0; i++)
 		rc = c.ev->limits[i].def->run(&c, &c.ev->limits[i]);

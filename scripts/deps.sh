@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config
 libuv1-dev libcurl4-openssl-dev libesmtp-dev libtokyocabinet-dev libconfig-dev
-libhttp-parser-dev libjansson-dev libsodium-dev check
+libhttp-parser-dev libjansson-dev libsodium-dev libmagic-dev check
 postfix kannel kannel-extras faketime curl python3 procps tokyocabinet-bin"
 missing=""
 for p in $PKGS; do
