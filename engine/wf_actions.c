@@ -685,10 +685,11 @@ out:
 	return rc;
 }
 
-/* act_revoke - every live token of a purpose stops working (a reset done) */
+/* act_revoke - every live token and code of a purpose stops working (a reset done) */
 static int act_revoke(struct wf_ctx *c, const struct wf_action *a)
 {
-	return revoke_live(c, "token", wf_p_str(a, "purpose"));
+	int rc = revoke_live(c, "token", wf_p_str(a, "purpose"));
+	return rc < 0 ? rc : revoke_live(c, "code", wf_p_str(a, "purpose"));
 }
 
 /* the variables an action that names another account puts in scope */

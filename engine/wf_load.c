@@ -138,10 +138,22 @@ static void scope_add(struct scope *sc, const char *name)
 	}
 }
 
+/* scope_add_copy - like scope_add for a name that is not a literal */
+static void scope_add_copy(struct scope *sc, const char *name)
+{
+	static json_t *names; /* interned: the scope only holds pointers */
+	if (!names)
+		names = json_object();
+	if (!json_object_get(names, name))
+		json_object_set_new(names, name, json_string(name));
+	scope_add(sc, json_string_value(json_object_get(names, name)));
+}
+
 /* scope_base - what every action list sees: the account's own fields */
 static void scope_base(struct scope *sc)
 {
-	static const char *base[] = {"account", "front", "email", "phone", "name", "username", NULL};
+	static const char *base[] = {"account", "front", "email", "phone", "name", "username",
+				     "login", "masked_login", NULL};
 	sc->n = 0;
 	sc->v[0] = NULL;
 	for (int i = 0; base[i]; i++)
@@ -303,6 +315,17 @@ static void load_action(struct lctx *lc, struct wf *wf, const struct wf_event *e
 		return;
 	}
 	free(name);
+	/* what it provides is in scope for its own templates and what follows:
+	 * names separated by spaces */
+	for (const char *p = act->def->provides; p && *p;) {
+		size_t n = strcspn(p, " ");
+		char pname[64];
+		snprintf(pname, sizeof(pname), "%.*s", (int)n, p);
+		scope_add_copy(sc, pname);
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
 	const char *known[12] = {"action", "if"};
 	int nk = 2;
 	for (int i = 0; act->def->params[i].name; i++)
@@ -325,8 +348,6 @@ static void load_action(struct lctx *lc, struct wf *wf, const struct wf_event *e
 		load_cond(lc, cif, act->cond, sc);
 	}
 	needs_arg(lc, ev, act);
-	if (act->def->provides)
-		scope_add(sc, act->def->provides);
 }
 
 static void load_actions(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
@@ -731,6 +752,14 @@ static void check_reachable(struct lctx *lc, struct wf *wf)
 			}
 			if (from >= 0 && to >= 0 && seen[from] && !seen[to])
 				seen[to] = changed = 1;
+			/* a goto action moves too */
+			for (int k = 0; from >= 0 && seen[from] && k < tr->nacts; k++) {
+				const char *g = tr->acts[k].def && !strcmp(tr->acts[k].def->name, "goto")
+							? wf_p_str(&tr->acts[k], "state") : NULL;
+				for (int x = 0; g && x < wf->nstates; x++)
+					if (!strcmp(wf->states[x].name, g) && !seen[x])
+						seen[x] = changed = 1;
+			}
 		}
 		for (int i = 0; i < wf->nstates; i++)
 			for (int k = 0; seen[i] && k < wf->states[i].ntimers; k++) {

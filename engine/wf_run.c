@@ -223,8 +223,10 @@ void wf_ctx_set_other(struct wf_ctx *c, const char *key, json_t *rec)
 
 int wf_ctx_cond(struct wf_ctx *c, const struct wf_cond *k)
 {
-	const char *v = rec_str(c->account, k->field);
-	if (!v)
+	const char *v;
+	if (!strncmp(k->field, "args.", 5)) /* the job's own argument, never the account's */
+		v = json_string_value(json_object_get(c->args, k->field + 5));
+	else if (!(v = rec_str(c->account, k->field)))
 		v = json_string_value(json_object_get(c->vars, k->field));
 	int holds;
 	if (k->equals) {
@@ -404,7 +406,9 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 {
 	struct wf_ctx c;
 	const struct wf_transition *tr = NULL;
-	int rc;
+	const char *aname;
+	json_t *aval;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	ctx_init(&c, ws, st, now);
@@ -417,6 +421,21 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 		return -ENOENT;
 	}
 	c.wf = c.ev->wf;
+	/* the event's limits come first and see only the job (its arguments and
+	 * front): a refusal says nothing about whether the account exists */
+	json_object_foreach(args, aname, aval) {
+		const char *t = json_string_value(json_object_get(c.ev->args, aname));
+		if (t && strcmp(t, "password") != 0)
+			json_object_set(c.vars, aname, aval);
+	}
+	if (front)
+		json_object_set_new(c.vars, "front", json_string(front));
+	for (int i = 0; i < c.ev->nlimits && rc == 0; i++)
+		rc = c.ev->limits[i].def->run(&c, &c.ev->limits[i]);
+	if (rc != 0) {
+		json_object_clear(c.writes);
+		return ctx_finish(&c, rc, out);
+	}
 	rc = find_subject(&c);
 	if (rc != 0)
 		return ctx_finish(&c, rc, out);
@@ -424,13 +443,6 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 	/* a deregistered account takes no more events (its owner is told so) */
 	if (!strcmp(rec_str(c.account, "status") ? rec_str(c.account, "status") : "", "deregistered"))
 		return ctx_finish(&c, wf_ctx_fail(&c, "DEREGISTERED"), out);
-	/* the event's limits hold in every state */
-	for (int i = 0; i < c.ev->nlimits && rc == 0; i++)
-		rc = c.ev->limits[i].def->run(&c, &c.ev->limits[i]);
-	if (rc != 0) {
-		json_object_clear(c.writes);
-		return ctx_finish(&c, rc, out);
-	}
 	const char *state = current_state(&c);
 	for (int i = 0; i < c.wf->ntrans; i++) {
 		const struct wf_transition *t = &c.wf->trans[i];

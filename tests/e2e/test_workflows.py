@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import signal
+import subprocess
 import threading
 import time
 
@@ -78,7 +79,7 @@ def test_reload_bad_set_keeps_last_good(ctx):
          'EMAIL_REGISTERED = "该邮箱已经注册，可直接登录。";')
     off = os.path.getsize(eng.log_file)
     eng.proc.send_signal(signal.SIGHUP)
-    wait_until(lambda: "reloaded 2 workflow" in eng.log_since(off), what="reloaded")
+    wait_until(lambda: re.search(r"reloaded \d+ workflow", eng.log_since(off)), what="reloaded")
     tok = [t for t in re.findall(r"token=([A-Za-z0-9_-]+)",
                                  "".join(b for _, e, b in spool_to(eng.spool_dir, "b@example.com")))]
     assert api.result("activate", token=tok[-1])["code"] == "OK"
@@ -148,7 +149,7 @@ def test_batch_api_and_enqueue(ctx):
     lines = [json.dumps({"type": "send_code", "args": {"phone": "1380013%04d" % i, "purpose": "register"}})
              for i in range(5)]
     lines.insert(2, "{not json")
-    lines.insert(4, json.dumps({"type": "send_code", "args": {"phone": "123"}}))
+    lines.insert(4, json.dumps({"type": "send_code", "args": {"phone": "123", "purpose": "register"}}))
     lines.insert(5, "")
     st, body, hdrs = api.request("POST", "/v1/jobs/batch", "\n".join(lines) + "\n", raw=True)
     assert st == 200, (st, body)
@@ -249,15 +250,12 @@ def test_crash_stream_exactly_once(ctx):
         st, view = api.job(jid)
         assert view["result"]["code"] == "OK", (addr, view)
         assert len(by_to.get(addr, [])) == 1, "%s: %d messages" % (addr, len(by_to.get(addr, [])))
-    # no message without its state change: every address in the spool has its account
-    for to in by_to:
-        kind = "email" if "@" in to else "phone"
-        if kind == "email":
-            r = api.result("register_email", email=to, password=PASSWORD)
-            assert r["code"] == "EMAIL_PENDING_ACTIVATION", (to, r)
-        else:
-            r = api.result("send_code", phone=to, purpose="register")
-            assert r["code"] in ("OK", "RATE_LIMITED"), (to, r)
-            acct = api.account(r["account"])
-            assert acct["status"] == "pending_code", acct
     eng.stop()
+    # no message without its state change: every address in the spool has
+    # exactly one account (read offline from the database with tctmgr)
+    for to in by_to:
+        col = "email" if "@" in to else "phone"
+        r = subprocess.run(["tctmgr", "search", eng.db, col, "STREQ", to],
+                           capture_output=True, text=True, check=True)
+        keys = [k for k in r.stdout.split() if k.startswith("a:")]
+        assert len(keys) == 1, (to, r.stdout)
