@@ -235,9 +235,12 @@ static int run_one(struct jobs *j, const char *id, json_t *spool_after, json_t *
 	rec_set(rec, "result", res);
 	rec_set_int(rec, "finished", now_ms());
 	free(res);
-	/* the job has done its work: the password hash is in the account now */
+	/* the job has done its work: its arguments (a token, a code, a password
+	 * hash) are scrubbed from the file, not just dropped */
 	json_object_del(rec, "args");
-	rc = store_put(j->st, key, rec);
+	rc = store_scrub(j->st, key);
+	if (rc == 0)
+		rc = store_put(j->st, key, rec);
 	if (rc < 0)
 		goto out;
 	size_t i;
@@ -380,8 +383,11 @@ static void tick(uv_timer_t *t)
 		goto failed;
 	size_t i;
 	json_t *k;
-	json_array_foreach(j->outbox_del, i, k)
+	json_array_foreach(j->outbox_del, i, k) {
+		/* the body carries a link or a code: leave no copy in the file */
+		store_scrub(j->st, json_string_value(k));
 		store_del(j->st, json_string_value(k));
+	}
 	for (in = ins; in; in = in->next)
 		if ((rc = take_intake(j, in)) < 0)
 			goto failed;

@@ -5,6 +5,29 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+int store_scrub(struct store *st, const char *key)
+{
+	json_t *rec, *v;
+	const char *col;
+	int rc = store_get(st, key, &rec);
+	if (rc < 0)
+		return rc;
+	json_object_foreach(rec, col, v) {
+		size_t n = json_string_length(v);
+		char *fill = malloc(n + 1);
+		if (!fill)
+			continue;
+		memset(fill, 'x', n);
+		fill[n] = 0;
+		json_object_set_new(rec, col, json_string(fill));
+		free(fill);
+	}
+	rc = store_put(st, key, rec);
+	json_decref(rec);
+	return rc;
+}
 
 const char *rec_str(const json_t *rec, const char *col)
 {

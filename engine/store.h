@@ -71,6 +71,13 @@ static inline void store_close(struct store *st)
 		st->ops->close(st);
 }
 
+/*
+ * store_scrub - overwrite a record in place with filler of the same size,
+ * so that a secret it held (a mail body with a link, a job's arguments) does
+ * not linger in the file's free space once the record is deleted or shrunk
+ */
+int store_scrub(struct store *st, const char *key);
+
 /* rec_str - a column's string value or NULL */
 const char *rec_str(const json_t *rec, const char *col);
 /* rec_int - a column parsed as an integer, or def */
