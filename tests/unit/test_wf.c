@@ -418,6 +418,64 @@ START_TEST(guards_choose_transition)
 }
 END_TEST
 
+START_TEST(resident_id_numbers)
+{
+	/* real-looking numbers: Beijing Chaoyang 1949, Shenzhen 1990, Nanjing 2000, Chengdu leap day */
+	const char *good[] = {"11010519491231002X", "11010519491231002x", "440304199001011233",
+			      "320106200012294566", "510108198402290120", NULL};
+	for (int i = 0; good[i]; i++)
+		ck_assert_msg(wf_idno_check(good[i]) == NULL, "%s refused: %s", good[i],
+			      wf_idno_check(good[i]));
+	const struct {
+		const char *no, *why;
+	} bad[] = {
+		{"110105194912310021", "bad check digit"},
+		{"440304199001011234", "bad check digit"},
+		{"11010519491231002", "a resident id number has 18 characters"},
+		{"110105194912310020X", "a resident id number has 18 characters"},
+		{"110105490101001", "a resident id number has 18 characters"}, /* old 15-digit form */
+		{"11010519491331002X", "bad birth date"},                      /* month 13 */
+		{"510108198302290129", "bad birth date"},                      /* 1983 not a leap year */
+		{"110105189901010015", "bad birth date"},                      /* before 1900 */
+		{"110105209901010014", "birth date in the future"},
+		{"1101051949123100AX", "the first 17 characters are digits"},
+		{"", "a resident id number has 18 characters"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *why = wf_idno_check(bad[i].no);
+		ck_assert_msg(why && !strcmp(why, bad[i].why), "%s: wanted \"%s\", got \"%s\"",
+			      bad[i].no, bad[i].why, why ? why : "(accepted)");
+	}
+}
+END_TEST
+
+START_TEST(mainland_mobile_numbers)
+{
+	const char *good[] = {"13800138000", "15912345678", "18612345678", "19912345678",
+			      "16612345678", "17012345678", "14712345678", "19212345678", NULL};
+	for (int i = 0; good[i]; i++)
+		ck_assert_msg(wf_arg_check("phone", good[i]) == NULL, "%s refused", good[i]);
+	const char *bad[] = {"1380013800",  /* 10 digits */ "138001380000", /* 12 */
+			     "12345678901", /* no 12x prefix */ "10012345678", "14012345678",
+			     "15412345678", "19412345678", "+8613800138000", "1380013800a",
+			     "138 0013 800", "", NULL};
+	for (int i = 0; bad[i]; i++)
+		ck_assert_msg(wf_arg_check("phone", bad[i]) != NULL, "%s accepted", bad[i]);
+}
+END_TEST
+
+START_TEST(masking)
+{
+	char buf[64];
+	wf_mask("18612345678", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "186********");
+	wf_mask("li.lei@example.com", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "li***@example.com");
+	wf_mask("a@example.com", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "a***@example.com");
+}
+END_TEST
+
 Suite *wf_suite(void)
 {
 	Suite *s = suite_create("wf");
@@ -425,6 +483,9 @@ Suite *wf_suite(void)
 	tcase_add_test(t, shipped_workflows_load);
 	tcase_add_test(t, fixtures_refused_with_line);
 	tcase_add_test(t, arg_checks);
+	tcase_add_test(t, resident_id_numbers);
+	tcase_add_test(t, mainland_mobile_numbers);
+	tcase_add_test(t, masking);
 	suite_add_tcase(s, t);
 	t = tcase_create("run");
 	tcase_add_checked_fixture(t, setup, teardown);
