@@ -76,6 +76,9 @@ $(BIN)/regflowctl: $(call obj,ctl/main.c) $(CTL_LIB) $(ENGINE_LIB) $(GW_LIB) $(C
 $(B)/unit-tests: $(call obj,$(UNIT_SRC)) $(CTL_LIB) $(ENGINE_LIB) $(GW_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs check)
 
+$(B)/bench-fill: $(call obj,tests/bench/fill.c) $(ENGINE_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 deps:
 	@sh scripts/deps.sh
 
@@ -97,7 +100,7 @@ unit: all $(B)/unit-tests
 e2e: all
 	REGFLOW_BIN=$(CURDIR)/$(BIN) python3 tests/e2e/run.py $(T)
 
-bench: deps all
+bench: deps all $(B)/bench-fill
 	python3 tests/bench/run.py
 
 lint:

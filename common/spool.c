@@ -106,7 +106,7 @@ struct field {
 static const struct field str_fields[] = {
 	FIELD("channel", channel, 1),	  FIELD("to", to, 1),	       FIELD("from-name", from_name, 0),
 	FIELD("subject", subject, 0),	  FIELD("front", front, 0),    FIELD("last-error", last_error, 0),
-	FIELD("secret", secret, 0),	  FIELD("reply", reply, 0),
+	FIELD("secret", secret, 0),	  FIELD("reply", reply, 0),    FIELD("dlr", dlr, 0),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 
@@ -152,6 +152,14 @@ int spool_check(const struct spool_msg *m, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
+	if (m->history) {
+		const char *h = m->history;
+		if (strchr(h, '\r') || !*h || h[strlen(h) - 1] == '\n' || strstr(h, "\n\n") ||
+		    !utf8_valid((const unsigned char *)h, strlen(h))) {
+			snprintf(err, errlen, "history: empty line, CR or not UTF-8");
+			return -EINVAL;
+		}
+	}
 	if (m->attempts < 0 || m->created_ms < 0 || m->expires_ms < 0 || m->next_attempt_ms < 0 ||
 	    m->delivered_ms < 0) {
 		snprintf(err, errlen, "negative number in the envelope");
@@ -179,11 +187,16 @@ char *spool_format(const struct spool_msg *m, size_t *len)
 	fprintf(f, "created: %lld\nexpires: %lld\nattempts: %d\nnext-attempt: %lld\n",
 		(long long)m->created_ms, (long long)m->expires_ms, m->attempts,
 		(long long)m->next_attempt_ms);
-	for (size_t i = 5; i < NSTR; i++) /* last-error, secret, reply */
+	for (size_t i = 5; i < NSTR; i++) /* last-error, secret, reply, dlr */
 		fprintf(f, "%s:%s%s\n", str_fields[i].name, str_get(m, i) ? " " : "",
 			str_get(m, i) ? str_get(m, i) : "");
-	fprintf(f, "delivered: %lld\nbody-size: %zu\n\n%s", (long long)m->delivered_ms,
-		strlen(m->body), m->body);
+	fprintf(f, "delivered: %lld\n", (long long)m->delivered_ms);
+	for (const char *h = m->history; h && *h;) {
+		size_t l = strcspn(h, "\n");
+		fprintf(f, "history: %.*s\n", (int)l, h);
+		h += l + (h[l] == '\n');
+	}
+	fprintf(f, "body-size: %zu\n\n%s", strlen(m->body), m->body);
 	if (fclose(f) != 0)
 		fatal("out of memory");
 	if (len)
@@ -258,6 +271,17 @@ int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, 
 			PFAIL("line %d: value is not clean UTF-8 text", lineno);
 		}
 		int known = 0, bit = -1;
+		if (nlen == 7 && memcmp(p, "history", 7) == 0) {
+			/* the one field that repeats: one line per event, oldest first */
+			if (*val) {
+				char *h = m.history ? xasprintf("%s\n%s", m.history, val) : xstrdup(val);
+				free(m.history);
+				m.history = h;
+			}
+			free(val);
+			p = nl + 1;
+			continue;
+		}
 		if (nlen == 2 && memcmp(p, "id", 2) == 0) {
 			known = 1, bit = 0;
 			if (!id_valid(val) || seen & 1u) {
@@ -339,7 +363,8 @@ void spool_msg_free(struct spool_msg *m)
 		*str_at(m, i) = NULL;
 	}
 	free(m->body);
-	m->body = NULL;
+	free(m->history);
+	m->body = m->history = NULL;
 }
 
 void spool_msg_copy(struct spool_msg *dst, const struct spool_msg *src)
@@ -348,6 +373,36 @@ void spool_msg_copy(struct spool_msg *dst, const struct spool_msg *src)
 	for (size_t i = 0; i < NSTR; i++)
 		*str_at(dst, i) = str_get(src, i) ? xstrdup(str_get(src, i)) : NULL;
 	dst->body = src->body ? xstrdup(src->body) : NULL;
+	dst->history = src->history ? xstrdup(src->history) : NULL;
+}
+
+void spool_history_add(struct spool_msg *m, int64_t at_ms, const char *fmt, ...)
+{
+	char text[600];
+	va_list ap;
+	size_t n, lines = 1;
+	char *h;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	for (n = 0; text[n]; n++)
+		if ((unsigned char)text[n] < 0x20 || text[n] == 0x7f)
+			text[n] = ' ';
+	if (!utf8_valid((const unsigned char *)text, n)) /* a cut in a character */
+		for (char *q = text; *q; q++)
+			if ((unsigned char)*q >= 0x80)
+				*q = '?';
+	h = m->history ? xasprintf("%s\n%lld %s", m->history, (long long)at_ms, text)
+		       : xasprintf("%lld %s", (long long)at_ms, text);
+	for (const char *q = h; (q = strchr(q, '\n')); q++)
+		lines++;
+	while (lines-- > SPOOL_HISTORY_MAX) { /* drop the oldest */
+		char *nl = strchr(h, '\n');
+		memmove(h, nl + 1, strlen(nl + 1) + 1);
+	}
+	free(m->history);
+	m->history = h;
 }
 
 /* mask_in - replace each occurrence of secret in *s by one '*' per character */
@@ -609,4 +664,42 @@ void spool_list_free(char **names, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+}
+
+int spool_stats(const char *dir, struct spool_stats *out)
+{
+	char err[256];
+
+	memset(out, 0, sizeof(*out));
+	for (int st = 0; st < SPOOL_NSTATE; st++) {
+		char **names;
+		size_t n;
+		int rc = spool_list(dir, (enum spool_state)st, &names, &n);
+		if (rc < 0)
+			return rc;
+		for (size_t i = 0; i < n; i++) {
+			struct spool_msg m;
+			if (st == SPOOL_CORRUPT) {
+				out->unreadable[st]++;
+				continue;
+			}
+			rc = spool_load(dir, (enum spool_state)st, names[i], &m, err, sizeof(err));
+			if (rc == -ENOENT) /* moved on while we looked */
+				continue;
+			if (rc < 0) {
+				out->unreadable[st]++;
+				continue;
+			}
+			out->count[st][strcmp(m.channel, "sms") == 0]++;
+			if (!out->oldest_ms[st] || m.created_ms < out->oldest_ms[st])
+				out->oldest_ms[st] = m.created_ms;
+			if (st == SPOOL_SENT && m.dlr && strcmp(m.dlr, "delivered") == 0)
+				out->dlr_delivered++;
+			else if (st == SPOOL_SENT && m.dlr && strcmp(m.dlr, "failed") == 0)
+				out->dlr_failed++;
+			spool_msg_free(&m);
+		}
+		spool_list_free(names, n);
+	}
+	return 0;
 }

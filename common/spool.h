@@ -45,7 +45,11 @@ struct spool_msg {
 	char *last_error;	/* deferred/failed: why; may be NULL */
 	int64_t delivered_ms;	/* sent: when; 0 otherwise */
 	char *reply;		/* sent: the relay's reply or the sink file; may be NULL */
+	char *dlr;		/* sms: the last delivery report ("delivered", "failed", ...) */
+	char *history;		/* events, one "MS text" a line, '\n'-separated; may be NULL */
 };
+
+#define SPOOL_HISTORY_MAX 32 /* history lines kept; the oldest go first */
 
 /* spool_state_dir - directory name of a state ("incoming" for SPOOL_QUEUED) */
 const char *spool_state_dir(enum spool_state st);
@@ -68,6 +72,9 @@ void spool_msg_free(struct spool_msg *m);
 void spool_msg_copy(struct spool_msg *dst, const struct spool_msg *src);
 /* spool_mask_secret - replace the secret in body and subject by '*'s and drop it */
 void spool_mask_secret(struct spool_msg *m);
+/* spool_history_add - append "at_ms text" (controls made spaces) to the history */
+void spool_history_add(struct spool_msg *m, int64_t at_ms, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* spool_set_error - replace last_error by a copy of text with CR/LF/controls made spaces */
 void spool_set_error(struct spool_msg *m, const char *text);
 
@@ -91,6 +98,16 @@ int spool_move(const char *dir, const char *id, enum spool_state from, enum spoo
 int spool_quarantine(const char *dir, enum spool_state st, const char *name, const char *why);
 /* spool_find - which state holds id (corrupt/ not searched); -ENOENT if none */
 int spool_find(const char *dir, const char *id, enum spool_state *st);
+
+/* counts of every state by channel, for "spool stats" and /metrics */
+struct spool_stats {
+	long count[SPOOL_NSTATE][2];	   /* [state][0 email, 1 sms] */
+	int64_t oldest_ms[SPOOL_NSTATE];   /* smallest created, 0 if none */
+	long unreadable[SPOOL_NSTATE];	   /* files that did not parse (all of corrupt/) */
+	long dlr_delivered, dlr_failed;	   /* sent SMS by their delivery report */
+};
+/* spool_stats - read every file of every state (slow: a worker thread or a tool) */
+int spool_stats(const char *dir, struct spool_stats *out);
 
 /* spool_list - sorted names of the files in a state dir (dotfiles skipped) */
 int spool_list(const char *dir, enum spool_state st, char ***names, size_t *n);

@@ -25,7 +25,9 @@ static const struct {
 	{"enqueue", ctl_enqueue, "enqueue [--front NAME] FILE  send NDJSON jobs in batches"},
 	{"reload", ctl_reload, "reload               ask regflowd to reload its workflows"},
 	{"check", ctl_check, "check [FILES]        validate workflow files (default: engine.workflows)"},
-	{"spool", ctl_spool, "spool list [--json]  show queued, deferred and failed messages"},
+	{"spool", ctl_spool, "spool list|show ID|find RECIPIENT|retry ID|--all|hold ID|release ID|"
+			     "delete ID|stats [--json]\n"
+			     "                       look at and steer the spool (\"spool help\" for more)"},
 };
 
 static void usage(void)

@@ -135,6 +135,11 @@ static void finish(struct gw_batch *b, struct gw_item *it, int64_t now)
 
 	if (it->tried)
 		m->attempts++;
+	spool_history_add(m, now, "%s%s: %s",
+			  it->outcome == GW_SENT	? "sent"
+			  : it->outcome == GW_FAIL ? "failed"
+						   : "deferred",
+			  it->tried ? "" : " (not tried)", it->why);
 	switch (it->outcome) {
 	case GW_SENT:
 		to = SPOOL_SENT;
@@ -192,6 +197,8 @@ void deliver_batch(struct gw_batch *b)
 		struct gw_item *it = &b->items[i];
 		struct spool_msg *m = &it->m;
 
+		if (it->decided) /* an SMS the HTTP client has sent or not */
+			continue;
 		if (m->expires_ms && now >= m->expires_ms) {
 			decide(it, GW_FAIL, 0, "expired: its expiry passed before it could be delivered");
 		} else if (c->lifetime_ms && now - m->created_ms > c->lifetime_ms) {

@@ -5,7 +5,9 @@
  * stop cleanly on SIGINT/SIGTERM.
  */
 #include "gw.h"
+#include "http.h"
 #include "log.h"
+#include "sms.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +21,30 @@
 /* a file younger than this that does not parse may still be being written */
 #define GW_GRACE_MS 2000
 #define GW_TMP_MAX_AGE_MS (24 * 3600 * 1000LL)
+
+#define SMS_KANNEL_QUERY                                                                           \
+	"username={{username}}&password={{password}}&to={{to}}&text={{text}}"                     \
+	"&charset=UTF-8&coding=2&dlr-mask={{dlr_mask}}&dlr-url={{dlr_url}}"
+
+/* sms_conf_check - the templates expand for a sample message */
+static int sms_conf_check(struct gw_conf *gc, struct conf *c)
+{
+	struct spool_msg m = {.id = "0000000000000", .channel = "sms", .to = "13800138000",
+			      .body = "x"};
+	char err[128], *out;
+
+	if (sms_expand(gc->sms_query, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
+		snprintf(c->err, sizeof(c->err), "gateway.sms.query: %s", err);
+		return -EINVAL;
+	}
+	free(out);
+	if (sms_expand(gc->sms_body, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
+		snprintf(c->err, sizeof(c->err), "gateway.sms.body: %s", err);
+		return -EINVAL;
+	}
+	free(out);
+	return 0;
+}
 
 int gw_conf_load(struct gw_conf *gc, struct conf *c)
 {
@@ -35,6 +61,20 @@ int gw_conf_load(struct gw_conf *gc, struct conf *c)
 	gc->lifetime_ms = conf_duration(c, "gateway.retry.lifetime", "5d");
 	gc->sink_dir = conf_str(c, "gateway.sink.dir", "var/sink");
 	gc->sms_url = conf_str(c, "gateway.sms.url", "");
+	gc->sms_username = conf_str(c, "gateway.sms.username", "");
+	gc->sms_password = conf_str(c, "gateway.sms.password", "");
+	gc->sms_from = conf_str(c, "gateway.sms.from", "");
+	gc->sms_method = conf_str(c, "gateway.sms.method", "GET");
+	gc->sms_query = conf_str(c, "gateway.sms.query",
+				 *gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY);
+	gc->sms_body = conf_str(c, "gateway.sms.body", "");
+	gc->sms_content_type =
+		conf_str(c, "gateway.sms.content_type", "application/x-www-form-urlencoded");
+	gc->sms_dlr_url = conf_str(c, "gateway.sms.dlr_url", "");
+	gc->sms_dlr_mask = (int)conf_int(c, "gateway.sms.dlr_mask", 27);
+	gc->sms_max_inflight = (int)conf_int(c, "gateway.sms.max_inflight", 16);
+	gc->sms_timeout_ms = conf_duration(c, "gateway.sms.timeout", "10s");
+	gc->listen = conf_str(c, "gateway.listen", "");
 	gc->scan_ms = conf_duration(c, "gateway.scan_interval", "5s");
 	gc->sent_keep_ms = conf_duration(c, "gateway.sent_retention", "7d");
 	if (conf_error(c))
@@ -51,6 +91,21 @@ int gw_conf_load(struct gw_conf *gc, struct conf *c)
 		snprintf(c->err, sizeof(c->err), "gateway.smtp.relay: expected host:port");
 	else if (!strchr(gc->from, '@') || strpbrk(gc->from, "<> \r\n"))
 		snprintf(c->err, sizeof(c->err), "gateway.smtp.from: expected a plain address");
+	else if (*gc->sms_url && strncmp(gc->sms_url, "http://", 7) &&
+		 strncmp(gc->sms_url, "https://", 8))
+		snprintf(c->err, sizeof(c->err), "gateway.sms.url: expected http:// or https://");
+	else if (strcasecmp(gc->sms_method, "GET") && strcasecmp(gc->sms_method, "POST"))
+		snprintf(c->err, sizeof(c->err), "gateway.sms.method: GET or POST");
+	else if (gc->sms_max_inflight < 1 || gc->sms_max_inflight > 1024)
+		snprintf(c->err, sizeof(c->err), "gateway.sms.max_inflight: must be 1..1024");
+	else if (gc->sms_dlr_mask < 0 || gc->sms_dlr_mask > 31)
+		snprintf(c->err, sizeof(c->err), "gateway.sms.dlr_mask: must be 0..31");
+	else if (gc->sms_timeout_ms < 10)
+		snprintf(c->err, sizeof(c->err), "gateway.sms.timeout: at least 10ms");
+	else if (*gc->listen && !strchr(gc->listen, ':'))
+		snprintf(c->err, sizeof(c->err), "gateway.listen: expected host:port");
+	else
+		sms_conf_check(gc, c);
 	return conf_error(c) ? -EINVAL : 0;
 }
 
@@ -256,6 +311,7 @@ static void work_cb(uv_work_t *w)
 
 static void gw_close_all(struct gw *g);
 static void dispatch(struct gw *g);
+static void after_work_cb(uv_work_t *w, int status);
 
 static void log_outcome(const struct gw_item *it)
 {
@@ -279,15 +335,87 @@ static void log_outcome(const struct gw_item *it)
 	}
 }
 
+/* ---- the in-memory queues of claimed messages (all of them in active/) ---- */
+
+static void q_push(struct gw_item ***q, size_t *n, size_t *cap, struct gw_item *it)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*q = xrealloc(*q, *cap * sizeof(**q));
+	}
+	(*q)[(*n)++] = it;
+}
+
+/* q_take - the first k items of q as one array of values for a batch */
+static struct gw_item *q_take(struct gw_item **q, size_t *n, size_t k)
+{
+	struct gw_item *items = xcalloc(k ? k : 1, sizeof(*items));
+
+	for (size_t i = 0; i < k; i++) {
+		items[i] = *q[i];
+		free(q[i]);
+	}
+	memmove(q, q + k, (*n - k) * sizeof(*q));
+	*n -= k;
+	return items;
+}
+
+/* q_requeue - stopping: claimed but not started, back to incoming/ for the next run */
+static void q_requeue(struct gw *g, struct gw_item **q, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		spool_move(g->c.spool_dir, q[i]->m.id, SPOOL_ACTIVE, SPOOL_QUEUED, SPOOL_NOSYNC);
+		spool_msg_free(&q[i]->m);
+		free(q[i]);
+	}
+	*n = 0;
+}
+
+static void count_outcome(struct gw *g, const struct gw_item *it)
+{
+	int ch = strcmp(it->m.channel, "sms") == 0;
+	int o = it->outcome == GW_SENT ? 0 : it->outcome == GW_DEFER ? 1 : 2;
+	g->counts.outcome[ch][o]++;
+}
+
+static void queue_batch(struct gw *g, struct gw_batch *b)
+{
+	b->gw = g;
+	b->conf = &g->c;
+	b->relay_until = g->relay_until;
+	b->relay_paused = g->relay_until > now_ms();
+	snprintf(b->relay_error, sizeof(b->relay_error), "%s", g->relay_error);
+	int rc = uv_queue_work(g->loop, &b->work, work_cb, after_work_cb);
+	if (rc < 0) /* cannot happen with a valid loop; the files stay in active/ */
+		fatal("uv_queue_work: %s", uv_strerror(rc));
+}
+
+/* flush_record - hand the decided SMS to a worker, which rewrites and moves their files */
+static void flush_record(struct gw *g)
+{
+	if (g->recording || g->ndoneq == 0)
+		return;
+	struct gw_batch *b = xcalloc(1, sizeof(*b));
+	b->n = g->ndoneq;
+	b->items = q_take(g->doneq, &g->ndoneq, b->n);
+	b->record_only = 1;
+	g->recording = 1;
+	queue_batch(g, b);
+}
+
 static void after_work_cb(uv_work_t *w, int status)
 {
 	struct gw_batch *b = (struct gw_batch *)w;
 	struct gw *g = b->gw;
 	char dur[32];
 
-	g->inflight--;
+	if (b->record_only)
+		g->recording = 0;
+	else
+		g->inflight--;
 	for (size_t i = 0; i < b->n; i++) {
 		log_outcome(&b->items[i]);
+		count_outcome(g, &b->items[i]);
 		if (b->items[i].outcome == GW_DEFER)
 			def_set(g, b->items[i].m.id, b->items[i].m.next_attempt_ms);
 		spool_msg_free(&b->items[i].m);
@@ -305,44 +433,102 @@ static void after_work_cb(uv_work_t *w, int status)
 		g->relay_failures = 0;
 		g->relay_until = 0;
 	}
+	int record = b->record_only;
 	free(b->items);
 	free(b);
-	if (g->stopping)
+	flush_record(g);
+	if (record)
+		gw_dlr_retry(g);
+	if (g->stopping) {
+		gw_maybe_done(g);
 		return;
+	}
 	def_run(g);
 	dispatch(g);
 }
 
-/* dispatch - start batches while sessions are free and messages wait */
+/* sms_done_cb - an HTTP request ended: record it, and keep the client busy */
+static void sms_done_cb(void *data, struct gw_item *it)
+{
+	struct gw *g = data;
+
+	q_push(&g->doneq, &g->ndoneq, &g->capdoneq, it);
+	flush_record(g);
+	dispatch(g); /* no-op when called from inside dispatch */
+}
+
+/* route - where a claimed message waits: the HTTP client, or a worker batch */
+static void route(struct gw *g, struct gw_item *it)
+{
+	const struct spool_msg *m = &it->m;
+	int64_t now = now_ms();
+	int expired = (m->expires_ms && now >= m->expires_ms) ||
+		      (g->c.lifetime_ms && now - m->created_ms > g->c.lifetime_ms);
+
+	/* an expired SMS rides a batch, whose worker fails it without sending */
+	if (g->sms && !expired && strcmp(m->channel, "sms") == 0)
+		q_push(&g->smsq, &g->nsmsq, &g->capsmsq, it);
+	else
+		q_push(&g->mailq, &g->nmailq, &g->capmailq, it);
+}
+
+/* dispatch - claim messages while there is room, start SMS requests and worker batches */
 static void dispatch(struct gw *g)
 {
 	/* a relay being probed after a failure gets one session, not a storm */
 	int max = g->relay_failures ? 1 : g->c.connections;
+	size_t smsq_max = (size_t)g->c.sms_max_inflight;
+	int progress = 1;
 
-	while (!g->stopping && g->inflight < max && g->head < g->npending) {
-		struct gw_batch *b = xcalloc(1, sizeof(*b));
-		b->items = xcalloc((size_t)g->c.batch, sizeof(*b->items));
-		while (b->n < (size_t)g->c.batch && g->head < g->npending) {
+	if (g->dispatching)
+		return;
+	g->dispatching = 1;
+	while (progress && !g->stopping) {
+		progress = 0;
+		while (g->sms && g->nsmsq && sms_room(g->sms) > 0) {
+			struct gw_item *it = g->smsq[0];
+			memmove(g->smsq, g->smsq + 1, (g->nsmsq - 1) * sizeof(*g->smsq));
+			g->nsmsq--;
+			sms_submit(g->sms, it);
+			progress = 1;
+		}
+		/* a full batch of e-mail ready, or the SMS client full: stop claiming */
+		while (g->head < g->npending && g->nmailq < (size_t)g->c.batch && g->nsmsq < smsq_max) {
 			char *name = g->pending[g->head++];
-			b->n += (size_t)claim(g, name, &b->items[b->n]);
+			struct gw_item *it = xcalloc(1, sizeof(*it));
+			int mine = claim(g, name, it);
 			free(name);
+			if (!mine) {
+				free(it);
+				continue;
+			}
+			route(g, it);
+			progress = 1;
+			if (g->nsmsq && sms_room(g->sms) > 0)
+				break; /* start it now */
 		}
 		if (g->head == g->npending)
 			g->head = g->npending = 0;
-		if (b->n == 0) {
-			free(b->items);
-			free(b);
-			break;
+		while (g->inflight < max && g->nmailq) {
+			struct gw_batch *b = xcalloc(1, sizeof(*b));
+			b->n = g->nmailq < (size_t)g->c.batch ? g->nmailq : (size_t)g->c.batch;
+			b->items = q_take(g->mailq, &g->nmailq, b->n);
+			queue_batch(g, b);
+			g->inflight++;
+			progress = 1;
 		}
-		b->gw = g;
-		b->conf = &g->c;
-		b->relay_until = g->relay_until;
-		b->relay_paused = g->relay_until > now_ms();
-		snprintf(b->relay_error, sizeof(b->relay_error), "%s", g->relay_error);
-		int rc = uv_queue_work(g->loop, &b->work, work_cb, after_work_cb);
-		if (rc < 0) /* cannot happen with a valid loop; the files stay in active/ */
-			fatal("uv_queue_work: %s", uv_strerror(rc));
-		g->inflight++;
+	}
+	g->dispatching = 0;
+}
+
+void gw_maybe_done(struct gw *g)
+{
+	if (!g->stopping || g->inflight || g->recording || g->ndoneq ||
+	    (g->sms && sms_inflight(g->sms)) || g->dlr_running)
+		return;
+	if (g->sms) {
+		sms_free(g->sms);
+		g->sms = NULL;
 	}
 }
 
@@ -412,6 +598,7 @@ static void scan_cb(uv_timer_t *t)
 		g->last_purge_ms = now;
 		remove_old(g->c.spool_dir, "sent", g->c.sent_keep_ms);
 	}
+	gw_dlr_retry(g);
 	def_run(g);
 	dispatch(g);
 }
@@ -465,10 +652,18 @@ static void signal_cb(uv_signal_t *s, int signum)
 	if (g->stopping)
 		return;
 	g->stopping = 1;
-	log_info("stopping on signal %d: %d batch(es) in flight finish first "
+	log_info("stopping on signal %d: %d batch(es) and %d SMS request(s) in flight finish first "
 		 "(a second signal aborts; active/ is requeued at the next start)",
-		 signum, g->inflight);
+		 signum, g->inflight, g->sms ? sms_inflight(g->sms) : 0);
 	gw_close_all(g);
+	if (g->http) {
+		http_server_stop(g->http, NULL, NULL);
+		g->http = NULL;
+	}
+	q_requeue(g, g->mailq, &g->nmailq);
+	q_requeue(g, g->smsq, &g->nsmsq);
+	gw_dlr_retry(g); /* answers the waiting reports: we are going */
+	gw_maybe_done(g);
 }
 
 int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
@@ -486,6 +681,13 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 	if ((!*c->relay || !*c->sms_url) && (rc = mkdir_p(c->sink_dir, 0700)) < 0) {
 		log_err("sink %s: %s", c->sink_dir, strerror(-rc));
 		return rc;
+	}
+	if (*c->listen && (rc = gw_listen_start(g)) < 0)
+		return rc;
+	if (*c->sms_url) {
+		char *base = gw_dlr_base(g);
+		g->sms = sms_new(loop, &g->c, base, sms_done_cb, g);
+		free(base);
 	}
 	recover_active(g);
 	remove_old(c->spool_dir, "tmp", GW_TMP_MAX_AGE_MS);
@@ -509,6 +711,9 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 	uv_timer_start(&g->scan_timer, scan_cb, (uint64_t)c->scan_ms, (uint64_t)c->scan_ms);
 
 	scan_cb(&g->scan_timer); /* the deferred index, the queue, the first batches */
+	if (*c->sms_url)
+		log_info("sms: %s %s, up to %d request(s) in flight", c->sms_method,
+			 c->sms_url, c->sms_max_inflight);
 	if (*c->relay)
 		log_info("started: spool %s, relay %s, %d session(s) of up to %d message(s)",
 			 c->spool_dir, c->relay, c->connections, c->batch);
@@ -520,6 +725,11 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 
 void gw_free(struct gw *g)
 {
+	q_requeue(g, g->mailq, &g->nmailq);
+	q_requeue(g, g->smsq, &g->nsmsq);
+	free(g->mailq);
+	free(g->smsq);
+	free(g->doneq);
 	pending_clear(g);
 	free(g->pending);
 	free(g->def);

@@ -23,6 +23,15 @@ struct gw_conf {
 	const char *helo;   /* "" = libesmtp's default */
 	const char *sink_dir;
 	const char *sms_url; /* "" = SMS to the file sink */
+	const char *sms_username, *sms_password, *sms_from;
+	const char *sms_method;	      /* GET | POST */
+	const char *sms_query;	      /* template of the query string (sms.h) */
+	const char *sms_body;	      /* POST: template of the body */
+	const char *sms_content_type; /* POST: its type; "json" in it = JSON escaping */
+	const char *sms_dlr_url;      /* "" = http://<listen>/dlr?id={{id}}&type=%d&answer=%A */
+	int sms_dlr_mask, sms_max_inflight;
+	int64_t sms_timeout_ms;
+	const char *listen; /* DLR callbacks, /metrics, /health; "" = none */
 	int64_t timeout_ms, retry_min_ms, retry_max_ms, lifetime_ms, scan_ms, sent_keep_ms;
 	int connections, batch;
 };
@@ -48,6 +57,7 @@ struct gw_batch {
 	size_t n;
 	int relay_paused;     /* in: relay backing off, defer e-mail untried */
 	int64_t relay_until;  /* in: when the relay is tried again */
+	int record_only;      /* in: every item decided already (SMS over HTTP) */
 	int relay_used;	      /* out: a session was attempted */
 	int relay_down;	      /* out: the relay could not be spoken to */
 	char relay_error[256];
@@ -63,9 +73,33 @@ struct gw_deferred {
 	int64_t due;
 };
 
+/* counters since start, for /metrics: [email, sms][sent, deferred, failed] */
+struct gw_counts {
+	long outcome[2][3];
+	long dlr[6]; /* delivered, failed, buffered, accepted, rejected, other */
+};
+
+struct sms;
+struct http_server;
+struct gw_dlr;
+
 struct gw {
 	uv_loop_t *loop;
 	struct gw_conf c;
+	struct sms *sms;	  /* NULL: SMS go to the file sink with the e-mail batches */
+	struct http_server *http; /* gateway.listen */
+	struct gw_item **mailq;	  /* claimed, waiting for a worker (e-mail, sink SMS, expired) */
+	size_t nmailq, capmailq;
+	struct gw_item **smsq;	  /* claimed SMS waiting for room in the HTTP client */
+	size_t nsmsq, capsmsq;
+	struct gw_item **doneq;	  /* SMS decided, waiting to be recorded by a worker */
+	size_t ndoneq, capdoneq;
+	int recording;		  /* a record batch is on a worker */
+	int dispatching;	  /* inside dispatch(): do not re-enter */
+	struct gw_dlr *dlrq;	  /* delivery reports waiting for the worker, oldest first */
+	struct gw_dlr *dlr_wait;  /* reports for messages still in active/ */
+	int dlr_running;	  /* a batch of reports is on a worker */
+	struct gw_counts counts;
 	uv_fs_event_t watch;
 	uv_timer_t scan_timer, due_timer;
 	uv_signal_t sigint, sigterm;
@@ -82,6 +116,15 @@ struct gw {
 	int stopping;
 	int open_handles;
 };
+
+/* gw_listen_start - the HTTP listener on gateway.listen (listen.c) */
+int gw_listen_start(struct gw *g);
+/* gw_dlr_retry - requeue the delivery reports that waited for a message to leave active/ */
+void gw_dlr_retry(struct gw *g);
+/* gw_dlr_base - the dlr-url template sent with each SMS ("" without a listener) */
+char *gw_dlr_base(struct gw *g);
+/* gw_maybe_done - when stopping and nothing runs any more: close what keeps the loop */
+void gw_maybe_done(struct gw *g);
 
 /* gw_start - recover, scan, watch and start delivering on loop */
 int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c);

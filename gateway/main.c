@@ -8,6 +8,7 @@
 #include "gw.h"
 #include "log.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -49,8 +50,11 @@ int main(int argc, char **argv)
 		fatal("libsodium cannot initialise");
 	/* libesmtp writes to sockets the relay may have closed */
 	signal(SIGPIPE, SIG_IGN);
-	/* each SMTP session holds a worker thread for its whole length */
-	snprintf(n, sizeof(n), "%d", gc.connections + 1);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		fatal("libcurl cannot initialise");
+	/* each SMTP session holds a worker thread for its whole length; the
+	 * others record SMS outcomes and delivery reports and count for /metrics */
+	snprintf(n, sizeof(n), "%d", gc.connections + 3);
 	setenv("UV_THREADPOOL_SIZE", n, 0);
 	if (uv_loop_init(&loop) < 0)
 		fatal("uv_loop_init failed");
@@ -61,6 +65,7 @@ int main(int argc, char **argv)
 	}
 	gw_free(&gw);
 	uv_loop_close(&loop);
+	curl_global_cleanup();
 out:
 	conf_close(&conf);
 	return rc;

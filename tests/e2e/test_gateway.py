@@ -22,10 +22,10 @@ def gateway(ctx, relay=None, **settings):
           "scan_interval": "300ms"}
     for k, v in settings.items():
         sect, _, key = k.partition("_")
-        if key:
+        if key and sect in gw and isinstance(gw[sect], dict):
             gw[sect][key] = v
         else:
-            gw[sect] = v
+            gw[k] = v
     conf = {"spool": {"dir": spool.path}, "gateway": gw}
     overrides = ["gateway.smtp.relay=%s" % relay] if relay else []
     d = Daemon(ctx, "regflow-gw", conf=conf, overrides=overrides, ready_log=r"started:")
@@ -284,3 +284,15 @@ def test_sigterm_finishes_in_flight(ctx):
     assert gw.stop() == 0  # SIGTERM: the session in flight completes first
     assert spool.state(mid) == "sent", spool.state(mid)
     assert len(sink.messages()) == 1
+
+
+def test_sent_retention_purge(ctx):
+    spool, gw = gateway(ctx, sent_retention="1s")  # file sinks
+    gw.start()
+    mid = spool.put("keep@example.com", "x\n", subject="x")
+    failed = spool.put("old@example.com", "x\n", subject="x", expires=now_ms() - 1)
+    spool.wait_state(mid, "sent")
+    spool.wait_state(failed, "failed")
+    wait_until(lambda: spool.state(mid) is None, 6, what="the sent copy to be purged")
+    gw.wait_log(r"purged 1 old file\(s\) from sent/")
+    assert spool.state(failed) == "failed"  # only sent/ is purged

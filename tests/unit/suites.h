@@ -15,5 +15,6 @@ Suite *store_suite(void);
 Suite *wf_suite(void);
 Suite *engine_suite(void);
 Suite *mime_suite(void);
+Suite *sms_suite(void);
 
 #endif

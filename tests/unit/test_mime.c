@@ -3,9 +3,11 @@
  * (CRLF only, one of each header), and recipient address checks.
  */
 #include "mime.h"
+#include "sms.h"
 #include "suites.h"
 #include "util.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,57 @@ Suite *mime_suite(void)
 	tcase_add_test(tc, base64_lines);
 	tcase_add_test(tc, whole_message);
 	tcase_add_test(tc, addresses);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* ---- gateway/sms: the request templates ---- */
+
+START_TEST(sms_templates)
+{
+	struct gw_conf gc = {0};
+	struct spool_msg m = {.id = "01M8K7MX69H6V", .channel = "sms", .to = "+8613800138000",
+			      .body = "校验码 12 & \"x\"\n"};
+	char err[128], *out;
+
+	gc.sms_username = "u s";
+	gc.sms_password = "p&w";
+	gc.sms_from = "";
+	gc.sms_dlr_mask = 27;
+	ck_assert_int_eq(sms_expand("to={{to}}&text={{text}}&user={{username}}&pw={{password}}"
+				    "&dlr-mask={{dlr_mask}}&dlr-url={{dlr_url}}",
+				    &m, &gc, "http://h:1/dlr?id=X&type=%d", 'u', &out, err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(out, "to=%2B8613800138000&text=%E6%A0%A1%E9%AA%8C%E7%A0%81%2012%20%26%20%22x%22%0A"
+			      "&user=u%20s&pw=p%26w&dlr-mask=27"
+			      "&dlr-url=http%3A%2F%2Fh%3A1%2Fdlr%3Fid%3DX%26type%3D%25d");
+	free(out);
+	/* no delivery-report URL: no reports asked for */
+	ck_assert_int_eq(sms_expand("{{dlr_mask}}", &m, &gc, "", 'u', &out, err, sizeof(err)), 0);
+	ck_assert_str_eq(out, "0");
+	free(out);
+	ck_assert_int_eq(sms_expand("{\"to\":\"{{to}}\",\"text\":\"{{text}}\",\"id\":\"{{id}}\"}", &m,
+				    &gc, "", 'j', &out, err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(out, "{\"to\":\"+8613800138000\",\"text\":\"校验码 12 & \\\"x\\\"\\n\","
+			      "\"id\":\"01M8K7MX69H6V\"}");
+	free(out);
+	ck_assert_int_eq(sms_expand("to={{phone}}", &m, &gc, "", 'u', &out, err, sizeof(err)),
+			 -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "{{phone}}"));
+	ck_assert_int_eq(sms_expand("to={{to", &m, &gc, "", 'u', &out, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(sms_expand("plain", &m, &gc, "", 'u', &out, err, sizeof(err)), 0);
+	ck_assert_str_eq(out, "plain");
+	free(out);
+}
+END_TEST
+
+Suite *sms_suite(void)
+{
+	Suite *s = suite_create("sms");
+	TCase *tc = tcase_create("sms");
+
+	tcase_add_test(tc, sms_templates);
 	suite_add_tcase(s, tc);
 	return s;
 }

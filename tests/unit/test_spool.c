@@ -358,6 +358,72 @@ START_TEST(error_text_cleaned)
 }
 END_TEST
 
+START_TEST(history_and_dlr)
+{
+	struct spool_msg m = sample(), p, c;
+	char err[256];
+	size_t len;
+	char *text;
+
+	spool_msg_copy(&c, &m);
+	free(c.dlr);
+	c.dlr = xstrdup("delivered");
+	spool_history_add(&c, 1764400001000, "deferred: HTTP 503 busy");
+	spool_history_add(&c, 1764400002000, "sent: line\r\nbreak");
+	text = spool_format(&c, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(strstr(text, "\ndlr: delivered\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nhistory: 1764400001000 deferred: HTTP 503 busy\n"
+					   "history: 1764400002000 sent: line  break\n"));
+	ck_assert_int_eq(spool_parse(text, len, &p, err, sizeof(err)), 0);
+	ck_assert_str_eq(p.dlr, "delivered");
+	ck_assert_str_eq(p.history, c.history);
+	spool_msg_free(&p);
+	free(text);
+	/* the history is capped: the oldest lines go */
+	for (int i = 0; i < SPOOL_HISTORY_MAX + 5; i++)
+		spool_history_add(&c, 1764400003000 + i, "event %d", i);
+	int lines = 1;
+	for (const char *q = c.history; (q = strchr(q, '\n')); q++)
+		lines++;
+	ck_assert_int_eq(lines, SPOOL_HISTORY_MAX);
+	ck_assert(strncmp(c.history, "1764400003005 event 5\n", 22) == 0);
+	/* a newline inside the history is refused at write time */
+	free(c.history);
+	c.history = xstrdup("1 a\n\n2 b");
+	ck_assert_int_eq(spool_check(&c, err, sizeof(err)), -EINVAL);
+	spool_msg_free(&c);
+	/* a repeated dlr is an error; an older reader's file without history parses */
+	const char *dup = "REGFLOW-SPOOL 1\nid: 01M8K7MX69H6V\nchannel: sms\nto: 1\n"
+			  "created: 1\ndlr: a\ndlr: b\nbody-size: 0\n\n";
+	ck_assert_int_eq(spool_parse(dup, strlen(dup), &p, err, sizeof(err)), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(err, "dlr: repeated"));
+}
+END_TEST
+
+START_TEST(stats_counts)
+{
+	struct spool_msg m = sample();
+	struct spool_stats st;
+	char id2[ID_LEN + 1];
+
+	ck_assert_int_eq(spool_enqueue(spool_dir, &m), 0);
+	m.channel = "sms";
+	m.to = "13800138000";
+	m.dlr = "delivered";
+	m.created_ms -= 5000;
+	id_new(id2);
+	memcpy(m.id, id2, sizeof(id2));
+	ck_assert_int_eq(spool_write(spool_dir, SPOOL_SENT, &m), 0);
+	ck_assert_int_eq(spool_stats(spool_dir, &st), 0);
+	ck_assert_int_eq(st.count[SPOOL_QUEUED][0], 1);
+	ck_assert_int_eq(st.count[SPOOL_SENT][1], 1);
+	ck_assert_int_eq(st.count[SPOOL_DEFERRED][0] + st.count[SPOOL_DEFERRED][1], 0);
+	ck_assert(st.oldest_ms[SPOOL_SENT] == m.created_ms);
+	ck_assert_int_eq(st.dlr_delivered, 1);
+}
+END_TEST
+
 Suite *spool_suite(void)
 {
 	Suite *s = suite_create("spool");
@@ -373,6 +439,8 @@ Suite *spool_suite(void)
 	tcase_add_test(tc, list_sorted);
 	tcase_add_test(tc, mask_secret);
 	tcase_add_test(tc, error_text_cleaned);
+	tcase_add_test(tc, history_and_dlr);
+	tcase_add_test(tc, stats_counts);
 	suite_add_tcase(s, tc);
 	return s;
 }

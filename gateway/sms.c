@@ -1,0 +1,474 @@
+/*
+ * sms - SMS over HTTP with libcurl multi on the libuv loop (see sms.h).
+ *
+ * Outcome of a request: HTTP 2xx = accepted (sent); 408, 429 and 5xx,
+ * timeouts, refused or broken connections = deferred; any other 4xx =
+ * failed at once (bad credentials, bad number: retrying cannot help).
+ */
+#include "sms.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SMS_REPLY_MAX 400 /* bytes of the provider's answer kept for the record */
+
+struct sms_sock {
+	uv_poll_t poll;
+	curl_socket_t fd;
+	struct sms *s;
+	struct sms_sock *prev, *next; /* every open one, to close them at the end */
+};
+
+struct sms_req {
+	CURL *easy;
+	struct gw_item *it;
+	char *url, *body;
+	size_t body_len;
+	char reply[SMS_REPLY_MAX + 1];
+	size_t reply_len;
+	char errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *hdrs;
+};
+
+struct sms {
+	uv_loop_t *loop;
+	const struct gw_conf *c;
+	char *dlr_base;
+	CURLM *multi;
+	uv_timer_t timer;
+	int inflight, open_handles, freeing;
+	struct sms_sock *socks;
+	CURL **idle; /* easy handles kept for reuse */
+	int nidle;
+	sms_done_fn done;
+	void *data;
+};
+
+/* ---- templates ---- */
+
+static char *escape_json(const char *v)
+{
+	json_t *s = json_string(v);
+	char *q = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+	char *out;
+
+	json_decref(s);
+	if (!q)
+		return xstrdup("");
+	out = xstrdup(q + 1); /* strip the quotes */
+	out[strlen(out) - 1] = 0;
+	free(q);
+	return out;
+}
+
+static char *escape_url(const char *v)
+{
+	char *e = curl_easy_escape(NULL, v, 0);
+	char *out;
+
+	if (!e)
+		fatal("out of memory");
+	out = xstrdup(e);
+	curl_free(e);
+	return out;
+}
+
+int sms_expand(const char *tmpl, const struct spool_msg *m, const struct gw_conf *gc,
+	       const char *dlr_url, int escape, char **out, char *err, size_t errlen)
+{
+	char mask[16];
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	const char *p = tmpl;
+	int rc = 0;
+
+	if (!f)
+		fatal("out of memory");
+	snprintf(mask, sizeof(mask), "%d", *dlr_url ? gc->sms_dlr_mask : 0);
+	while (*p) {
+		const char *open = strstr(p, "{{"), *close, *v = NULL;
+		if (!open) {
+			fputs(p, f);
+			break;
+		}
+		fwrite(p, 1, (size_t)(open - p), f);
+		close = strstr(open + 2, "}}");
+		if (!close) {
+			snprintf(err, errlen, "unterminated {{ in template");
+			rc = -EINVAL;
+			break;
+		}
+		size_t nl = (size_t)(close - open - 2);
+#define IS(name) (nl == strlen(name) && memcmp(open + 2, name, nl) == 0)
+		if (IS("to"))
+			v = m->to;
+		else if (IS("text"))
+			v = m->body;
+		else if (IS("id"))
+			v = m->id;
+		else if (IS("from"))
+			v = gc->sms_from;
+		else if (IS("username"))
+			v = gc->sms_username;
+		else if (IS("password"))
+			v = gc->sms_password;
+		else if (IS("dlr_url"))
+			v = dlr_url;
+		else if (IS("dlr_mask"))
+			v = mask;
+#undef IS
+		if (!v) {
+			snprintf(err, errlen, "unknown template variable {{%.*s}}", (int)(nl > 32 ? 32 : nl),
+				 open + 2);
+			rc = -EINVAL;
+			break;
+		}
+		char *e = escape == 'j' ? escape_json(v) : escape_url(v);
+		fputs(e, f);
+		sodium_memzero(e, strlen(e)); /* the text holds the code */
+		free(e);
+		p = close + 2;
+	}
+	if (fclose(f) != 0)
+		fatal("out of memory");
+	if (rc < 0) {
+		sodium_memzero(buf, n);
+		free(buf);
+		buf = NULL;
+	}
+	*out = buf;
+	return rc;
+}
+
+/* ---- curl on the loop ---- */
+
+static void check_done(struct sms *s);
+static void on_sock_closed(uv_handle_t *h);
+
+static void sock_close(struct sms_sock *ss)
+{
+	struct sms *s = ss->s;
+
+	uv_poll_stop(&ss->poll);
+	if (ss->prev)
+		ss->prev->next = ss->next;
+	else
+		s->socks = ss->next;
+	if (ss->next)
+		ss->next->prev = ss->prev;
+	uv_close((uv_handle_t *)&ss->poll, on_sock_closed);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+	struct sms_sock *ss = h->data;
+	struct sms *s = ss->s;
+
+	s->open_handles--;
+	free(ss);
+	if (s->freeing && s->open_handles == 0)
+		free(s);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	struct sms_sock *ss = h->data;
+	int flags = 0, running;
+
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(ss->s->multi, ss->fd, flags, &running);
+	check_done(ss->s);
+}
+
+static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct sms *s = userp;
+	struct sms_sock *ss = socketp;
+	int ev = 0;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (ss) {
+			curl_multi_assign(s->multi, fd, NULL);
+			sock_close(ss);
+		}
+		return 0;
+	}
+	if (!ss) {
+		ss = xcalloc(1, sizeof(*ss));
+		ss->fd = fd;
+		ss->s = s;
+		if (uv_poll_init_socket(s->loop, &ss->poll, fd) < 0) {
+			free(ss);
+			return -1;
+		}
+		ss->poll.data = ss;
+		ss->next = s->socks;
+		if (s->socks)
+			s->socks->prev = ss;
+		s->socks = ss;
+		s->open_handles++;
+		curl_multi_assign(s->multi, fd, ss);
+	}
+	if (what & CURL_POLL_IN)
+		ev |= UV_READABLE;
+	if (what & CURL_POLL_OUT)
+		ev |= UV_WRITABLE;
+	uv_poll_start(&ss->poll, ev, on_poll);
+	return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct sms *s = t->data;
+	int running;
+
+	curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(s);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct sms *s = userp;
+
+	/* 0 ms stays 0 ms (the next loop turn): 1 ms would cap a connection near 850/s */
+	if (timeout_ms < 0)
+		uv_timer_stop(&s->timer);
+	else
+		uv_timer_start(&s->timer, on_timeout, (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct sms_req *r = userdata;
+	size_t n = size * nmemb, room = SMS_REPLY_MAX - r->reply_len;
+
+	memcpy(r->reply + r->reply_len, ptr, n < room ? n : room);
+	r->reply_len += n < room ? n : room;
+	r->reply[r->reply_len] = 0;
+	return n; /* the rest is read and dropped: the connection stays usable */
+}
+
+/* set_outcome - the item's outcome, with the secret masked out of the text */
+static void set_outcome(struct gw_item *it, enum gw_outcome o, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_outcome(struct gw_item *it, enum gw_outcome o, const char *fmt, ...)
+{
+	va_list ap;
+	const char *secret = it->m.secret;
+
+	va_start(ap, fmt);
+	vsnprintf(it->why, sizeof(it->why), fmt, ap);
+	va_end(ap);
+	if (secret && *secret)
+		for (char *hit = strstr(it->why, secret); hit; hit = strstr(hit, secret))
+			memset(hit, '*', strlen(secret));
+	it->outcome = o;
+	it->decided = 1;
+	it->tried = 1;
+}
+
+static void req_free(struct sms *s, struct sms_req *r)
+{
+	if (r->url) {
+		sodium_memzero(r->url, strlen(r->url));
+		free(r->url);
+	}
+	if (r->body) {
+		sodium_memzero(r->body, r->body_len);
+		free(r->body);
+	}
+	curl_slist_free_all(r->hdrs);
+	if (r->easy) {
+		curl_easy_reset(r->easy);
+		s->idle = xrealloc(s->idle, (size_t)(s->nidle + 1) * sizeof(*s->idle));
+		s->idle[s->nidle++] = r->easy;
+	}
+	free(r);
+}
+
+static void classify(struct sms_req *r, CURLcode res)
+{
+	struct gw_item *it = r->it;
+	long code = 0;
+	char *reply = r->reply;
+
+	/* one line of the provider's answer is plenty for the record */
+	reply[strcspn(reply, "\r\n")] = 0;
+	if (res != CURLE_OK) {
+		set_outcome(it, GW_DEFER, "sms gateway: %s",
+			    r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+		return;
+	}
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code >= 200 && code < 300)
+		set_outcome(it, GW_SENT, "HTTP %ld %s", code, reply);
+	else if (code >= 400 && code < 500 && code != 408 && code != 429)
+		set_outcome(it, GW_FAIL, "HTTP %ld %s", code, reply);
+	else
+		set_outcome(it, GW_DEFER, "HTTP %ld %s", code, reply);
+}
+
+static void check_done(struct sms *s)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(s->multi, &left))) {
+		struct sms_req *r = NULL;
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		CURL *easy = msg->easy_handle;
+		CURLcode res = msg->data.result;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+		classify(r, res);
+		curl_multi_remove_handle(s->multi, easy);
+		struct gw_item *it = r->it;
+		req_free(s, r);
+		s->inflight--;
+		s->done(s->data, it);
+	}
+}
+
+/* ---- the public side ---- */
+
+struct sms *sms_new(uv_loop_t *loop, const struct gw_conf *gc, const char *dlr_base,
+		    sms_done_fn done, void *data)
+{
+	struct sms *s = xcalloc(1, sizeof(*s));
+
+	s->loop = loop;
+	s->c = gc;
+	s->dlr_base = xstrdup(dlr_base);
+	s->done = done;
+	s->data = data;
+	s->multi = curl_multi_init();
+	if (!s->multi)
+		fatal("curl_multi_init failed");
+	curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+	curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)gc->sms_max_inflight);
+	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)gc->sms_max_inflight);
+	uv_timer_init(loop, &s->timer);
+	s->timer.data = s;
+	s->open_handles = 1;
+	return s;
+}
+
+int sms_room(const struct sms *s)
+{
+	return s->c->sms_max_inflight - s->inflight;
+}
+
+int sms_inflight(const struct sms *s)
+{
+	return s->inflight;
+}
+
+/* dlr_url_for - the delivery-report URL for message id ("" if none) */
+static char *dlr_url_for(const struct sms *s, const char *id)
+{
+	const char *at = strstr(s->dlr_base, "{{id}}");
+
+	if (!*s->dlr_base)
+		return xstrdup("");
+	if (!at)
+		return xstrdup(s->dlr_base);
+	return xasprintf("%.*s%s%s", (int)(at - s->dlr_base), s->dlr_base, id, at + 6);
+}
+
+void sms_submit(struct sms *s, struct gw_item *it)
+{
+	const struct gw_conf *c = s->c;
+	struct sms_req *r = xcalloc(1, sizeof(*r));
+	char err[128], *query = NULL, *dlr = dlr_url_for(s, it->m.id);
+	int post = strcasecmp(c->sms_method, "POST") == 0;
+
+	r->it = it;
+	s->inflight++;
+	/* the templates were checked at start: an error here is a bug in the message */
+	if (sms_expand(c->sms_query, &it->m, c, dlr, 'u', &query, err, sizeof(err)) < 0 ||
+	    (post && sms_expand(c->sms_body, &it->m, c, dlr, strstr(c->sms_content_type, "json") ? 'j' : 'u',
+				&r->body, err, sizeof(err)) < 0)) {
+		set_outcome(it, GW_FAIL, "sms request: %s", err);
+		goto fail;
+	}
+	r->url = *query ? xasprintf("%s%c%s", c->sms_url, strchr(c->sms_url, '?') ? '&' : '?', query)
+			: xstrdup(c->sms_url);
+	sodium_memzero(query, strlen(query));
+	free(query);
+	query = NULL;
+	r->easy = s->nidle ? s->idle[--s->nidle] : curl_easy_init();
+	if (!r->easy)
+		fatal("curl_easy_init failed");
+	curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)c->sms_timeout_ms);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "regflow-gw");
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (post) {
+		char *ct = xasprintf("Content-Type: %s", c->sms_content_type);
+		r->hdrs = curl_slist_append(NULL, ct);
+		free(ct);
+		r->body_len = strlen(r->body);
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
+	}
+	if (curl_multi_add_handle(s->multi, r->easy) != CURLM_OK) {
+		set_outcome(it, GW_DEFER, "sms request: curl_multi_add_handle failed");
+		goto fail;
+	}
+	free(dlr);
+	return;
+fail:
+	free(query);
+	free(dlr);
+	req_free(s, r);
+	s->inflight--;
+	s->done(s->data, it);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct sms *s = h->data;
+
+	s->open_handles--;
+	if (s->open_handles == 0)
+		free(s);
+}
+
+void sms_free(struct sms *s)
+{
+	if (!s)
+		return;
+	/* closes cached connections: their poll handles are closed through sock_cb */
+	curl_multi_cleanup(s->multi);
+	for (int i = 0; i < s->nidle; i++)
+		curl_easy_cleanup(s->idle[i]);
+	free(s->idle);
+	free(s->dlr_base);
+	while (s->socks) /* any curl did not hand back */
+		sock_close(s->socks);
+	s->freeing = 1;
+	uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}

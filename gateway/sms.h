@@ -1,0 +1,46 @@
+/*
+ * sms - SMS over HTTP (Kannel's sendsms by default) with libcurl's multi
+ * interface driven by the gateway's libuv loop: curl's sockets become
+ * uv_poll handles, its timeout one uv_timer.  Connections are kept alive
+ * and reused; at most max_inflight requests run at once.  Loop thread only.
+ *
+ * The request is built from templates ({{to}}, {{text}}, {{id}}, {{from}},
+ * {{username}}, {{password}}, {{dlr_url}}, {{dlr_mask}}), each value escaped
+ * for where it goes: URL-encoded in the query and in form bodies,
+ * JSON-escaped in a JSON body.
+ */
+#ifndef REGFLOW_SMS_H
+#define REGFLOW_SMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "gw.h"
+
+struct sms;
+
+/* sms_done_fn - the item's outcome is decided (sent, defer, fail); it is the callee's again */
+typedef void (*sms_done_fn)(void *data, struct gw_item *it);
+
+/* sms_new - a client for gc's gateway.sms settings; dlr_base "" = no delivery reports */
+struct sms *sms_new(uv_loop_t *loop, const struct gw_conf *gc, const char *dlr_base,
+		    sms_done_fn done, void *data);
+/* sms_room - how many more requests may start now */
+int sms_room(const struct sms *s);
+/* sms_inflight - requests running */
+int sms_inflight(const struct sms *s);
+/* sms_submit - start the request for it (needs sms_room() > 0); done() is called later */
+void sms_submit(struct sms *s, struct gw_item *it);
+/* sms_free - no request may be running: close the handles, then free */
+void sms_free(struct sms *s);
+
+/*
+ * sms_expand - expand tmpl for m; escape 'u' = URL-encode values, 'j' =
+ * JSON-escape them.  -EINVAL (what in err) for an unknown {{name}}.  Exposed
+ * for unit tests and for checking the configuration at start.
+ */
+int sms_expand(const char *tmpl, const struct spool_msg *m, const struct gw_conf *gc,
+	       const char *dlr_url, int escape, char **out, char *err, size_t errlen);
+
+#endif
