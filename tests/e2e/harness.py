@@ -316,10 +316,20 @@ STATE_DIRS = {"queued": "incoming", "active": "active", "deferred": "deferred",
               "hold": "hold", "failed": "failed", "sent": "sent", "corrupt": "corrupt"}
 
 
+_last_id = [0, 0]
+
+
 def new_id():
-    """A spool id as id_new() makes them: 48 bits of ms then 17 random bits."""
+    """A spool id as id_new() makes them: 48 bits of ms then a 15-bit counter
+    from a random start, so ids made within one millisecond still differ."""
     t = int(time.time() * 1000) & ((1 << 48) - 1)
-    r = secrets.randbelow(1 << 17)
+    if t <= _last_id[0]:
+        t, r = _last_id[0], _last_id[1] + 1
+        if r >= 1 << 15:
+            t, r = t + 1, secrets.randbelow(1 << 14)
+    else:
+        r = secrets.randbelow(1 << 14)
+    _last_id[0], _last_id[1] = t, r
     head = "".join(CROCKFORD[(t >> (5 * i)) & 31] for i in range(9, -1, -1))
     tail = "".join(CROCKFORD[(r >> (5 * i)) & 31] for i in range(2, -1, -1))
     return head + tail

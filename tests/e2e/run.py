@@ -12,6 +12,7 @@ FILTER keeps the tests whose "file.function" name contains it (e.g.
 import importlib.util
 import inspect
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -61,12 +62,15 @@ def main():
             status = "not ok"
             detail = "\n" + comment(traceback.format_exc())
         try:
-            ctx.close(keep=(status != "ok"))
+            # keep the temp dir until the verdict is known: a cleanup can fail too
+            ctx.close(keep=True)
         except Exception:
             if status == "ok":
                 status = "not ok"
                 detail = "\n" + comment("cleanup: " + traceback.format_exc())
-        if status != "ok":
+        if status == "ok":
+            shutil.rmtree(ctx.tmp, ignore_errors=True)
+        else:
             detail += "\n# kept: %s" % ctx.tmp
             for f in sorted(os.listdir(ctx.tmp)):
                 if f.endswith(".log"):
