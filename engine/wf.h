@@ -89,6 +89,7 @@ struct wf_template {
 
 struct wf_state {
 	char *name, *status;
+	int final; /* the workflow is over here: no transition or timer leaves it */
 	struct wf_timer *timers;
 	int ntimers;
 	int line;

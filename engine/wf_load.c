@@ -64,9 +64,16 @@ static void load_states(struct lctx *lc, struct wf *wf, config_setting_t *root)
 			wfl_lerr(lc, st->line, "state \"%s\" must be a group", st->name);
 			continue;
 		}
-		static const char *known[] = {"status", "timers", NULL};
+		static const char *known[] = {"status", "timers", "final", NULL};
 		wfl_check_known(lc, s, known, "a state");
 		st->status = wfl_member_str(lc, s, "status", 0);
+		config_setting_t *fin = config_setting_get_member(s, "final");
+		if (fin && config_setting_type(fin) != CONFIG_TYPE_BOOL)
+			wfl_lerr(lc, wfl_sline(fin), "final must be true or false");
+		else if (fin)
+			st->final = config_setting_get_bool(fin);
+		if (st->final && config_setting_get_member(s, "timers"))
+			wfl_lerr(lc, st->line, "state \"%s\" is final: it cannot have timers", st->name);
 	}
 }
 
@@ -309,6 +316,10 @@ static void load_transitions(struct lctx *lc, struct wf *wf, config_setting_t *r
 			wfl_lerr(lc, tr->line, "from: unknown state \"%s\"", tr->from);
 		if (tr->to && !wf_state_find(wf, tr->to))
 			wfl_lerr(lc, tr->line, "to: unknown state \"%s\"", tr->to);
+		const struct wf_state *fs = tr->from ? wf_state_find(wf, tr->from) : NULL;
+		if (fs && fs->final && tr->to && strcmp(tr->to, tr->from))
+			wfl_lerr(lc, tr->line, "from: \"%s\" is a final state: no transition leaves it",
+				 tr->from);
 		/* template variables in scope: the account's fields, the event's
 		 * arguments, and the secrets issued earlier in this transition */
 		struct scope sc;
