@@ -1,0 +1,267 @@
+"""engine - helpers for the engine's end-to-end tests (Python 3 stdlib only).
+
+Built on harness.py (not changing it):
+
+  tokens()                      front name -> bearer token, from conf/tokens
+  Engine(ctx, ...)              a regflowd on a free port, private db and spool;
+                                .faketime = "+25h" runs it under libfaketime
+  Api(port, front="www")        a keep-alive HTTP/JSON client of the job API
+  gateway(ctx, spool_dir, relay=None)  a regflow-gw on the same spool
+  token_in(text)                the activation token in a mail body or link
+  mail_tokens(sink, to)         tokens in the mails smtp-sink got for an address
+  spool_messages(spool_dir)     every message file in every state: [(state, env, body)]
+"""
+import glob
+import http.client
+import json
+import os
+import re
+
+import harness
+from harness import Daemon, free_port
+
+ROOT = harness.ROOT
+WORKFLOWS = os.path.join(ROOT, "workflows")
+TOKENS_FILE = os.path.join(ROOT, "conf", "tokens")
+
+# user-facing messages (SPEC section 3, verbatim from the seed)
+MSG = {
+    "EMAIL_REGISTERED": "该邮箱已经注册，可直接登录",
+    "EMAIL_PENDING_ACTIVATION": "该邮箱已经注册，正在等待激活，重新发送激活邮件",
+    "ALREADY_ACTIVATED": "该邮箱已激活，请不要重复操作",
+    "CODE_EXPIRED": "校验码已过期，请重新注册或重新获取校验码",
+}
+SUBJECT = "学信网帐号激活邮件"
+FROM_NAME = "学信网"
+JOB_STATES = ("queued", "running", "done", "failed")
+
+
+def tokens():
+    out = {}
+    with open(TOKENS_FILE, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, tok = line.split()[:2]
+                out[name] = tok
+    return out
+
+
+def faketime_lib():
+    """libfaketime's multi-threaded preload library (Debian package faketime), or None."""
+    for pat in ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/faketime/libfaketimeMT.so.1",
+                "/usr/lib/*/faketime/libfaketime.so.1"):
+        hits = sorted(glob.glob(pat))
+        if hits:
+            return hits[0]
+    return None
+
+
+class Engine(Daemon):
+    """regflowd with the settings the tests need given as -o overrides.
+
+    conf: extra settings written into its config file (dict, libconfig);
+    overrides: extra -o path=value.  .port, .db, .spool_dir are fixed for its
+    life, so a restart finds the same database, spool and port."""
+
+    def __init__(self, ctx, name="regflowd", conf=None, overrides=(), db=None, spool_dir=None,
+                 port=None):
+        self.port = port or free_port()
+        self.db = db or os.path.join(ctx.tmp, "db.tct")
+        self.spool_dir = spool_dir or os.path.join(ctx.tmp, "spool")
+        self.faketime = None
+        base = {"log": {"level": "info"},
+                "engine": {"group_commit": 256, "max_body": 1048576}}
+        for k, v in (conf or {}).items():
+            if isinstance(v, dict):
+                base.setdefault(k, {}).update(v)
+            else:
+                base[k] = v
+        ov = ["engine.listen=127.0.0.1:%d" % self.port, "engine.db=%s" % self.db,
+              "spool.dir=%s" % self.spool_dir, "engine.workflows=%s" % WORKFLOWS,
+              "api.tokens_file=%s" % TOKENS_FILE] + list(overrides)
+        super().__init__(ctx, "regflowd", conf=base, overrides=ov,
+                         ready_log=r"listening on", name=name)
+
+    def argv(self):
+        a = super().argv()
+        if not self.faketime:
+            return a
+        lib = faketime_lib()
+        if not lib:
+            raise harness.Skip("libfaketime not installed (Debian package faketime)")
+        # ASan insists on coming first among the loaded libraries: a preload
+        # ahead of it is fine for libfaketime, so the check is turned off
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        asan = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+        return ["env", "FAKETIME=%s" % self.faketime, "LD_PRELOAD=%s" % lib,
+                "ASAN_OPTIONS=%s" % asan] + a
+
+    def api(self, front="www"):
+        return Api(self.port, front)
+
+    def health(self):
+        st, body, _ = Api(self.port, None).request("GET", "/v1/health")
+        assert st == 200, (st, body)
+        return body
+
+
+class Api:
+    """The job API over one keep-alive connection (reopened when the server closes it)."""
+
+    def __init__(self, port, front="www", timeout=40):
+        self.port = port
+        self.timeout = timeout
+        self.token = tokens()[front] if front else None
+        self.conn = None
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=False):
+        """(status, parsed JSON body or text, headers dict lower-cased).
+
+        body: dict/list (sent as JSON), str or bytes (sent as is).
+        token: None uses this client's; False sends none; a string is sent as is."""
+        h = dict(headers or {})
+        tok = self.token if token is None else token
+        if tok:
+            h["Authorization"] = "Bearer " + tok
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        if body is not None:
+            h.setdefault("Content-Type", "application/json")
+        for attempt in (0, 1):
+            reused = self.conn is not None
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                       timeout=self.timeout)
+            try:
+                self.conn.request(method, path, body=body, headers=h)
+                r = self.conn.getresponse()
+                data = r.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # the server closed an idle keep-alive connection: once more on a
+                # new one (never on a fresh connection: that was a real failure)
+                self.close()
+                if attempt or not reused:
+                    raise
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        if r.getheader("Connection", "").lower() == "close" or r.will_close:
+            self.close()
+        text = data.decode("utf-8")
+        if raw:
+            return r.status, text, hdrs
+        try:
+            return r.status, json.loads(text) if text else None, hdrs
+        except ValueError:
+            raise AssertionError("%s %s: %d with a body that is not JSON: %r"
+                                 % (method, path, r.status, text[:300]))
+
+    def post_job(self, type_, args, key=None, wait=None, token=None):
+        """(status, body) of POST /v1/jobs."""
+        job = {"type": type_, "args": args}
+        if key is not None:
+            job["key"] = key
+        path = "/v1/jobs" if wait is None else "/v1/jobs?wait=%s" % wait
+        st, body, _ = self.request("POST", path, job, token=token)
+        return st, body
+
+    def run(self, type_, key=None, **args):
+        """Run a job to its end (?wait): its full view, asserting it finished."""
+        st, body = self.post_job(type_, args, key=key, wait=20000)
+        assert st == 200, "%s: expected 200 (done), got %d %s" % (type_, st, body)
+        assert body.get("state") in ("done", "failed"), body
+        assert isinstance(body.get("result"), dict), body
+        return body
+
+    def result(self, type_, key=None, **args):
+        return self.run(type_, key=key, **args)["result"]
+
+    def job(self, jid):
+        return self.request("GET", "/v1/jobs/%s" % jid)[:2]
+
+    def account(self, aid):
+        st, body, _ = self.request("GET", "/v1/accounts/%s" % aid)
+        assert st == 200, (st, body)
+        return body
+
+
+def gateway(ctx, spool_dir, relay=None, name="regflow-gw"):
+    """A regflow-gw on the engine's spool with short retries; relay None = file sinks."""
+    conf = {"spool": {"dir": spool_dir},
+            "gateway": {"listen": "127.0.0.1:%d" % free_port(),
+                        "scan_interval": "300ms",
+                        "smtp": {"timeout": "5s", "connections": 2, "batch": 50},
+                        "retry": {"min": "200ms", "max": "1s", "lifetime": "5d"},
+                        "sink": {"dir": os.path.join(ctx.tmp, "sink")}}}
+    ov = []
+    if relay:
+        ov = ["gateway.smtp.relay=%s" % relay, "gateway.retry.min=200ms",
+              "gateway.retry.max=1s"]
+    return Daemon(ctx, "regflow-gw", conf=conf, overrides=ov, ready_log=r"started:", name=name)
+
+
+TOKEN_RE = re.compile(r"[?&]token=([A-Za-z0-9_-]+)")
+
+
+def token_in(text):
+    m = TOKEN_RE.search(text)
+    return m.group(1) if m else None
+
+
+def body_text(msg):
+    return msg.get_content().replace("\r\n", "\n")
+
+
+def mails_to(sink, addr):
+    out = []
+    for m in sink.messages():
+        to = m["To"]
+        if to is not None and any(a.addr_spec.lower() == addr.lower() for a in to.addresses):
+            out.append(m)
+    return out
+
+
+def mail_tokens(sink, addr):
+    return [token_in(body_text(m)) for m in mails_to(sink, addr)]
+
+
+def spool_messages(spool_dir):
+    """[(state, envelope dict, body)] for every message file in every state directory."""
+    out = []
+    for state, d in harness.STATE_DIRS.items():
+        path = os.path.join(spool_dir, d)
+        if not os.path.isdir(path):
+            continue
+        for name in sorted(os.listdir(path)):
+            if name.startswith("."):
+                continue
+            with open(os.path.join(path, name), "rb") as f:
+                data = f.read().decode("utf-8", errors="replace")
+            head, _, body = data.partition("\n\n")
+            env = {}
+            for line in head.splitlines()[1:]:
+                k, _, v = line.partition(":")
+                env[k] = v[1:] if v.startswith(" ") else v
+            env.setdefault("id", name)
+            out.append((state, env, body))
+    out.sort(key=lambda m: m[1]["id"])  # ids sort by creation time
+    return out
+
+
+def spool_to(spool_dir, addr):
+    return [m for m in spool_messages(spool_dir) if m[1].get("to", "").lower() == addr.lower()]
+
+
+def spool_token(spool_dir, addr, exclude=()):
+    """The newest activation token in the spool for addr (as the mail would carry it)."""
+    toks = [token_in(body) for _, env, body in spool_to(spool_dir, addr)]
+    toks = [t for t in toks if t and t not in exclude]
+    assert toks, "no activation link for %s in the spool" % addr
+    return toks[-1]
