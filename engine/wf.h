@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <string.h>
 
 struct wf;
 struct wf_ctx;
@@ -169,6 +170,12 @@ const struct wf_action_def *wf_action_lookup(const char *name);
 
 /* the account fields the engine manages itself: workflows may not set them */
 int wf_field_reserved(const char *field);
+
+/* wf_by_arg - the job argument a subject lookup reads ("id_no" for "idno") */
+static inline const char *wf_by_arg(const char *by)
+{
+	return strcmp(by, "idno") == 0 ? "id_no" : by;
+}
 
 /* wf_mask - "186********" / "li***@example.com": an identifier shown to others */
 void wf_mask(const char *id, char *out, size_t n);

@@ -29,6 +29,8 @@ struct wf_ctx {
 	char okey[64];
 	const char *goto_state; /* set by "goto": overrides the transition's "to" */
 	json_t *extra;          /* more fields for the reply (warnings, review id) */
+	int created;            /* the subject is new in this run */
+	int failed;             /* an action failed: nothing of the transition is kept */
 };
 
 /* wf_ctx_set_other - make rec (or none) the "other" account: vars other_* */

@@ -169,16 +169,16 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		ev->purpose = wfl_member_str(lc, s, "purpose", 0);
 		ev->missing = wfl_member_str(lc, s, "missing", 1);
 		if (ev->by) {
-			static const char *bys[] = {"email", "phone", "token", "account", "review",
-						    "request", NULL};
+			static const char *bys[] = {"email", "phone", "idno", "token", "account",
+						    "review", "request", NULL};
 			char *b = xstrdup(ev->by), *save = NULL;
 			for (char *one = strtok_r(b, "|", &save); one; one = strtok_r(NULL, "|", &save)) {
 				if (!wfl_in_list(bys, one))
 					wfl_lerr(lc, wfl_sline(s), "subject: unknown lookup \"%s\" (email, phone, "
-					     "token, account, review, request)", one);
-				if (!json_object_get(ev->args, one))
-					wfl_lerr(lc, wfl_sline(s), "subject: by \"%s\" needs an argument of that name",
-					     one);
+					     "idno, token, account, review, request)", one);
+				if (!json_object_get(ev->args, wf_by_arg(one)))
+					wfl_lerr(lc, wfl_sline(s), "subject: by \"%s\" needs the argument %s",
+					     one, wf_by_arg(one));
 				if (strcmp(one, "token") == 0 && !ev->purpose)
 					wfl_lerr(lc, wfl_sline(s), "subject: by token needs a purpose");
 			}
@@ -703,12 +703,19 @@ static int event_matches(const struct wf_event *ev, const json_t *args)
 
 const struct wf_event *wf_set_event(const struct wf_set *ws, const char *name, const json_t *args)
 {
+	const struct wf_event *plain = NULL;
+	/* an event that names argument values wins over one that takes any */
 	for (int w = 0; w < ws->n; w++)
-		for (int i = 0; i < ws->wfs[w]->nevents; i++)
-			if (strcmp(ws->wfs[w]->events[i].name, name) == 0 &&
-			    event_matches(&ws->wfs[w]->events[i], args))
-				return &ws->wfs[w]->events[i];
-	return NULL;
+		for (int i = 0; i < ws->wfs[w]->nevents; i++) {
+			const struct wf_event *ev = &ws->wfs[w]->events[i];
+			if (strcmp(ev->name, name) != 0 || !event_matches(ev, args))
+				continue;
+			if (json_object_size(ev->match) > 0 && args)
+				return ev;
+			if (!plain)
+				plain = ev;
+		}
+	return plain;
 }
 
 int wf_set_has_type(const struct wf_set *ws, const char *name)

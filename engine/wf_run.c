@@ -40,6 +40,7 @@ void wf_ctx_put(struct wf_ctx *c, const char *key, json_t *rec, int sticky)
 int wf_ctx_fail(struct wf_ctx *c, const char *code)
 {
 	c->code = code;
+	c->failed = 1;
 	return 1;
 }
 
@@ -98,7 +99,7 @@ static const char *by_arg(const struct wf_event *ev, const json_t *args, char *b
 	char *save = NULL;
 	snprintf(buf, n, "%s", ev->by);
 	for (char *one = strtok_r(buf, "|", &save); one; one = strtok_r(NULL, "|", &save))
-		if (json_object_get(args, one))
+		if (json_object_get(args, wf_by_arg(one)))
 			return one;
 	return NULL;
 }
@@ -109,7 +110,7 @@ static int find_subject(struct wf_ctx *c)
 	const struct wf_event *ev = c->ev;
 	char bybuf[64];
 	const char *by = by_arg(ev, c->args, bybuf, sizeof(bybuf));
-	const char *v = by ? json_string_value(json_object_get(c->args, by)) : NULL;
+	const char *v = by ? json_string_value(json_object_get(c->args, wf_by_arg(by))) : NULL;
 	json_t *keys = NULL, *rec = NULL;
 	char *norm = xstrdup(v ? v : "");
 	int rc = 0;
@@ -118,8 +119,9 @@ static int find_subject(struct wf_ctx *c)
 		rc = wf_ctx_fail(c, ev->missing);
 		goto out;
 	}
-	if (!strcmp(by, "email") || !strcmp(by, "phone")) {
-		lower(norm);
+	if (!strcmp(by, "email") || !strcmp(by, "phone") || !strcmp(by, "idno")) {
+		if (strcmp(by, "idno") != 0)
+			lower(norm);
 		rc = store_find(c->st, by, norm, 0, &keys);
 		if (rc < 0)
 			goto out;
@@ -179,12 +181,15 @@ static int find_subject(struct wf_ctx *c)
 		id_new(id);
 		wf_account_key(id, c->akey, sizeof(c->akey));
 		c->account = json_object();
+		c->created = 1;
 		rec_set(c->account, "kind", "account");
 		rec_set(c->account, "id", id);
 		rec_set_int(c->account, "created", c->now);
 		if (c->front)
 			rec_set(c->account, "front", c->front);
 		/* a new account is known by what it was looked up by */
+		if (!strcmp(by, "idno")) /* registered for someone by an office: no login */
+			rec_set(c->account, "idno", norm);
 		if (!strcmp(by, "email") || !strcmp(by, "phone")) {
 			rec_set(c->account, by, norm);
 			rec_set(c->account, "login", norm);
@@ -345,7 +350,8 @@ static json_t *make_result(struct wf_ctx *c, const char *code)
 	json_object_set_new(r, "message", json_string(msg));
 	free(msg);
 	/* recovery answers the same whether or not the account exists */
-	if (c->account && (!c->ev || c->ev->reveal))
+	/* an account that a failed transition would have created does not exist */
+	if (c->account && (!c->ev || c->ev->reveal) && !(c->created && c->failed))
 		json_object_set_new(r, "account", json_string(wf_ctx_account_id(c)));
 	if (c->extra)
 		json_object_update_missing(r, c->extra);
