@@ -63,10 +63,13 @@ struct jobs {
 	int hashing;        /* intakes whose password is being hashed */
 	int64_t done_total, failed_total, commits, commit_fail, timers_fired;
 	int closing;
+	int handles_closed;
 };
 
 static void jobs_arm(struct jobs *j);
 static void timers_arm(struct jobs *j);
+static void intake_cancel(struct intake *in);
+static void jobs_free_if_idle(struct jobs *j);
 
 static void runq_push(struct jobs *j, const char *id)
 {
@@ -524,11 +527,22 @@ static void intake_queue(struct jobs *j, struct intake *in)
 static void hash_done(uv_work_t *w, int status)
 {
 	struct intake *in = w->data;
-	in->j->hashing--;
+	struct jobs *j = in->j;
+	j->hashing--;
 	in->hashing = 0;
 	if (status < 0 || in->rc < 0) /* take_intake skips it and reports the error */
 		in->rc = status < 0 ? status : in->rc;
-	jobs_arm(in->j);
+	if (j->closing) {
+		struct intake **pp = &j->in_head;
+		while (*pp && *pp != in)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = in->next;
+		intake_cancel(in);
+		jobs_free_if_idle(j);
+		return;
+	}
+	jobs_arm(j);
 }
 
 void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *args,
@@ -640,10 +654,26 @@ fail:
 	return rc;
 }
 
+/* jobs_free_if_idle - j goes once its timers are closed and no hash is running */
+static void jobs_free_if_idle(struct jobs *j)
+{
+	if (j->closing && j->handles_closed && j->hashing == 0)
+		free(j);
+}
+
 /* jobs_closed - the last timer is closed: the loop no longer knows j */
 static void jobs_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct jobs *j = h->data;
+	j->handles_closed = 1;
+	jobs_free_if_idle(j);
+}
+
+/* intake_cancel - a job that was never written: its submitter hears so */
+static void intake_cancel(struct intake *in)
+{
+	in->done(in->arg, -ECANCELED, NULL);
+	intake_free(in);
 }
 
 void jobs_close(struct jobs *j)
@@ -659,6 +689,19 @@ void jobs_close(struct jobs *j)
 	uv_close((uv_handle_t *)&j->retry, jobs_closed);
 	while (j->waiters)
 		waiter_timeout(&j->waiters->timer);
+	/* intakes not yet written are cancelled; those still hashing are
+	 * cancelled when their hash is done (the thread pool cannot be stopped) */
+	struct intake **pp = &j->in_head;
+	while (*pp) {
+		struct intake *in = *pp;
+		if (in->hashing) {
+			pp = &in->next;
+			continue;
+		}
+		*pp = in->next;
+		intake_cancel(in);
+	}
+	j->in_tail = pp;
 	struct runnable *r = j->run_head, *n;
 	for (; r; r = n) {
 		n = r->next;

@@ -93,8 +93,8 @@ def test_removed_state_counts_as_start(ctx):
     state (docs/workflows.md); nothing is lost and the engine keeps going."""
     wf = wf_copy(ctx, {"activation.wf": [
         # add a state "hold" reachable from pending, park an account there
-        ('  active  = { status = "active"; };',
-         '  active  = { status = "active"; };\n  hold    = { status = "pending_activation"; };'),
+        ('  active  = { status = "active"; final = true; };',
+         '  active  = { status = "active"; final = true; };\n  hold    = { status = "pending_activation"; };'),
         ('  { on = "register_email"; from = "pending";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },',
          '  { on = "register_email"; from = "pending"; to = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },\n'
          '  { on = "register_email"; from = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },')]})
