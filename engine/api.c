@@ -6,6 +6,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +451,44 @@ static void get_review_photo(struct api *a, struct http_req *req, const char *id
 	json_decref(rec);
 }
 
+/* get_metrics - Prometheus text exposition of the engine's counters */
+static void get_metrics(struct api *a, struct http_req *req)
+{
+	static const struct {
+		const char *key, *name, *type, *help;
+	} m[] = {
+		{"queued", "regflow_jobs_queued", "gauge", "Jobs accepted and not yet run."},
+		{"hashing", "regflow_jobs_hashing", "gauge", "Jobs waiting for their password hash."},
+		{"done", "regflow_jobs_done_total", "counter", "Jobs run to a result."},
+		{"failed", "regflow_jobs_failed_total", "counter", "Jobs with no transition for their state."},
+		{"commits", "regflow_store_commits_total", "counter", "Group commits (one disk sync each)."},
+		{"commit_failures", "regflow_store_commit_failures_total", "counter", "Transactions the store refused."},
+		{"timers_fired", "regflow_timers_fired_total", "counter", "Workflow timers that fell due."},
+		{"records", "regflow_store_records", "gauge", "Records in the database."},
+	};
+	json_t *st = jobs_stats(a->jobs);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	for (size_t i = 0; f && i < sizeof(m) / sizeof(m[0]); i++)
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m[i].name, m[i].help, m[i].name,
+			m[i].type, m[i].name,
+			(long long)json_integer_value(json_object_get(st, m[i].key)));
+	if (f) {
+		fprintf(f, "# HELP regflow_http_requests_total API requests.\n"
+			   "# TYPE regflow_http_requests_total counter\nregflow_http_requests_total %lld\n"
+			   "# HELP regflow_http_rejected_total API requests refused (4xx/5xx).\n"
+			   "# TYPE regflow_http_rejected_total counter\nregflow_http_rejected_total %lld\n"
+			   "# HELP regflow_workflows Workflows loaded.\n# TYPE regflow_workflows gauge\n"
+			   "regflow_workflows %d\n",
+			(long long)a->requests, (long long)a->rejected, a->ws->n);
+		fclose(f);
+	}
+	http_respond(req, 200, "text/plain; version=0.0.4", out ? out : "", out ? len : 0);
+	free(out);
+	json_decref(st);
+}
+
 static void get_health(struct api *a, struct http_req *req)
 {
 	json_t *h = json_pack("{s:s, s:I, s:i, s:o}", "status", "ok", "uptime_ms",
@@ -472,6 +511,12 @@ void api_handle(struct http_req *req, void *data)
 		if (!is_get)
 			goto bad_method;
 		get_health(a, req);
+		return;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		if (!is_get)
+			goto bad_method;
+		get_metrics(a, req);
 		return;
 	}
 	if (strncmp(path, "/v1/", 4) != 0) {

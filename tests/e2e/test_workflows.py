@@ -182,6 +182,12 @@ def test_batch_api_and_enqueue(ctx):
     assert all("id" in x for i, x in enumerate(res) if i != 700)
     sms = [m for m in spool_messages(eng.spool_dir) if m[1]["to"].startswith("1391")]
     assert len(sms) == 1202, len(sms)
+    # the engine's counters for Prometheus, without a token
+    st, text, hdrs = Api(eng.port, None).request("GET", "/metrics", raw=True)
+    assert st == 200 and hdrs["content-type"].startswith("text/plain"), (st, hdrs)
+    done = int(re.search(r"^regflow_jobs_done_total (\d+)$", text, re.M).group(1))
+    assert done >= 1207, text
+    assert re.search(r"^# TYPE regflow_store_commits_total counter$", text, re.M), text
     eng.stop()
 
 
