@@ -67,21 +67,41 @@ static int act_fail(struct wf_ctx *c, const struct wf_action *a)
 	return wf_ctx_fail(c, wf_p_str(a, "code"));
 }
 
+/* secret_rec - what a token's and a code's records share */
+static json_t *secret_rec(struct wf_ctx *c, const char *kind, const char *purpose, int64_t valid)
+{
+	json_t *r = json_object();
+	rec_set(r, "kind", kind);
+	rec_set(r, "account", wf_ctx_account_id(c));
+	rec_set(r, "purpose", purpose);
+	rec_set(r, "state", "live");
+	rec_set_int(r, "created", c->now);
+	rec_set_int(r, "expires", c->now + valid);
+	return r;
+}
+
+/* secret_show - the clear secret goes to the templates and the spool
+ * envelope of this transition's messages, nowhere else */
+static void secret_show(struct wf_ctx *c, const char *var, const char *value, int64_t valid)
+{
+	json_object_set_new(c->vars, var, json_string(value));
+	c->secret = json_string_value(json_object_get(c->vars, var));
+	c->secret_expires = c->now + valid;
+}
+
 /* revoke_live - mark every live secret of this kind and purpose revoked */
 static int revoke_live(struct wf_ctx *c, const char *kind, const char *purpose)
 {
 	json_t *keys = NULL, *k;
 	size_t i;
-	int rc = store_find(c->st, "account", wf_ctx_account_id(c), 0, &keys);
+	int rc = wf_ctx_account_records(c, kind, &keys);
 	if (rc < 0)
 		return rc;
 	json_array_foreach(keys, i, k) {
 		json_t *t = wf_ctx_get(c, json_string_value(k));
-		const char *tk = t ? rec_str(t, "kind") : NULL;
 		const char *tp = t ? rec_str(t, "purpose") : NULL;
 		const char *ts = t ? rec_str(t, "state") : NULL;
-		if (tk && tp && ts && !strcmp(tk, kind) && !strcmp(tp, purpose) &&
-		    !strcmp(ts, "live")) {
+		if (tp && ts && !strcmp(tp, purpose) && !strcmp(ts, "live")) {
 			json_t *copy = json_deep_copy(t);
 			rec_set(copy, "state", "revoked");
 			wf_ctx_put(c, json_string_value(k), copy, 0);
@@ -104,18 +124,10 @@ static int act_issue_token(struct wf_ctx *c, const struct wf_action *a)
 	secret_token_new(tok);
 	secret_hash_hex(tok, hex);
 	snprintf(key, sizeof(key), "t:%s", hex);
-	json_t *t = json_object();
-	rec_set(t, "kind", "token");
-	rec_set(t, "account", wf_ctx_account_id(c));
-	rec_set(t, "purpose", purpose);
-	rec_set(t, "state", "live");
-	rec_set_int(t, "created", c->now);
-	rec_set_int(t, "expires", c->now + valid);
+	json_t *t = secret_rec(c, "token", purpose, valid);
 	wf_ctx_put(c, key, t, 0);
 	json_decref(t);
-	json_object_set_new(c->vars, "token", json_string(tok));
-	c->secret = json_string_value(json_object_get(c->vars, "token"));
-	c->secret_expires = c->now + valid;
+	secret_show(c, "token", tok, valid);
 	sodium_memzero(tok, sizeof(tok));
 	return 0;
 }
@@ -182,21 +194,13 @@ static int act_issue_code(struct wf_ctx *c, const struct wf_action *a)
 	code_hash(code, salt_hex, hash);
 	code_key(wf_p_str(a, "purpose"), target, key, sizeof(key));
 	/* a new code replaces the previous one for this purpose and target */
-	json_t *r = json_object();
-	rec_set(r, "kind", "code");
-	rec_set(r, "account", wf_ctx_account_id(c));
-	rec_set(r, "purpose", wf_p_str(a, "purpose"));
+	json_t *r = secret_rec(c, "code", wf_p_str(a, "purpose"), valid);
 	rec_set(r, "salt", salt_hex);
 	rec_set(r, "hash", hash);
-	rec_set(r, "state", "live");
 	rec_set(r, "attempts", "0");
-	rec_set_int(r, "created", c->now);
-	rec_set_int(r, "expires", c->now + valid);
 	wf_ctx_put(c, key, r, 0);
 	json_decref(r);
-	json_object_set_new(c->vars, "code", json_string(code));
-	c->secret = json_string_value(json_object_get(c->vars, "code"));
-	c->secret_expires = c->now + valid;
+	secret_show(c, "code", code, valid);
 	sodium_memzero(code, sizeof(code));
 	free(target);
 	return 0;

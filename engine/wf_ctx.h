@@ -47,5 +47,7 @@ char *wf_render(const json_t *vars, const char *text);
 /* wf_ctx_fail - end the transition with code: returns 1 for run() */
 int wf_ctx_fail(struct wf_ctx *c, const char *code);
 const char *wf_ctx_account_id(const struct wf_ctx *c);
+/* wf_ctx_account_records - keys of the subject's records of a kind (token, code, timer) */
+int wf_ctx_account_records(struct wf_ctx *c, const char *kind, json_t **keys);
 
 #endif

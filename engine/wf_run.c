@@ -49,6 +49,25 @@ const char *wf_ctx_account_id(const struct wf_ctx *c)
 	return rec_str(c->account, "id");
 }
 
+int wf_ctx_account_records(struct wf_ctx *c, const char *kind, json_t **keys)
+{
+	json_t *all = NULL, *k;
+	size_t i;
+	int rc = store_find(c->st, "account", wf_ctx_account_id(c), 0, &all);
+	if (rc < 0)
+		return rc;
+	*keys = json_array();
+	json_array_foreach(all, i, k) {
+		json_t *r = wf_ctx_get(c, json_string_value(k));
+		const char *rk = r ? rec_str(r, "kind") : NULL;
+		if (rk && !strcmp(rk, kind))
+			json_array_append(*keys, k);
+		json_decref(r);
+	}
+	json_decref(all);
+	return 0;
+}
+
 char *wf_render(const json_t *vars, const char *text)
 {
 	size_t cap = strlen(text) + 256, len = 0;
@@ -291,14 +310,13 @@ static int enter_state(struct wf_ctx *c, const char *to)
 	rec_set(c->account, col, to);
 	if (s->status)
 		rec_set(c->account, "status", s->status);
-	rc = store_find(c->st, "account", wf_ctx_account_id(c), 0, &keys);
+	rc = wf_ctx_account_records(c, "timer", &keys);
 	if (rc < 0)
 		return rc;
 	json_array_foreach(keys, i, k) {
 		json_t *t = wf_ctx_get(c, json_string_value(k));
-		const char *kind = t ? rec_str(t, "kind") : NULL;
 		const char *w = t ? rec_str(t, "wf") : NULL;
-		if (kind && w && !strcmp(kind, "timer") && !strcmp(w, c->wf->name))
+		if (w && !strcmp(w, c->wf->name))
 			wf_ctx_put(c, json_string_value(k), NULL, 0);
 		json_decref(t);
 	}
