@@ -421,11 +421,6 @@ static void tick(uv_timer_t *t)
 	}
 	if (!j->run_head)
 		j->run_tail = &j->run_head;
-	json_t *m;
-	json_array_foreach(spool_after, i, m) {
-		if (outbox_to_spool(j, m) == 0)
-			json_array_append_new(j->outbox_del, json_sprintf("o:%s", rec_str(m, "id")));
-	}
 	for (in = ins; in; in = next) {
 		next = in->next;
 		json_t *view = NULL;
@@ -444,6 +439,14 @@ static void tick(uv_timer_t *t)
 	json_t *v;
 	json_array_foreach(finished, i, v)
 		wake_waiters(j, json_string_value(json_object_get(v, "id")), v);
+	/* replies first, then the spool: the messages are safe in the committed
+	 * outbox already, and a reply must not take longer because its job sent
+	 * a message (recovery answers the same whether or not an account exists) */
+	json_t *m;
+	json_array_foreach(spool_after, i, m) {
+		if (outbox_to_spool(j, m) == 0)
+			json_array_append_new(j->outbox_del, json_sprintf("o:%s", rec_str(m, "id")));
+	}
 	goto out;
 
 failed:

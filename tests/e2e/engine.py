@@ -82,6 +82,7 @@ class Engine(Daemon):
               "api.tokens_file=%s" % TOKENS_FILE] + list(overrides)
         super().__init__(ctx, "regflowd", conf=base, overrides=ov,
                          ready_log=r"listening on", name=name)
+        _ENGINES[os.path.abspath(self.spool_dir)] = self
 
     def argv(self):
         a = super().argv()
@@ -232,8 +233,24 @@ def mail_tokens(sink, addr):
     return [token_in(body_text(m)) for m in mails_to(sink, addr)]
 
 
+# the engines running on each spool directory (see spool_messages)
+_ENGINES = {}
+
+
 def spool_messages(spool_dir):
-    """[(state, envelope dict, body)] for every message file in every state directory."""
+    """[(state, envelope dict, body)] for every message file in every state directory.
+
+    The engine answers a job before it moves the job's messages from its
+    committed outbox to the spool (a reply must not take longer because a
+    message was sent).  It does both in one turn of its loop, so any request
+    answered after that turn finds the spool written: one health request to
+    the engine on this spool is the barrier."""
+    eng = _ENGINES.get(os.path.abspath(spool_dir))
+    if eng is not None and eng.running():
+        try:
+            eng.health()
+        except (OSError, AssertionError):
+            pass
     out = []
     for state, d in harness.STATE_DIRS.items():
         path = os.path.join(spool_dir, d)
