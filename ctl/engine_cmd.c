@@ -180,6 +180,99 @@ usage:
 	return 2;
 }
 
+/* api_get - GET path from the engine as front; body in *out (caller frees) */
+static long api_get(struct conf *c, const char *front, const char *path, char **out)
+{
+	char name[128], tok[600], url[512], auth[700];
+	struct growbuf resp = {0};
+	long status = -1;
+	const char *listen = conf_str(c, "engine.listen", "127.0.0.1:7800");
+	if (front_token(conf_str(c, "api.tokens_file", "conf/tokens"), front, name, tok,
+			sizeof(tok)) < 0) {
+		fprintf(stderr, "regflowctl: no API token for front %s\n", front ? front : "(any)");
+		return -1;
+	}
+	snprintf(url, sizeof(url), "http://%s%s", listen, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = curl_slist_append(NULL, auth);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+	CURLcode cc = curl_easy_perform(h);
+	if (cc != CURLE_OK)
+		fprintf(stderr, "regflowctl: %s: %s (is regflowd running?)\n", url, curl_easy_strerror(cc));
+	else
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	*out = resp.p ? resp.p : xstrdup("");
+	return status;
+}
+
+int ctl_account(struct conf *c, int argc, char **argv)
+{
+	const char *id = NULL, *front = NULL;
+	int json = 0;
+	char path[128], *acct = NULL, *inbox = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (!strcmp(argv[i], "--front") && i + 1 < argc)
+			front = argv[++i];
+		else if (!id)
+			id = argv[i];
+		else
+			id = NULL, i = argc;
+	}
+	if (!id || !id_valid(id)) {
+		fprintf(stderr, "usage: regflowctl account [--front NAME] [--json] ACCOUNT-ID\n");
+		return 2;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	snprintf(path, sizeof(path), "/v1/accounts/%s", id);
+	long st = api_get(c, front, path, &acct);
+	int rc = 0;
+	if (st != 200) {
+		if (st > 0)
+			fprintf(stderr, "regflowctl: account %s: HTTP %ld %s\n", id, st, acct);
+		rc = 1;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/accounts/%s/inbox", id);
+	api_get(c, front, path, &inbox);
+	json_t *a = json_loads(acct, 0, NULL), *in = json_loads(inbox, 0, NULL);
+	if (json) {
+		json_object_set(a, "inbox", json_object_get(in, "items"));
+		char *s = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+		puts(s);
+		free(s);
+	} else {
+		const char *k;
+		json_t *v;
+		json_object_foreach(a, k, v) {
+			if (json_is_string(v))
+				printf("%-14s %s\n", k, json_string_value(v));
+		}
+		json_object_foreach(json_object_get(a, "workflows"), k, v)
+			printf("%-14s %s: %s\n", "workflow", k, json_string_value(v));
+		size_t i;
+		json_array_foreach(json_object_get(in, "items"), i, v)
+			printf("inbox          %s %s %s: %s\n", json_string_value(json_object_get(v, "id")),
+			       json_string_value(json_object_get(v, "type")),
+			       json_string_value(json_object_get(v, "state")),
+			       json_string_value(json_object_get(v, "text")));
+	}
+	json_decref(a);
+	json_decref(in);
+out:
+	free(acct);
+	free(inbox);
+	curl_global_cleanup();
+	return rc;
+}
+
 int ctl_reload(struct conf *c, int argc, char **argv)
 {
 	const char *pidfile = conf_str(c, "engine.pid_file", "var/regflowd.pid");

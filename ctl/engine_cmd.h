@@ -9,5 +9,7 @@
 
 int ctl_enqueue(struct conf *c, int argc, char **argv);
 int ctl_reload(struct conf *c, int argc, char **argv);
+/* ctl_account - "account ID [--json]": an account as the engine shows it, with its inbox */
+int ctl_account(struct conf *c, int argc, char **argv);
 
 #endif

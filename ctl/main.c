@@ -23,6 +23,7 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{"enqueue", ctl_enqueue, "enqueue [--front NAME] FILE  send NDJSON jobs in batches"},
+	{"account", ctl_account, "account [--json] ID   an account as the engine shows it, with its inbox"},
 	{"reload", ctl_reload, "reload               ask regflowd to reload its workflows"},
 	{"check", ctl_check, "check [FILES]        validate workflow files (default: engine.workflows)"},
 	{"spool", ctl_spool, "spool list|show ID|find RECIPIENT|retry ID|--all|hold ID|release ID|"

@@ -27,6 +27,7 @@ struct intake {
 	char id[ID_LEN + 1];
 	int rc;
 	int hashing;    /* waiting for its password hash: later intakes wait too */
+	int dup;        /* its key named an earlier job: that job is the answer */
 	uv_work_t work; /* password hashing off the loop */
 	struct intake *next;
 };
@@ -60,6 +61,8 @@ struct jobs {
 	int nrun;
 	struct waiter *waiters;
 	json_t *outbox_del; /* outbox keys spooled, to delete in the next tick */
+	json_t *outbox_retry; /* committed outbox records the spool refused for now */
+	uv_timer_t spool_retry;
 	int hashing;        /* intakes whose password is being hashed */
 	int64_t done_total, failed_total, commits, commit_fail, timers_fired;
 	int closing;
@@ -202,6 +205,34 @@ static int outbox_to_spool(struct jobs *j, const json_t *rec)
 	return rc;
 }
 
+static void spool_retry_due(uv_timer_t *t);
+
+/* spool_or_retry - hand a committed outbox record to the spool; if the spool
+ * cannot take it now (disk full), try again every few seconds */
+static void spool_or_retry(struct jobs *j, json_t *m)
+{
+	if (outbox_to_spool(j, m) == 0) {
+		json_array_append_new(j->outbox_del, json_sprintf("o:%s", rec_str(m, "id")));
+		return;
+	}
+	json_array_append(j->outbox_retry, m);
+	if (!j->closing && !uv_is_active((uv_handle_t *)&j->spool_retry))
+		uv_timer_start(&j->spool_retry, spool_retry_due, 5000, 0);
+}
+
+static void spool_retry_due(uv_timer_t *t)
+{
+	struct jobs *j = t->data;
+	json_t *again = j->outbox_retry, *m;
+	size_t i;
+	j->outbox_retry = json_array();
+	json_array_foreach(again, i, m)
+		spool_or_retry(j, m);
+	json_decref(again);
+	if (json_array_size(j->outbox_del))
+		jobs_arm(j);
+}
+
 /* run_one - run a queued job inside the open transaction */
 static int run_one(struct jobs *j, const char *id, json_t *spool_after, json_t *finished)
 {
@@ -314,6 +345,7 @@ static int take_intake(struct jobs *j, struct intake *in)
 	if (in->key) {
 		snprintf(kkey, sizeof(kkey), "k:%s:%s", in->front, in->key);
 		if (store_get(j->st, kkey, &rec) == 0) {
+			in->dup = 1;
 			snprintf(in->id, sizeof(in->id), "%s", rec_str(rec, "job"));
 			json_decref(rec);
 			return 0;
@@ -429,7 +461,10 @@ static void tick(uv_timer_t *t)
 			intake_free(in);
 			continue;
 		}
-		if (jobs_view(j, in->id, &view) < 0)
+		/* a new job is "queued" to its submitter (SPEC: accepted, on disk),
+		 * even if it ran in this very group; a repeated key gets the first
+		 * job as it stands */
+		if (!in->dup || jobs_view(j, in->id, &view) < 0)
 			view = json_pack("{s:s, s:s}", "id", in->id, "state", "queued");
 		in->done(in->arg, 0, view);
 		json_decref(view);
@@ -443,10 +478,8 @@ static void tick(uv_timer_t *t)
 	 * outbox already, and a reply must not take longer because its job sent
 	 * a message (recovery answers the same whether or not an account exists) */
 	json_t *m;
-	json_array_foreach(spool_after, i, m) {
-		if (outbox_to_spool(j, m) == 0)
-			json_array_append_new(j->outbox_del, json_sprintf("o:%s", rec_str(m, "id")));
-	}
+	json_array_foreach(spool_after, i, m)
+		spool_or_retry(j, m);
 	goto out;
 
 failed:
@@ -617,6 +650,9 @@ int jobs_open(uv_loop_t *loop, struct store *st, const struct wf_set *ws,
 	j->retry.data = j;
 	uv_timer_init(loop, &j->timers);
 	j->timers.data = j;
+	uv_timer_init(loop, &j->spool_retry);
+	j->spool_retry.data = j;
+	j->outbox_retry = json_array();
 
 	rc = spool_init(cfg->spool_dir);
 	if (rc < 0) {
@@ -630,8 +666,7 @@ int jobs_open(uv_loop_t *loop, struct store *st, const struct wf_set *ws,
 	json_array_foreach(keys, i, k) {
 		json_t *rec;
 		if (store_get(st, json_string_value(k), &rec) == 0) {
-			if (outbox_to_spool(j, rec) == 0)
-				json_array_append(j->outbox_del, k);
+			spool_or_retry(j, rec);
 			json_decref(rec);
 		}
 	}
@@ -687,8 +722,10 @@ void jobs_close(struct jobs *j)
 	uv_timer_stop(&j->tick);
 	uv_timer_stop(&j->retry);
 	uv_timer_stop(&j->timers);
+	uv_timer_stop(&j->spool_retry);
 	uv_close((uv_handle_t *)&j->tick, NULL);
 	uv_close((uv_handle_t *)&j->timers, NULL);
+	uv_close((uv_handle_t *)&j->spool_retry, NULL);
 	uv_close((uv_handle_t *)&j->retry, jobs_closed);
 	while (j->waiters)
 		waiter_timeout(&j->waiters->timer);
@@ -713,4 +750,7 @@ void jobs_close(struct jobs *j)
 	j->run_head = NULL;
 	json_decref(j->outbox_del);
 	j->outbox_del = NULL;
+	/* (records the spool refused stay in the outbox: re-driven at start) */
+	json_decref(j->outbox_retry);
+	j->outbox_retry = NULL;
 }

@@ -11,6 +11,7 @@
 #include "util.h"
 #include "wf_ctx.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <magic.h>
 #include <sodium.h>
@@ -41,9 +42,19 @@ static void wf_account_key_into(const char *id, char *buf, size_t n)
 	snprintf(buf, n, "a:%s", id ? id : "");
 }
 
+/* field_value - a rendered value as the field stores it: addresses in lower case */
+static char *field_value(struct wf_ctx *c, const char *field, const char *tmpl)
+{
+	char *v = wf_render(c->vars, tmpl);
+	if (!strcmp(field, "email"))
+		for (char *p = v; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	return v;
+}
+
 static int act_set(struct wf_ctx *c, const struct wf_action *a)
 {
-	char *v = wf_render(c->vars, wf_p_str(a, "value"));
+	char *v = field_value(c, wf_p_str(a, "field"), wf_p_str(a, "value"));
 	rec_set(c->account, wf_p_str(a, "field"), v);
 	free(v);
 	return 0;
@@ -295,23 +306,27 @@ static int act_send(struct wf_ctx *c, const struct wf_action *a)
 	return 0;
 }
 
-/* act_unique - no other account may have field = value */
+/* act_unique - no other live account may have field = value */
 static int act_unique(struct wf_ctx *c, const struct wf_action *a)
 {
-	char *v = wf_render(c->vars, wf_p_str(a, "value"));
+	char *v = field_value(c, wf_p_str(a, "field"), wf_p_str(a, "value"));
 	json_t *keys = NULL, *k;
 	size_t i;
-	int rc = store_find(c->st, wf_p_str(a, "field"), v, 0, &keys);
+	int rc = store_find(c->st, wf_p_str(a, "field"), v, 0, &keys), taken = 0;
 	free(v);
 	if (rc < 0)
 		return rc;
-	json_array_foreach(keys, i, k)
-		if (strcmp(json_string_value(k), c->akey) != 0) {
-			json_decref(keys);
-			return wf_ctx_fail(c, wf_p_str(a, "code"));
-		}
+	json_array_foreach(keys, i, k) {
+		if (!strcmp(json_string_value(k), c->akey))
+			continue;
+		json_t *r = wf_ctx_get(c, json_string_value(k));
+		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
+		if (kind && !strcmp(kind, "account") && !(st && !strcmp(st, "deregistered")))
+			taken = 1;
+		json_decref(r);
+	}
 	json_decref(keys);
-	return 0;
+	return taken ? wf_ctx_fail(c, wf_p_str(a, "code")) : 0;
 }
 
 static int act_require(struct wf_ctx *c, const struct wf_action *a)
@@ -428,7 +443,7 @@ static int other_rank(const json_t *rec)
 /* act_lookup - another live account with field = value becomes "other" */
 static int act_lookup(struct wf_ctx *c, const struct wf_action *a)
 {
-	char *v = wf_render(c->vars, wf_p_str(a, "value"));
+	char *v = field_value(c, wf_p_str(a, "field"), wf_p_str(a, "value"));
 	json_t *keys = NULL, *k, *best = NULL;
 	const char *best_key = NULL;
 	size_t i;

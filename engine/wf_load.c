@@ -139,8 +139,10 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		if (lim && config_setting_type(lim) != CONFIG_TYPE_LIST) {
 			wfl_lerr(lc, wfl_sline(lim), "limits must be a list ( { key = ...; rules = ...; }, ... )");
 		} else if (lim) {
-			struct scope sc;
-			wfl_scope_base(&sc);
+			/* limits run before the account is looked up: they see the
+			 * job's arguments and its front only */
+			struct scope sc = {.n = 0};
+			wfl_scope_add(&sc, "front");
 			const char *an;
 			json_t *at;
 			json_object_foreach(ev->args, an, at)

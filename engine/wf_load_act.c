@@ -176,8 +176,12 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 			return;
 		}
 		long long v = config_setting_get_int64(s);
-		if (v < 1 || v > 1000000)
-			wfl_lerr(lc, line, "%s: %lld is out of range", name, v);
+		/* a code's length: short enough to type, long enough to guess rarely */
+		long long lo = 1, hi = 1000000;
+		if (!strcmp(name, "length"))
+			lo = 4, hi = 8;
+		if (v < lo || v > hi)
+			wfl_lerr(lc, line, "%s: %lld is out of range (%lld to %lld)", name, v, lo, hi);
 		json_object_set_new(act->p, name, json_integer(v));
 		return;
 	}

@@ -134,8 +134,8 @@ static int find_subject(struct wf_ctx *c)
 	char *norm = xstrdup(v ? v : "");
 	int rc = 0;
 
-	if (!by) {
-		rc = wf_ctx_fail(c, ev->missing);
+	if (!by) { /* none of the lookup's arguments came */
+		rc = wf_ctx_fail(c, strcmp(ev->missing, "create") ? ev->missing : "NOT_FOUND");
 		goto out;
 	}
 	if (!strcmp(by, "email") || !strcmp(by, "phone") || !strcmp(by, "idno")) {
@@ -476,10 +476,14 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 		}
 	}
 	if (!tr) {
+		/* a gap in the workflow: the job fails; the reply says where, and
+		 * names the account only as any other reply would */
 		out->failed = 1;
-		out->result = json_pack("{s:s, s:s, s:s, s:s}", "code", "NO_TRANSITION", "message",
-					"no transition for this event in this state", "state", state,
-					"account", wf_ctx_account_id(&c));
+		c.failed = 1;
+		out->result = make_result(&c, "NO_TRANSITION");
+		json_object_set_new(out->result, "message",
+				    json_string("no transition for this event in this state"));
+		json_object_set_new(out->result, "state", json_string(state));
 		return ctx_finish(&c, 0, out);
 	}
 	rc = run_list(&c, tr->acts, tr->nacts, tr->to);

@@ -265,3 +265,25 @@ def test_crash_stream_exactly_once(ctx):
                            capture_output=True, text=True, check=True)
         keys = [k for k in r.stdout.split() if k.startswith("a:")]
         assert len(keys) == 1, (to, r.stdout)
+
+
+def test_regflowctl_account(ctx):
+    """The operator looks an account up by id: fields, workflow states, inbox."""
+    eng = Engine(ctx).start()
+    api = eng.api()
+    aid = api.result("send_code", phone="13800138000", purpose="register")["account"]
+    ov = ["engine.listen=127.0.0.1:%d" % eng.port,
+          "api.tokens_file=%s" % os.path.join(harness.ROOT, "conf", "tokens")]
+    r = run_tool(ctx, "regflowctl", "account", aid, overrides=ov)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^status +pending_code$", r.stdout, re.M), r.stdout
+    assert re.search(r"^workflow +phone_registration: code_sent$", r.stdout, re.M), r.stdout
+    r = run_tool(ctx, "regflowctl", "account", "--json", aid, overrides=ov)
+    a = json.loads(r.stdout)
+    assert a["id"] == aid and a["phone"] == "13800138000" and a["inbox"] == [], a
+    assert "pwhash" not in a
+    r = run_tool(ctx, "regflowctl", "account", "0000000000000", overrides=ov)
+    assert r.returncode == 1 and "404" in r.stderr, (r.returncode, r.stderr)
+    r = run_tool(ctx, "regflowctl", "account", "not-an-id", overrides=ov)
+    assert r.returncode == 2 and "usage" in r.stderr
+    eng.stop()
