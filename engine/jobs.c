@@ -67,6 +67,7 @@ struct jobs {
 	int64_t done_total, failed_total, commits, commit_fail, timers_fired;
 	int closing;
 	int handles_closed;
+	int degraded; /* the last transaction failed: retry on a timer only */
 };
 
 static void jobs_arm(struct jobs *j);
@@ -321,7 +322,7 @@ static void timers_arm(struct jobs *j)
 {
 	json_t *keys = NULL, *rec = NULL;
 	uint64_t delay = 10000;
-	if (j->closing)
+	if (j->closing || j->degraded) /* the retry timer brings the queue back */
 		return;
 	if (j->st->ops->due(j->st, "due", INT64_MAX, 1, &keys) == 0 && json_array_size(keys) == 1 &&
 	    store_get(j->st, json_string_value(json_array_get(keys, 0)), &rec) == 0) {
@@ -394,6 +395,7 @@ static void tick(uv_timer_t *t)
 	int rc, ran = 0;
 
 	j->tick_armed = 0;
+	j->degraded = 0; /* this tick tries the store again */
 	/* take the intakes in arrival order, up to the first still hashing:
 	 * jobs for one account keep their order */
 	struct intake **cut = &j->in_head;
@@ -440,7 +442,9 @@ static void tick(uv_timer_t *t)
 		if ((rc = fire_one(j, json_string_value(tk), now, spool_after)) < 0)
 			goto failed;
 	rc = j->st->ops->commit(j->st);
-	if (rc < 0)
+	if (rc == -EAGAIN) /* written, but the disk would not sync: say so, go on */
+		log_err("store: committed but not synced to disk: %s", j->st->err);
+	else if (rc < 0)
 		goto failed;
 	j->commits++;
 	json_array_clear(j->outbox_del);
@@ -484,8 +488,14 @@ static void tick(uv_timer_t *t)
 
 failed:
 	j->commit_fail++;
-	log_err("store: transaction failed (%s): %s", strerror(-rc), j->st->err);
+	j->degraded = 1;
+	log_err("store: transaction failed (%s): %s; new jobs get 503 until it works again",
+		strerror(-rc), j->st->err);
 	j->st->ops->abort(j->st);
+	/* a database that stopped on a write error (a full disk) stays stopped
+	 * until it is opened again */
+	if (j->st->ops->reopen(j->st) < 0)
+		log_err("store: reopen failed: %s", j->st->err);
 	/* intakes were not durable: their submitters get an error (503) */
 	for (in = ins; in; in = next) {
 		next = in->next;
@@ -517,7 +527,9 @@ out:
 	json_decref(due);
 	json_decref(spool_after);
 	json_decref(finished);
-	if (j->run_head || (j->in_head && !j->in_head->hashing) || json_array_size(j->outbox_del))
+	/* after a failure only the retry timer comes back: no busy loop */
+	if (!j->degraded &&
+	    (j->run_head || (j->in_head && !j->in_head->hashing) || json_array_size(j->outbox_del)))
 		jobs_arm(j);
 	timers_arm(j);
 }

@@ -30,8 +30,12 @@ struct store_ops {
 	/* due - keys whose numeric col is <= max, smallest first */
 	int (*due)(struct store *st, const char *col, int64_t max, int limit, json_t **keys);
 	int (*begin)(struct store *st);
-	/* commit - make the transaction durable (synced to disk for Tokyo Cabinet) */
+	/* commit - make the transaction durable (synced to disk for Tokyo Cabinet);
+	 * -EAGAIN: committed, but the sync to disk failed */
 	int (*commit)(struct store *st);
+	/* reopen - after a failed transaction: close and open again (a backend
+	 * that stopped on a write error, e.g. a full disk, starts afresh) */
+	int (*reopen)(struct store *st);
 	int (*abort)(struct store *st);
 	/* count - number of records */
 	int64_t (*count)(struct store *st);

@@ -108,6 +108,11 @@ static int mem_commit(struct store *st)
 	return 0;
 }
 
+static int mem_reopen(struct store *st)
+{
+	return 0;
+}
+
 static int mem_abort(struct store *st)
 {
 	struct store_mem *s = (struct store_mem *)st;
@@ -141,6 +146,7 @@ static const struct store_ops mem_ops = {
 	.due = mem_due,
 	.begin = mem_begin,
 	.commit = mem_commit,
+	.reopen = mem_reopen,
 	.abort = mem_abort,
 	.count = mem_count,
 	.close = mem_close,

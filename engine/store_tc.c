@@ -18,7 +18,10 @@ struct store_tc {
 	struct store base;
 	TCTDB *tdb;
 	int in_tx;
+	char *path;
 };
+
+static int tc_open(struct store_tc *s);
 
 static int tc_fail(struct store_tc *s, const char *what)
 {
@@ -122,9 +125,22 @@ static int tc_commit(struct store *st)
 	s->in_tx = 0;
 	if (!tctdbtrancommit(s->tdb))
 		return tc_fail(s, "commit");
-	if (!tctdbsync(s->tdb))
-		return tc_fail(s, "sync");
+	if (!tctdbsync(s->tdb)) {
+		tc_fail(s, "sync");
+		return -EAGAIN;
+	}
 	return 0;
+}
+
+static int tc_reopen(struct store *st)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	if (s->in_tx)
+		tctdbtranabort(s->tdb);
+	s->in_tx = 0;
+	tctdbclose(s->tdb);
+	tctdbdel(s->tdb);
+	return tc_open(s);
 }
 
 static int tc_abort(struct store *st)
@@ -148,6 +164,7 @@ static void tc_close(struct store *st)
 		tctdbtranabort(s->tdb);
 	tctdbclose(s->tdb);
 	tctdbdel(s->tdb);
+	free(s->path);
 	free(s);
 }
 
@@ -160,6 +177,7 @@ static const struct store_ops tc_ops = {
 	.due = tc_due,
 	.begin = tc_begin,
 	.commit = tc_commit,
+	.reopen = tc_reopen,
 	.abort = tc_abort,
 	.count = tc_count,
 	.close = tc_close,
@@ -167,11 +185,19 @@ static const struct store_ops tc_ops = {
 
 int store_open_tc(const char *path, struct store **out)
 {
+	struct store_tc *s = xcalloc(1, sizeof(*s));
+	s->base.ops = &tc_ops;
+	s->path = xstrdup(path);
+	*out = &s->base;
+	return tc_open(s);
+}
+
+static int tc_open(struct store_tc *s)
+{
 	static const char *lex[] = STORE_LEX_INDEX;
 	static const char *num[] = STORE_NUM_INDEX;
-	struct store_tc *s = xcalloc(1, sizeof(*s));
+	const char *path = s->path;
 
-	s->base.ops = &tc_ops;
 	s->tdb = tctdbnew();
 	tctdbsetmutex(s->tdb);
 	/* large bucket array and caches: the working set is accounts by index */
@@ -182,13 +208,11 @@ int store_open_tc(const char *path, struct store **out)
 		int ecode = tctdbecode(s->tdb);
 		snprintf(s->base.err, sizeof(s->base.err), "%s: %s%s", path, tctdberrmsg(ecode),
 			 ecode == TCELOCK ? " (another process has it open)" : "");
-		*out = &s->base;
 		return ecode == TCELOCK ? -EBUSY : -EIO;
 	}
 	for (int i = 0; lex[i]; i++)
 		tctdbsetindex(s->tdb, lex[i], TDBITLEXICAL | TDBITKEEP);
 	for (int i = 0; num[i]; i++)
 		tctdbsetindex(s->tdb, num[i], TDBITDECIMAL | TDBITKEEP);
-	*out = &s->base;
 	return 0;
 }

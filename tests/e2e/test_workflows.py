@@ -287,3 +287,39 @@ def test_regflowctl_account(ctx):
     r = run_tool(ctx, "regflowctl", "account", "not-an-id", overrides=ov)
     assert r.returncode == 2 and "usage" in r.stderr
     eng.stop()
+
+
+def test_full_disk_503_then_recovers(ctx):
+    """SPEC 3: when the store cannot take a job, 503 and nothing half-written;
+    the engine keeps serving and takes jobs again once there is room."""
+    mnt = os.path.join(ctx.tmp, "small")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", mnt],
+                      capture_output=True).returncode != 0:
+        raise harness.Skip("cannot mount a small tmpfs here (needs root)")
+    ctx.cleanups.append(lambda: subprocess.run(["umount", "-l", mnt]))
+    eng = Engine(ctx, db=os.path.join(mnt, "db.tct")).start()
+    api = eng.api()
+    filler = os.path.join(mnt, "filler")
+    with open(filler, "wb") as f:  # leave a little room only
+        try:
+            f.write(b"\0" * (40 << 20))
+        except OSError:
+            pass
+    codes = []
+    for i in range(400):
+        st, body = api.post_job("send_code", {"phone": "1350%07d" % i, "purpose": "register"})
+        codes.append(st)
+        if st == 503:
+            assert body["error"]["code"] == "UNAVAILABLE", body
+            break
+    assert 503 in codes, "the store never ran out of room: %s" % codes[-5:]
+    assert eng.health()["status"] == "ok"  # still serving
+    os.unlink(filler)
+    def works():
+        st, body = api.post_job("send_code", {"phone": "13599999999", "purpose": "register"},
+                                wait=2000)
+        return st == 200 and body["result"]["code"] == "OK"
+    wait_until(works, timeout=15, what="the engine to take jobs again after space was freed")
+    # every job that got a 202 is done
+    eng.stop()
