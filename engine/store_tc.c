@@ -6,9 +6,12 @@
  * syncs the file: callers group many jobs per transaction (group commit).
  */
 #include "store.h"
+#include "log.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tcutil.h>
@@ -22,6 +25,16 @@ struct store_tc {
 };
 
 static int tc_open(struct store_tc *s);
+
+/* fsync_dir_of - make a file's creation or removal durable */
+static void fsync_dir_of(const char *path)
+{
+	char *d = xstrdup(path), *slash = strrchr(d, '/');
+	if (slash)
+		*slash = 0;
+	fsync_dir(slash ? d : ".");
+	free(d);
+}
 
 static int tc_fail(struct store_tc *s, const char *what)
 {
@@ -157,12 +170,27 @@ static int64_t tc_count(struct store *st)
 	return (int64_t)tctdbrnum(((struct store_tc *)st)->tdb);
 }
 
+/* clean_marker - "<db>.clean": present only while the database is closed
+ * after a clean shutdown */
+static char *clean_marker(const struct store_tc *s)
+{
+	return xasprintf("%s.clean", s->path);
+}
+
 static void tc_close(struct store *st)
 {
 	struct store_tc *s = (struct store_tc *)st;
 	if (s->in_tx)
 		tctdbtranabort(s->tdb);
-	tctdbclose(s->tdb);
+	if (tctdbclose(s->tdb)) {
+		char *m = clean_marker(s);
+		int fd = open(m, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+		free(m);
+	}
 	tctdbdel(s->tdb);
 	free(s->path);
 	free(s);
@@ -209,6 +237,26 @@ static int tc_open(struct store_tc *s)
 		snprintf(s->base.err, sizeof(s->base.err), "%s: %s%s", path, tctdberrmsg(ecode),
 			 ecode == TCELOCK ? " (another process has it open)" : "");
 		return ecode == TCELOCK ? -EBUSY : -EIO;
+	}
+	/*
+	 * Tokyo Cabinet commits the records first and each index file after
+	 * them, one by one: a crash in between leaves an index behind its
+	 * records (an outbox message or a queued job the index does not find).
+	 * The indexes are derived data, so after anything but a clean shutdown
+	 * they are rebuilt from the records.
+	 */
+	char *marker = clean_marker(s);
+	int clean = access(marker, F_OK) == 0;
+	unlink(marker);
+	fsync_dir_of(marker);
+	free(marker);
+	if (!clean && tctdbrnum(s->tdb) > 0) {
+		log_warn("%s: not closed cleanly: rebuilding its indexes from %llu records", path,
+			 (unsigned long long)tctdbrnum(s->tdb));
+		for (int i = 0; lex[i]; i++)
+			tctdbsetindex(s->tdb, lex[i], TDBITVOID);
+		for (int i = 0; num[i]; i++)
+			tctdbsetindex(s->tdb, num[i], TDBITVOID);
 	}
 	for (int i = 0; lex[i]; i++)
 		tctdbsetindex(s->tdb, lex[i], TDBITLEXICAL | TDBITKEEP);

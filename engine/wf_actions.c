@@ -420,6 +420,13 @@ out:
 	/* counters are kept whatever the rest of the transition does */
 	wf_ctx_put(c, key, r, 1);
 	json_decref(r);
+	/* over = "mark": not a failure; {{limited}} says so to later actions */
+	if (rc == 1 && wf_p_str(a, "over") && !strcmp(wf_p_str(a, "over"), "mark")) {
+		c->failed = 0;
+		c->code = NULL;
+		json_object_set_new(c->vars, "limited", json_string("1"));
+		return 0;
+	}
 	return rc;
 }
 
@@ -457,8 +464,11 @@ static int act_lookup(struct wf_ctx *c, const struct wf_action *a)
 			continue;
 		json_t *r = wf_ctx_get(c, key);
 		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
+		/* an account that only asked for a code or a link holds nothing yet:
+		 * otherwise anyone could block a phone or an address by asking */
+		int unverified = st && (!strcmp(st, "pending_code") || !strcmp(st, "pending_activation"));
 		if (kind && !strcmp(kind, "account") && !(st && !strcmp(st, "deregistered")) &&
-		    (!best || other_rank(r) > other_rank(best))) {
+		    !unverified && (!best || other_rank(r) > other_rank(best))) {
 			json_decref(best);
 			best = json_incref(r);
 			best_key = key;
@@ -695,6 +705,11 @@ static int act_inbox_answer(struct wf_ctx *c, const struct wf_action *a)
 	json_decref(copy);
 	wf_account_key_into(who, okey, sizeof(okey));
 	json_t *o = wf_ctx_get(c, okey);
+	if (!o || !strcmp(rec_str(o, "status") ? rec_str(o, "status") : "", "deregistered")) {
+		json_decref(o);
+		rc = wf_ctx_fail(c, "NOT_FOUND");
+		goto out;
+	}
 	wf_ctx_set_other(c, okey, o);
 	json_decref(o);
 	json_object_set_new(c->vars, "request_data",
@@ -733,8 +748,10 @@ static const struct wf_action_def actions[] = {
 	{"unique", {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}, {"code", WP_CODE, 1}}, NULL,
 	 act_unique},
 	{"require", {{"field", WP_FIELD, 1}, {"code", WP_CODE, 1}}, NULL, act_require},
-	{"limit", {{"key", WP_TMPL, 1}, {"rules", WP_RULES, 0}, {"blacklist", WP_BLACKLIST, 0}},
-	 NULL, act_limit},
+	{"limit",
+	 {{"key", WP_TMPL, 1}, {"rules", WP_RULES, 0}, {"blacklist", WP_BLACKLIST, 0},
+	  {"over", WP_STR, 0}},
+	 "limited", act_limit},
 	{"goto", {{"state", WP_STATE, 1}}, NULL, act_goto},
 	{"lookup", {{"field", WP_STR, 1}, {"value", WP_TMPL, 1}}, OTHER_VARS, act_lookup},
 	{"set_other", {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}}, NULL, act_set_other},

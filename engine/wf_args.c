@@ -185,6 +185,19 @@ int wf_arg_optional(const char *type)
 	return l > 0 && type[l - 1] == '?';
 }
 
+/* idno_check - an id number of any type: letters, digits and '-' (the
+ * resident id's own rules are the workflow's check_id) */
+static const char *idno_arg_check(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 32)
+		return "an id number has 1 to 32 characters";
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-')
+			return "an id number has letters, digits and '-' only";
+	return NULL;
+}
+
 static const char *account_check(const char *s)
 {
 	return id_valid(s) ? NULL : "not an account id";
@@ -196,7 +209,7 @@ static const struct {
 } arg_types[] = {
 	{"email", email_check}, {"password", password_check}, {"token", token_check},
 	{"code", code_check},   {"phone", phone_check},       {"account", account_check},
-	{"photo", photo_check}, {"string", NULL},
+	{"photo", photo_check}, {"id_no", idno_arg_check}, {"string", NULL},
 };
 
 int wf_arg_type_known(const char *type_)

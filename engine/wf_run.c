@@ -144,17 +144,22 @@ static int find_subject(struct wf_ctx *c)
 		rc = store_find(c->st, by, norm, 0, &keys);
 		if (rc < 0)
 			goto out;
-		/* the account that holds it, deregistered ones aside */
+		/* the account that holds it, deregistered ones aside, and one that
+		 * verified it before one that only asked for a code or a link */
 		size_t i;
 		json_t *k;
+		int best = 0;
 		json_array_foreach(keys, i, k) {
 			json_t *a = wf_ctx_get(c, json_string_value(k));
 			const char *kind = a ? rec_str(a, "kind") : NULL;
-			const char *status = a ? rec_str(a, "status") : NULL;
-			if (kind && !strcmp(kind, "account") && !(status && !strcmp(status, "deregistered"))) {
+			const char *status = a ? rec_str(a, "status") : "";
+			int rank = !kind || strcmp(kind, "account") || !strcmp(status, "deregistered") ? 0
+				   : !strncmp(status, "pending_code", 12) ||
+					     !strncmp(status, "pending_activation", 18)
+					 ? 1 : 2;
+			if (rank > best) {
+				best = rank;
 				snprintf(c->akey, sizeof(c->akey), "%s", json_string_value(k));
-				json_decref(a);
-				break;
 			}
 			json_decref(a);
 		}
@@ -425,6 +430,29 @@ static const char *current_state(struct wf_ctx *c)
 	return state ? state : c->wf->start;
 }
 
+/* normalize_args - one spelling for what is compared: addresses in lower
+ * case, id numbers in upper case (a resident id's check character X) */
+static void normalize_args(const struct wf_event *ev, json_t *args)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach(args, name, v) {
+		char tb[32];
+		const char *t = json_string_value(json_object_get(ev->args, name));
+		if (!t || !json_is_string(v))
+			continue;
+		wf_arg_base(t, tb, sizeof(tb));
+		int up = !strcmp(tb, "id_no"), down = !strcmp(tb, "email");
+		if (!up && !down)
+			continue;
+		char *s = xstrdup(json_string_value(v));
+		for (char *p = s; *p; p++)
+			*p = (char)(up ? toupper((unsigned char)*p) : tolower((unsigned char)*p));
+		json_string_set(v, s);
+		free(s);
+	}
+}
+
 int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *args,
 	   const char *front, int64_t now, struct wf_out *out)
 {
@@ -445,6 +473,7 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 		return -ENOENT;
 	}
 	c.wf = c.ev->wf;
+	normalize_args(c.ev, args);
 	/* the event's limits come first and see only the job (its arguments and
 	 * front): a refusal says nothing about whether the account exists */
 	json_object_foreach(args, aname, aval) {
@@ -455,7 +484,8 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 	if (front)
 		json_object_set_new(c.vars, "front", json_string(front));
 	for (int i = 0; i < c.ev->nlimits && rc == 0; i++)
-		rc = c.ev->limits[i].def->run(&c, &c.ev->limits[i]);
+		if (!c.ev->limits[i].cond || wf_ctx_cond(&c, c.ev->limits[i].cond))
+			rc = c.ev->limits[i].def->run(&c, &c.ev->limits[i]);
 	if (rc != 0) {
 		json_object_clear(c.writes);
 		return ctx_finish(&c, rc, out);
@@ -517,6 +547,8 @@ int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, in
 	c.account = copy;
 	if (strcmp(current_state(&c), tstate) != 0)
 		goto done; /* the state was left: a stale timer */
+	if (!strcmp(rec_str(c.account, "status") ? rec_str(c.account, "status") : "", "deregistered"))
+		goto done; /* nothing happens to a deregistered account any more */
 	fill_vars(&c);
 	const struct wf_timer *tm = &s->timers[idx];
 	rc = run_list(&c, tm->acts, tm->nacts, tm->to);

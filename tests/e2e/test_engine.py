@@ -13,8 +13,11 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
+import subprocess
 import threading
+import time
 
 import harness
 from harness import SmtpSink, port_listening, run_tool, wait_until
@@ -314,9 +317,11 @@ def test_kill9_right_after_202(ctx):
         assert v["state"] == "done" and v["result"]["code"] == "OK", (i, v)
     wait_until(lambda: eng.health()["jobs"]["queued"] == 0, 20, what="the queue to drain")
     msgs = check_spool_unique(eng.spool_dir)
-    assert len(spool_to(eng.spool_dir, addr)) == 1
-    for i in answered:
-        assert len(spool_to(eng.spool_dir, "burst%02d@example.com" % i)) == 1, i
+    assert len(spool_to(eng.spool_dir, addr)) == 1, spool_to(eng.spool_dir, addr)
+    for i, bid in sorted(answered.items()):
+        got = spool_to(eng.spool_dir, "burst%02d@example.com" % i)
+        assert len(got) == 1, ("job %s (burst%02d) was answered 202 and is done, but %d "
+                               "activation mails for it are in the spool" % (bid, i, len(got)))
 
     # the gateway delivers each exactly once
     sink = SmtpSink(ctx).start()
@@ -705,3 +710,103 @@ def test_token_not_kept_in_clear_in_database(ctx):
         assert tok.encode() not in data, (
             "the activation token of account %s is in %s in clear after it was spooled "
             "(the deleted outbox record's bytes stay in the file)" % (aid, f))
+
+
+def test_kill9_at_each_commit_step(ctx):
+    """A crash at any point of a commit loses nothing and duplicates nothing.
+
+    strace kills the engine (SIGKILL injected) at its Nth ftruncate(2) after
+    one registration (with an idempotency key) came in: Tokyo Cabinet begins
+    and ends the transaction of each of its files (the table, then each
+    index) by truncating that file's undo log, so N = 1, 2, ... crashes
+    between the files' commits in turn.  After each crash and a restart, the
+    same key names one job; if it registered account A, then A is the only
+    account of the address (registering again says EMAIL_PENDING_ACTIVATION),
+    there is exactly one activation mail, and its link activates A."""
+    strace = shutil.which("strace")
+    if not strace:
+        raise harness.Skip("strace not installed")
+    n = 0
+    problems = []
+    while True:
+        n += 1
+        assert n <= 80, "the crash sweep does not end"
+        db = os.path.join(ctx.tmp, "db%02d" % n, "db.tct")
+        spool = os.path.join(ctx.tmp, "spool%02d" % n)
+        # one log for the whole sweep (its lines name each run's store)
+        eng = Engine(ctx, name="regflowd-sweep", db=db, spool_dir=spool).start()
+        err_path = os.path.join(ctx.tmp, "strace-%02d.err" % n)
+        with open(err_path, "wb") as err:
+            tracer = subprocess.Popen(
+                [strace, "-p", str(eng.proc.pid), "-o", "/dev/null", "-e", "trace=ftruncate",
+                 "-e", "inject=ftruncate:signal=SIGKILL:when=%d" % n],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        ctx.cleanups.append(lambda t=tracer: (t.poll() is None and t.terminate(), t.wait()))
+
+        def attached():
+            with open(err_path, errors="replace") as f:
+                text = f.read()
+            if tracer.poll() is not None and "attached" not in text:
+                raise harness.Skip("strace cannot attach here: %s" % text.strip()[-200:])
+            return "attached" in text
+        wait_until(attached, 10, what="strace to attach")
+        addr = "crash.%02d@example.com" % n
+        key = "crash-%02d" % n
+        answered = False
+        api = eng.api()
+        try:
+            st, body = api.post_job("register_email", {"email": addr, "password": PASSWORD},
+                                    key=key, wait=10000)
+            answered = st == 200
+        except (OSError, http.client.HTTPException):
+            pass  # killed before it answered
+        api.close()
+        # idle (the outbox is deleted a loop turn after spooling), or dead
+        deadline = time.monotonic() + 10
+        while eng.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                h = eng.health()
+                if not h["jobs"]["queued"] and not h["jobs"]["hashing"]:
+                    time.sleep(0.05)  # the outbox is deleted on the next loop turn
+                    break
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.02)
+        crashed = eng.proc.poll() is not None
+        tracer.terminate()
+        tracer.wait(10)
+        if crashed:
+            assert eng.proc.returncode == -9, (n, eng.proc.returncode, eng.log_tail())
+            eng.proc = None
+            eng._log.close()
+            eng.start()
+        api = eng.api()
+        where = "#%d%s" % (n, " (answered before the crash)" if answered else "")
+        bad = []
+        # the key finds the first job if it was committed, else starts it now
+        first = api.run("register_email", key=key, email=addr, password=PASSWORD)
+        acct = first["result"].get("account")
+        if first["state"] != "done" or first["result"]["code"] != "OK":
+            bad.append("the keyed job: %s" % first)
+        again = api.result("register_email", email=addr, password=PASSWORD)
+        if again["code"] != "EMAIL_PENDING_ACTIVATION":
+            bad.append("registering again: %s (account %s; the job's was %s)"
+                       % (again["code"], again.get("account"), acct))
+        msgs = spool_to(spool, addr)
+        if len(msgs) != 1:
+            bad.append("%d activation mails" % len(msgs))
+        if msgs:
+            r = api.result("activate", token=token_in(msgs[0][2]))
+            if r["code"] != "OK" or r.get("account") != acct:
+                bad.append("the link: %s for account %s, not %s"
+                           % (r["code"], r.get("account"), acct))
+        if bad:
+            problems.append("%s: %s" % (where, ", ".join(bad)))
+        api.close()
+        assert eng.stop() == 0
+        if not crashed:
+            break  # N is past the last ftruncate of the scenario: every step was tried
+    assert not problems, (
+        "after a crash at these ftruncate(2)s of %d and a restart, the registration is "
+        "inconsistent:\n  %s" % (n - 1, "\n  ".join(problems)))
+    assert n > 2, "the injection never fired: %d step(s)" % n

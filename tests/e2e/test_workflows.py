@@ -56,8 +56,8 @@ def test_reload_bad_set_keeps_last_good(ctx):
     path = os.path.join(wf, "activation.wf")
     edit(path, 'to = "active";\n    do = (\n      { action = "verify_token"',
          'to = "actived";\n    do = (\n      { action = "verify_token"')
-    edit(path, 'purpose = "activation"; valid = "1d"; },\n      { action = "send"; template = "activation_mail"; to = "{{email}}"; },\n      { action = "reply"; code = "OK"; }\n    ); },\n  { on = "register_email"; from = "pending";',
-         'purpose = "activation"; valid = "1 day"; },\n      { action = "send"; template = "activation_mail"; to = "{{email}}"; },\n      { action = "reply"; code = "OK"; }\n    ); },\n  { on = "register_email"; from = "pending";')
+    edit(path, 'timers = ( { after = "1d"; to = "expired"; } )',
+         'timers = ( { after = "1 day"; to = "expired"; } )')
     # regflowctl check names both problems with their lines
     r = run_tool(ctx, "regflowctl", "check", overrides=["engine.workflows=%s" % wf])
     assert r.returncode != 0, r
@@ -74,7 +74,7 @@ def test_reload_bad_set_keeps_last_good(ctx):
     assert api.result("register_email", email="b@example.com", password=PASSWORD)["code"] == "OK"
     # fixed: a reload takes the new set (an edited reply is visible at once)
     edit(path, '"actived"', '"active"')
-    edit(path, 'valid = "1 day"', 'valid = "1d"')
+    edit(path, 'after = "1 day"', 'after = "1d"')
     edit(os.path.join(wf, "messages.conf"), 'EMAIL_REGISTERED = "该邮箱已经注册，可直接登录";',
          'EMAIL_REGISTERED = "该邮箱已经注册，可直接登录。";')
     off = os.path.getsize(eng.log_file)
@@ -95,7 +95,7 @@ def test_removed_state_counts_as_start(ctx):
         # add a state "hold" reachable from pending, park an account there
         ('  active  = { status = "active"; final = true; };',
          '  active  = { status = "active"; final = true; };\n  hold    = { status = "pending_activation"; };'),
-        ('  { on = "register_email"; from = "pending";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },',
+        ('  { on = "register_email"; from = "pending";\n    do = ( { action = "set_password"; },\n           { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },',
          '  { on = "register_email"; from = "pending"; to = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },\n'
          '  { on = "register_email"; from = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },')]})
     eng = Engine(ctx, overrides=["engine.workflows=%s" % wf]).start()

@@ -162,6 +162,17 @@ START_TEST(activation_flow)
 	CODE_IS(run("activate", tok_args(tok), t0 + 4, NULL, NULL), "ALREADY_ACTIVATED");
 	CODE_IS(run("register_email", reg("li.lei@example.com"), t0 + 5, NULL, NULL),
 		"EMAIL_REGISTERED");
+	/* while pending, the newest registration's password counts (nobody can
+	 * pre-set the password of someone else's address) */
+	CODE_IS(run("register_email", json_pack("{s:s, s:s}", "email", "zhou@example.com", "password",
+						"$argon2id$first"), t0, NULL, acct), "OK");
+	CODE_IS(run("register_email", json_pack("{s:s, s:s}", "email", "zhou@example.com", "password",
+						"$argon2id$owner"), t0 + 1, NULL, NULL),
+		"EMAIL_PENDING_ACTIVATION");
+	snprintf(key, sizeof(key), "a:%s", acct);
+	ck_assert_int_eq(store_get(st, key, &rec), 0);
+	ck_assert_str_eq(rec_str(rec, "pwhash"), "$argon2id$owner");
+	json_decref(rec);
 	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "nobody@example.com"), t0, NULL, NULL),
 		"NOT_FOUND");
 }
@@ -185,8 +196,11 @@ START_TEST(resend_revokes_old_token)
 	char old[64] = "", fresh[64] = "";
 	int64_t t0 = 1800000000000LL;
 	CODE_IS(run("register_email", reg("wang@example.com"), t0, old, NULL), "OK");
-	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "wang@example.com"), t0 + 1,
+	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "wang@example.com"), t0 + 1000,
 		    fresh, NULL), "OK");
+	/* one mail a minute per address */
+	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "wang@example.com"), t0 + 2000,
+		    NULL, NULL), "RATE_LIMITED");
 	ck_assert_str_ne(old, fresh);
 	CODE_IS(run("activate", tok_args(old), t0 + 2, NULL, NULL), "CODE_INVALID");
 	CODE_IS(run("activate", tok_args(fresh), t0 + 3, NULL, NULL), "OK");
@@ -252,8 +266,11 @@ START_TEST(timer_moves_to_expired_and_is_cancelled_on_leave)
 	/* activated before the day is out: the timer is cancelled with the state */
 	CODE_IS(run("register_email", reg("qian@example.com"), t0, tok, acct2), "OK");
 	CODE_IS(run("activate", tok_args(tok), t0 + 1000, NULL, NULL), "OK");
-	json_t *keys;
+	json_t *keys, *k;
+	size_t i;
 	ck_assert_int_eq(st->ops->due(st, "due", INT64_MAX, 0, &keys), 0);
+	json_array_foreach(keys, i, k) /* none left: zhao's fired, qian's was cancelled */
+		ck_assert_msg(0, "timer %s left", json_string_value(k));
 	ck_assert_int_eq(json_array_size(keys), 0);
 	json_decref(keys);
 	ck_assert_str_eq(acct_state(acct2, "activation"), "active");
