@@ -10,7 +10,7 @@
 # SAN=1 builds everything with AddressSanitizer and UBSan into build-san/ and
 # bin-san/ (the test suite runs both ways).
 
-PKGS     := libuv libcurl libesmtp-1.0 tokyocabinet libconfig jansson libsodium libmagic
+PKGS     := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -102,6 +102,53 @@ e2e: all
 
 bench: deps all $(B)/bench-fill
 	python3 tests/bench/run.py
+
+# make fuzz - libFuzzer targets (tests/fuzz/, clang, ASan + UBSan) built
+# against common/ and engine/ in build-fuzz/; each runs FUZZ_SECONDS on a
+# temp copy of tests/fuzz/corpus/<target>/ and prints its exec/s and final
+# coverage.  Fails if one crashes; the crash input's path is printed and kept.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fuzz_spool fuzz_workflow fuzz_args fuzz_conf fuzz_http
+FUZZ_B       := build-fuzz
+FUZZ_CFLAGS  := $(STD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter \
+                -DFUZZ_SRCDIR='"$(CURDIR)"' -Icommon -Iengine -MMD -MP
+fuzz_workflow_LDFLAGS := -Wl,--wrap=file_read
+.SECONDARY: $(patsubst %,$(FUZZ_B)/tests/fuzz/%.o,$(FUZZ_TARGETS))
+
+$(FUZZ_B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+$(FUZZ_B)/libregflow.a: $(patsubst %.c,$(FUZZ_B)/%.o,$(COMMON_SRC) $(ENGINE_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_B)/libregflow.a
+	clang -fsanitize=fuzzer,address,undefined $($(notdir $@)_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+.PHONY: fuzz
+fuzz: deps
+	@$(MAKE) --no-print-directory $(addprefix $(FUZZ_B)/,$(FUZZ_TARGETS))
+	@tmp=$$(mktemp -d /tmp/regflow-fuzz.XXXXXX); failed=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $$tmp/$$t/corpus $$tmp/$$t/crash; \
+	  cp tests/fuzz/corpus/$$t/* $$tmp/$$t/corpus/ 2>/dev/null; \
+	  echo "== $$t: $(FUZZ_SECONDS) s"; \
+	  rc=0; UBSAN_OPTIONS=print_stacktrace=1 ./$(FUZZ_B)/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=20 -print_final_stats=1 -artifact_prefix=$$tmp/$$t/crash/ \
+	    $$tmp/$$t/corpus >$$tmp/$$t/log 2>&1 || rc=$$?; \
+	  grep -E '^#[0-9]+' $$tmp/$$t/log | tail -n 1; \
+	  grep -E 'stat::average_exec_per_sec' $$tmp/$$t/log; \
+	  if [ $$rc != 0 ]; then \
+	    failed="$$failed $$t"; \
+	    grep -E 'ERROR|SUMMARY|runtime error|^fuzz_|^ +#[0-9]+ .*\.[ch]:[0-9]' $$tmp/$$t/log | \
+	      grep -v -E 'fuzzer::|__sanitizer|nptl/|stdlib/|signal/|csu/' | head -n 12; \
+	    echo "$$t: FAILED (exit $$rc); crash input: $$(ls $$tmp/$$t/crash/* 2>/dev/null || \
+	      echo none) (log: $$tmp/$$t/log)"; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed (kept $$tmp)"; exit 1; fi; \
+	rm -rf $$tmp; echo "fuzz: no crash in $(FUZZ_TARGETS)"
+
+-include $(shell find $(FUZZ_B) -name '*.d' 2>/dev/null)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

@@ -90,7 +90,14 @@ static void relay_batch(struct gw_batch *b, int64_t now)
 	size_t *idx = xcalloc(b->n, sizeof(*idx)), nri = 0;
 	char **texts = xcalloc(b->n, sizeof(*texts));
 	size_t *lens = xcalloc(b->n, sizeof(*lens));
-	struct relay_conf rc = {c->relay, c->from, c->helo, c->timeout_ms};
+	struct relay_conf rc = {.hostport = c->relay,
+				.from = c->from,
+				.helo = c->helo,
+				.timeout_ms = c->timeout_ms,
+				.starttls = c->smtp_starttls,
+				.tls = b->tls,
+				.username = c->smtp_username,
+				.password = c->smtp_password};
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct gw_item *it = &b->items[i];

@@ -46,13 +46,39 @@ static int sms_conf_check(struct gw_conf *gc, struct conf *c)
 	return 0;
 }
 
+/* smtp_conf_check - STARTTLS and AUTH settings that hang together */
+static void smtp_conf_check(struct gw_conf *gc, struct conf *c, const char *starttls)
+{
+	if (relay_starttls_parse(starttls, &gc->smtp_starttls) < 0)
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.starttls: \"no\", \"try\" or \"require\"");
+	else if (!*gc->smtp_username != !*gc->smtp_password)
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.username and gateway.smtp.password: set both or neither");
+	else if (*gc->smtp_username && gc->smtp_starttls == RELAY_STARTTLS_NO)
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.username: AUTH is only done over TLS: set "
+			 "gateway.smtp.starttls to \"require\" (or \"try\")");
+	/* the PLAIN and LOGIN plugins copy each into 255 bytes */
+	else if (strlen(gc->smtp_username) > 255 || strpbrk(gc->smtp_username, "\r\n"))
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.username: at most 255 bytes, one line");
+	else if (strlen(gc->smtp_password) > 255 || strpbrk(gc->smtp_password, "\r\n"))
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.password: at most 255 bytes, one line");
+}
+
 int gw_conf_load(struct gw_conf *gc, struct conf *c)
 {
+	const char *starttls;
+
 	memset(gc, 0, sizeof(*gc));
 	gc->spool_dir = conf_str(c, "spool.dir", "spool");
 	gc->relay = conf_str(c, "gateway.smtp.relay", "");
 	gc->from = conf_str(c, "gateway.smtp.from", "noreply@chsi.com.cn");
 	gc->helo = conf_str(c, "gateway.smtp.helo", "");
+	starttls = conf_str(c, "gateway.smtp.starttls", "try");
+	gc->smtp_tls_verify = conf_bool(c, "gateway.smtp.tls_verify", 1);
+	gc->smtp_ca_file = conf_str(c, "gateway.smtp.ca_file", "");
+	gc->smtp_username = conf_str(c, "gateway.smtp.username", "");
+	gc->smtp_password = conf_str(c, "gateway.smtp.password", "");
 	gc->timeout_ms = conf_duration(c, "gateway.smtp.timeout", "30s");
 	gc->connections = (int)conf_int(c, "gateway.smtp.connections", 4);
 	gc->batch = (int)conf_int(c, "gateway.smtp.batch", 50);
@@ -105,6 +131,8 @@ int gw_conf_load(struct gw_conf *gc, struct conf *c)
 	else if (*gc->listen && !strchr(gc->listen, ':'))
 		snprintf(c->err, sizeof(c->err), "gateway.listen: expected host:port");
 	else
+		smtp_conf_check(gc, c, starttls);
+	if (!conf_error(c))
 		sms_conf_check(gc, c);
 	return conf_error(c) ? -EINVAL : 0;
 }
@@ -382,6 +410,7 @@ static void queue_batch(struct gw *g, struct gw_batch *b)
 {
 	b->gw = g;
 	b->conf = &g->c;
+	b->tls = g->smtp_tls;
 	b->relay_until = g->relay_until;
 	b->relay_paused = g->relay_until > now_ms();
 	snprintf(b->relay_error, sizeof(b->relay_error), "%s", g->relay_error);
@@ -682,6 +711,14 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 		log_err("sink %s: %s", c->sink_dir, strerror(-rc));
 		return rc;
 	}
+	if (*c->relay && c->smtp_starttls != RELAY_STARTTLS_NO) {
+		char err[256];
+		if ((rc = relay_tls_new(&g->smtp_tls, c->relay, c->smtp_tls_verify, c->smtp_ca_file,
+					err, sizeof(err))) < 0) {
+			log_err("%s", err);
+			return rc;
+		}
+	}
 	if (*c->listen && (rc = gw_listen_start(g)) < 0)
 		return rc;
 	if (*c->sms_url) {
@@ -715,8 +752,16 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 		log_info("sms: %s %s, up to %d request(s) in flight", c->sms_method,
 			 c->sms_url, c->sms_max_inflight);
 	if (*c->relay)
-		log_info("started: spool %s, relay %s, %d session(s) of up to %d message(s)",
-			 c->spool_dir, c->relay, c->connections, c->batch);
+		log_info("started: spool %s, relay %s, %d session(s) of up to %d message(s), "
+			 "STARTTLS %s%s%s%s",
+			 c->spool_dir, c->relay, c->connections, c->batch,
+			 c->smtp_starttls == RELAY_STARTTLS_NO	   ? "no"
+			 : c->smtp_starttls == RELAY_STARTTLS_TRY ? "try"
+								   : "require",
+			 c->smtp_starttls == RELAY_STARTTLS_NO ? ""
+			 : c->smtp_tls_verify		       ? " (certificate verified)"
+							       : " (certificate NOT verified)",
+			 *c->smtp_username ? ", AUTH as " : "", c->smtp_username);
 	else
 		log_info("started: spool %s, no relay: e-mail to the file sink %s", c->spool_dir,
 			 c->sink_dir);
@@ -735,4 +780,6 @@ void gw_free(struct gw *g)
 	free(g->def);
 	g->pending = NULL;
 	g->def = NULL;
+	relay_tls_free(g->smtp_tls); /* every worker has finished */
+	g->smtp_tls = NULL;
 }

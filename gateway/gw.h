@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "conf.h"
+#include "relay.h"
 #include "spool.h"
 
 struct gw_conf {
@@ -21,6 +22,11 @@ struct gw_conf {
 	const char *relay;  /* "" = e-mail to the file sink */
 	const char *from;   /* envelope sender and From address */
 	const char *helo;   /* "" = libesmtp's default */
+	enum relay_starttls smtp_starttls;
+	int smtp_tls_verify;	     /* refuse a relay certificate that does not verify */
+	const char *smtp_ca_file;    /* "" = the system's CAs */
+	const char *smtp_username;   /* "" = no AUTH */
+	const char *smtp_password;   /* never logged */
 	const char *sink_dir;
 	const char *sms_url; /* "" = SMS to the file sink */
 	const char *sms_username, *sms_password, *sms_from;
@@ -55,6 +61,7 @@ struct gw_batch {
 	const struct gw_conf *conf;
 	struct gw_item *items;
 	size_t n;
+	struct relay_tls *tls; /* in: the shared TLS context (NULL: no STARTTLS) */
 	int relay_paused;     /* in: relay backing off, defer e-mail untried */
 	int64_t relay_until;  /* in: when the relay is tried again */
 	int record_only;      /* in: every item decided already (SMS over HTTP) */
@@ -110,6 +117,7 @@ struct gw {
 	int64_t def_mtime_ns;	 /* deferred/ mtime at the last index rebuild */
 	int64_t last_purge_ms;
 	int inflight;
+	struct relay_tls *smtp_tls; /* made at start when STARTTLS may be used */
 	int relay_failures;
 	int64_t relay_until;
 	char relay_error[256];

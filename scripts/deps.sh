@@ -5,7 +5,8 @@ set -eu
 PKGS="build-essential pkg-config
 libuv1-dev libcurl4-openssl-dev libesmtp-dev libtokyocabinet-dev libconfig-dev
 libhttp-parser-dev libjansson-dev libsodium-dev libmagic-dev check
-postfix kannel kannel-extras faketime curl python3 procps tokyocabinet-bin"
+libssl-dev openssl postfix sasl2-bin libsasl2-modules
+kannel kannel-extras faketime curl python3 procps tokyocabinet-bin strace clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
