@@ -64,7 +64,7 @@ struct jobs {
 	json_t *outbox_retry; /* committed outbox records the spool refused for now */
 	uv_timer_t spool_retry;
 	int hashing;        /* intakes whose password is being hashed */
-	int64_t done_total, failed_total, commits, commit_fail, timers_fired;
+	int64_t done_total, failed_total, commits, commit_fail, timers_fired, purged;
 	int closing;
 	int handles_closed;
 	int degraded; /* the last transaction failed: retry on a timer only */
@@ -269,6 +269,8 @@ static int run_one(struct jobs *j, const char *id, json_t *spool_after, json_t *
 	rec_set(rec, "jstate", out.failed ? "failed" : "done");
 	rec_set(rec, "result", res);
 	rec_set_int(rec, "finished", now_ms());
+	/* a finished job is answered for the retention period, then purged */
+	rec_set_int(rec, "purge", now_ms() + j->ws->retention_ms);
 	free(res);
 	/* the job has done its work: its arguments (a token, a code, a password
 	 * hash) are scrubbed from the file, not just dropped */
@@ -324,13 +326,18 @@ static void timers_arm(struct jobs *j)
 	uint64_t delay = 10000;
 	if (j->closing || j->degraded) /* the retry timer brings the queue back */
 		return;
-	if (j->st->ops->due(j->st, "due", INT64_MAX, 1, &keys) == 0 && json_array_size(keys) == 1 &&
-	    store_get(j->st, json_string_value(json_array_get(keys, 0)), &rec) == 0) {
-		int64_t d = rec_int(rec, "due", 0) - now_ms();
-		delay = d <= 0 ? 0 : (uint64_t)d < delay ? (uint64_t)d : delay;
+	static const char *cols[] = {"due", "purge"};
+	for (int c = 0; c < 2; c++) {
+		if (j->st->ops->due(j->st, cols[c], INT64_MAX, 1, &keys) == 0 &&
+		    json_array_size(keys) == 1 &&
+		    store_get(j->st, json_string_value(json_array_get(keys, 0)), &rec) == 0) {
+			int64_t d = rec_int(rec, cols[c], 0) - now_ms();
+			delay = d <= 0 ? 0 : (uint64_t)d < delay ? (uint64_t)d : delay;
+		}
+		json_decref(rec);
+		json_decref(keys);
+		rec = keys = NULL;
 	}
-	json_decref(rec);
-	json_decref(keys);
 	uv_timer_start(&j->timers, timers_due, delay, 0);
 }
 
@@ -370,6 +377,7 @@ static int take_intake(struct jobs *j, struct intake *in)
 	json_decref(rec);
 	if (rc == 0 && in->key) {
 		rec = json_pack("{s:s, s:s}", "kind", "idem", "job", in->id);
+		rec_set_int(rec, "purge", now_ms() + j->ws->retention_ms);
 		rc = store_put(j->st, kkey, rec);
 		json_decref(rec);
 	}
@@ -410,9 +418,11 @@ static void tick(uv_timer_t *t)
 			j->in_tail = &j->in_head;
 	}
 	int64_t now = now_ms();
-	json_t *due = NULL;
+	json_t *due = NULL, *purge = NULL;
 	j->st->ops->due(j->st, "due", now, j->cfg.group_max, &due);
-	if (!ins && !j->run_head && json_array_size(j->outbox_del) == 0 && json_array_size(due) == 0)
+	j->st->ops->due(j->st, "purge", now, j->cfg.group_max, &purge);
+	if (!ins && !j->run_head && json_array_size(j->outbox_del) == 0 &&
+	    json_array_size(due) == 0 && json_array_size(purge) == 0)
 		goto out;
 
 	rc = j->st->ops->begin(j->st);
@@ -441,6 +451,12 @@ static void tick(uv_timer_t *t)
 	json_array_foreach(due, i, tk)
 		if ((rc = fire_one(j, json_string_value(tk), now, spool_after)) < 0)
 			goto failed;
+	/* records past their retention: scrubbed, then gone */
+	json_array_foreach(purge, i, tk) {
+		store_scrub(j->st, json_string_value(tk));
+		store_del(j->st, json_string_value(tk));
+		j->purged++;
+	}
 	rc = j->st->ops->commit(j->st);
 	if (rc == -EAGAIN) /* written, but the disk would not sync: say so, go on */
 		log_err("store: committed but not synced to disk: %s", j->st->err);
@@ -525,6 +541,7 @@ failed:
 	uv_timer_start(&j->retry, tick, 1000, 0); /* try again in a second */
 out:
 	json_decref(due);
+	json_decref(purge);
 	json_decref(spool_after);
 	json_decref(finished);
 	/* after a failure only the retry timer comes back: no busy loop */
@@ -626,11 +643,12 @@ void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *ar
 
 json_t *jobs_stats(struct jobs *j)
 {
-	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", j->nrun, "hashing",
+	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", j->nrun, "hashing",
 			 j->hashing, "done", (json_int_t)j->done_total, "failed",
 			 (json_int_t)j->failed_total, "commits", (json_int_t)j->commits,
 			 "commit_failures", (json_int_t)j->commit_fail, "timers_fired",
-			 (json_int_t)j->timers_fired, "records", (json_int_t)j->st->ops->count(j->st));
+			 (json_int_t)j->timers_fired, "records", (json_int_t)j->st->ops->count(j->st),
+			 "purged", (json_int_t)j->purged);
 }
 
 void jobs_set_workflows(struct jobs *j, const struct wf_set *ws)

@@ -31,6 +31,7 @@ struct engine {
 	struct http_server *http;
 	struct api api;
 	const char *wf_dir;
+	int64_t retention; /* engine.retention */
 	uv_signal_t sigint, sigterm, sighup;
 };
 
@@ -60,6 +61,7 @@ static void on_reload(uv_signal_t *s, int signum)
 	}
 	e->retired = xrealloc(e->retired, sizeof(*e->retired) * (size_t)(e->nretired + 1));
 	e->retired[e->nretired++] = e->ws;
+	ws->retention_ms = e->retention;
 	e->ws = ws;
 	e->api.ws = ws;
 	jobs_set_workflows(e->jobs, ws);
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
 	lim.max_conns = (int)conf_int(&e.conf, "engine.max_connections", 1024);
 	const char *level = conf_str(&e.conf, "log.level", "info");
 	const char *pidfile = conf_str(&e.conf, "engine.pid_file", "var/regflowd.pid");
+	e.retention = conf_duration(&e.conf, "engine.retention", "30d");
 	if (conf_error(&e.conf))
 		fatal("%s", conf_error(&e.conf));
 	if (log_set_level_name(level) < 0)
@@ -116,6 +119,7 @@ int main(int argc, char **argv)
 
 	if (load_workflows(e.wf_dir, &e.ws) < 0)
 		fatal("refusing to start: the workflows have errors");
+	e.ws->retention_ms = e.retention;
 	if (auth_load(tokens, &e.api.auth, err, sizeof(err)) < 0)
 		fatal("%s", err);
 	char *dbdir = xstrdup(db);

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define STORE_LEX_INDEX {"kind", "email", "phone", "idno", "jstate", "account", NULL}
-#define STORE_NUM_INDEX {"due", NULL}
+#define STORE_NUM_INDEX {"due", "purge", NULL}
 
 struct store;
 

@@ -128,6 +128,7 @@ struct wf_set {
 	int n;
 	json_t *messages; /* result code -> user-facing text */
 	char *dir;
+	int64_t retention_ms; /* how long spent tokens, codes, counters and inbox items stay */
 };
 
 /* wf_errs - every error found, each "file:line: reason" */

@@ -88,6 +88,8 @@ static json_t *secret_rec(struct wf_ctx *c, const char *kind, const char *purpos
 	rec_set(r, "state", "live");
 	rec_set_int(r, "created", c->now);
 	rec_set_int(r, "expires", c->now + valid);
+	/* a spent or lapsed secret is kept a while (for the help desk), then purged */
+	rec_set_int(r, "purge", c->now + valid + c->ws->retention_ms);
 	return r;
 }
 
@@ -417,7 +419,19 @@ static int act_limit(struct wf_ctx *c, const struct wf_action *a)
 		rec_set(r, col, buf);
 	}
 out:
-	/* counters are kept whatever the rest of the transition does */
+	/* counters are kept whatever the rest of the transition does; a key
+	 * nobody uses any more is purged after the retention period */
+	int64_t keep = 0; /* the longest window or blacklist still running */
+	json_t *wr;
+	size_t ri;
+	json_array_foreach(rules, ri, wr)
+		if (json_integer_value(json_object_get(wr, "per")) > keep)
+			keep = json_integer_value(json_object_get(wr, "per"));
+	if (bl && json_integer_value(json_object_get(bl, "per")) > keep)
+		keep = json_integer_value(json_object_get(bl, "per"));
+	if (rec_int(r, "blacklisted_until", 0) - c->now > keep)
+		keep = rec_int(r, "blacklisted_until", 0) - c->now;
+	rec_set_int(r, "purge", c->now + keep + c->ws->retention_ms);
 	wf_ctx_put(c, key, r, 1);
 	json_decref(r);
 	/* over = "mark": not a failure; {{limited}} says so to later actions */
@@ -667,6 +681,7 @@ static int act_inbox_send(struct wf_ctx *c, const struct wf_action *a)
 	rec_set(r, "istate", "open");
 	rec_set_int(r, "created", c->now);
 	rec_set_int(r, "expires", c->now + wf_p_int(a, "valid", 0));
+	rec_set_int(r, "purge", c->now + wf_p_int(a, "valid", 0) + c->ws->retention_ms);
 	wf_ctx_put(c, key, r, 0);
 	json_decref(r);
 	if (!c->extra)

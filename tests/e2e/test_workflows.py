@@ -323,3 +323,23 @@ def test_full_disk_503_then_recovers(ctx):
     wait_until(works, timeout=15, what="the engine to take jobs again after space was freed")
     # every job that got a 202 is done
     eng.stop()
+
+
+def test_retention_purges_finished_jobs(ctx):
+    """engine.retention: a finished job and its idempotency key are answered
+    for that long, then purged (scrubbed); accounts stay."""
+    eng = Engine(ctx, overrides=["engine.retention=1s"]).start()
+    api = eng.api()
+    st, body = api.post_job("send_code", {"phone": "13700000001", "purpose": "register"},
+                            key="k-1", wait=5000)
+    assert st == 200, body
+    jid, acct = body["id"], body["result"]["account"]
+    assert api.job(jid)[0] == 200
+    wait_until(lambda: api.job(jid)[0] == 404, timeout=15, what="the job to be purged")
+    assert eng.health()["jobs"]["purged"] >= 2
+    # the key is free again: a new job; the account is still there
+    st, body = api.post_job("send_code", {"phone": "13700000001", "purpose": "register"},
+                            key="k-1", wait=5000)
+    assert st == 200 and body["id"] != jid, body
+    assert api.account(acct)["phone"] == "13700000001"
+    eng.stop()
