@@ -3,7 +3,7 @@
 #   make            build bin/regflowd, bin/regflow-gw, bin/regflowctl
 #   make deps       install the Debian packages needed (root, non-interactive)
 #   make run        deps + build + run engine and gateway on conf/regflow.conf
-#   make test       deps + build + unit tests (plain and ASan/UBSan) + end-to-end tests
+#   make test       deps + build + lint + unit tests (plain and ASan/UBSan) + end-to-end tests
 #   make bench      benchmarks (prints numbers, asserts nothing)
 #   make lint       cppcheck over the sources
 #
@@ -90,6 +90,7 @@ run: deps all
 test: deps
 	$(MAKE) all $(B)/unit-tests
 	$(MAKE) SAN=1 all build-san/unit-tests
+	$(MAKE) --no-print-directory lint
 	./build/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-san/unit-tests
 	REGFLOW_BIN=$(CURDIR)/bin-san python3 tests/e2e/run.py
@@ -132,7 +133,7 @@ fuzz: deps
 	  mkdir -p $$tmp/$$t/corpus $$tmp/$$t/crash; \
 	  cp tests/fuzz/corpus/$$t/* $$tmp/$$t/corpus/ 2>/dev/null; \
 	  echo "== $$t: $(FUZZ_SECONDS) s"; \
-	  rc=0; UBSAN_OPTIONS=print_stacktrace=1 ./$(FUZZ_B)/$$t -max_total_time=$(FUZZ_SECONDS) \
+	  rc=0; TMPDIR=$$tmp/$$t UBSAN_OPTIONS=print_stacktrace=1 ./$(FUZZ_B)/$$t -max_total_time=$(FUZZ_SECONDS) \
 	    -timeout=20 -print_final_stats=1 -artifact_prefix=$$tmp/$$t/crash/ \
 	    $$tmp/$$t/corpus >$$tmp/$$t/log 2>&1 || rc=$$?; \
 	  grep -E '^#[0-9]+' $$tmp/$$t/log | tail -n 1; \
@@ -152,7 +153,8 @@ fuzz: deps
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --suppress=missingIncludeSystem -Icommon -Iengine -Igateway common engine gateway ctl
+	  --std=c11 --include=/usr/include/jansson.h --suppress=missingIncludeSystem \
+	  --inline-suppr -Icommon -Iengine -Igateway -Ictl common engine gateway ctl
 
 clean:
 	rm -rf build build-san bin bin-san

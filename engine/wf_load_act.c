@@ -274,7 +274,7 @@ void wfl_load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
 	free(name);
 	/* what it provides is in scope for its own templates and what follows:
 	 * names separated by spaces */
-	for (const char *p = act->def->provides; p && *p;) {
+	for (const char *p = act->def->provides ? act->def->provides : ""; *p;) {
 		size_t n = strcspn(p, " ");
 		char pname[64];
 		snprintf(pname, sizeof(pname), "%.*s", (int)n, p);

@@ -2,7 +2,7 @@
 # deps.sh - install the Debian packages that building, running and testing
 # regflow need, non-interactively, and only those that are missing.
 set -eu
-PKGS="build-essential pkg-config
+PKGS="build-essential pkg-config cppcheck
 libuv1-dev libcurl4-openssl-dev libesmtp-dev libtokyocabinet-dev libconfig-dev
 libhttp-parser-dev libjansson-dev libsodium-dev libmagic-dev check
 libssl-dev openssl postfix sasl2-bin libsasl2-modules
