@@ -4,7 +4,9 @@
 #include "conf.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +63,12 @@ static int conf_override_one(struct conf *c, const char *assign)
 	memcpy(path, assign, (size_t)(eq - assign));
 	path[eq - assign] = 0;
 	const char *val = eq + 1;
+	/* a dotted path only: libconfig would also split on '/' and ':' */
+	for (const char *p = path; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.')) {
+			snprintf(c->err, sizeof(c->err), "-o %s: bad setting path", path);
+			return -EINVAL;
+		}
 
 	s = config_lookup(&c->cfg, path);
 	if (s) {
@@ -73,6 +81,10 @@ static int conf_override_one(struct conf *c, const char *assign)
 			if (errno || *end || end == val) {
 				snprintf(c->err, sizeof(c->err), "-o %s: expected an integer", path);
 				return -EINVAL;
+			}
+			if (config_setting_type(s) == CONFIG_TYPE_INT && (v < INT_MIN || v > INT_MAX)) {
+				snprintf(c->err, sizeof(c->err), "-o %s: out of range", path);
+				return -ERANGE;
 			}
 			config_setting_set_int64(s, v);
 			return 0;

@@ -47,7 +47,7 @@ int duration_parse(const char *s, int64_t *ms)
 		}
 		if (i == sizeof(units) / sizeof(units[0]))
 			return -EINVAL;
-		if (v > INT64_MAX / units[i].ms / 2)
+		if (v > INT64_MAX / units[i].ms / 2 || total > INT64_MAX / 2 - v * units[i].ms)
 			return -ERANGE;
 		total += v * units[i].ms;
 		s = end + ulen;

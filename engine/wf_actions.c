@@ -418,7 +418,7 @@ static int act_limit(struct wf_ctx *c, const struct wf_action *a)
 		snprintf(buf, sizeof(buf), "%lld:%lld", start, n + 1);
 		rec_set(r, col, buf);
 	}
-out:
+out:;
 	/* counters are kept whatever the rest of the transition does; a key
 	 * nobody uses any more is purged after the retention period */
 	int64_t keep = 0; /* the longest window or blacklist still running */

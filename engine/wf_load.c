@@ -198,6 +198,11 @@ static char *load_body_file(struct lctx *lc, const char *dir, const char *name, 
 	int rc = file_read(path, 1 << 20, &text, NULL);
 	if (rc < 0)
 		wfl_lerr(lc, line, "template body_file \"%s\": %s", path, strerror(-rc));
+	else if (!wfl_utf8_ok(text)) {
+		wfl_lerr(lc, line, "template body_file \"%s\": not valid UTF-8", path);
+		free(text);
+		text = NULL;
+	}
 	free(path);
 	return text;
 }
@@ -585,6 +590,8 @@ static void load_messages(struct wf_set *ws, const char *path, struct wf_errs *e
 			wfl_lerr(&lc, wfl_sline(m), "unknown result code \"%s\"", code);
 		else if (config_setting_type(m) != CONFIG_TYPE_STRING)
 			wfl_lerr(&lc, wfl_sline(m), "%s: the message must be a string", code);
+		else if (!wfl_utf8_ok(config_setting_get_string(m)))
+			wfl_lerr(&lc, wfl_sline(m), "%s: the message is not valid UTF-8", code);
 		else
 			json_object_set_new(ws->messages, code,
 					    json_string(config_setting_get_string(m)));

@@ -41,7 +41,19 @@ char *wfl_member_str(struct lctx *lc, config_setting_t *g, const char *name, int
 		wfl_lerr(lc, wfl_sline(s), "\"%s\" must be a string", name);
 		return NULL;
 	}
+	if (!wfl_utf8_ok(config_setting_get_string(s))) {
+		wfl_lerr(lc, wfl_sline(s), "\"%s\" is not valid UTF-8", name);
+		return NULL;
+	}
 	return xstrdup(config_setting_get_string(s));
+}
+
+int wfl_utf8_ok(const char *s)
+{
+	json_t *j = json_string(s); /* jansson takes only valid UTF-8 */
+	int ok = j != NULL;
+	json_decref(j);
+	return ok;
 }
 
 void wfl_check_known(struct lctx *lc, config_setting_t *g, const char *const *known,
@@ -190,6 +202,10 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 		return;
 	}
 	const char *v = config_setting_get_string(s);
+	if (!wfl_utf8_ok(v)) {
+		wfl_lerr(lc, line, "%s is not valid UTF-8", name);
+		return;
+	}
 	switch (pd->kind) {
 	case WP_DUR: {
 		int64_t ms;

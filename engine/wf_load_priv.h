@@ -31,6 +31,8 @@ void wfl_check_known(struct lctx *lc, config_setting_t *g, const char *const *kn
 void wfl_tmpl_vars_check(struct lctx *lc, int line, const char *text, const char *const *vars,
 			 const char *where);
 int wfl_in_list(const char *const *list, const char *s);
+/* wfl_utf8_ok - 1 if s is valid UTF-8 (every string of a workflow must be) */
+int wfl_utf8_ok(const char *s);
 
 void wfl_scope_add(struct scope *sc, const char *name);
 /* wfl_scope_base - what every action list sees: the account's own fields */

@@ -166,6 +166,28 @@ START_TEST(conf_errors_name_the_line)
 }
 END_TEST
 
+START_TEST(conf_override_checks)
+{
+	/* found by make fuzz: an int out of range read back as 0; '/' paths */
+	char *path = write_tmp("engine = { group_commit = 5; };\n");
+	const char *bad[] = {"engine.group_commit=177777777777777772", "engine/group_commit=7",
+			     "engine:x=1", NULL};
+	for (int i = 0; bad[i]; i++) {
+		struct conf_args a = {0};
+		struct conf c;
+		conf_args_add(&a, 'c', path);
+		conf_args_add(&a, 'o', bad[i]);
+		ck_assert_msg(conf_open(&c, &a) < 0, "accepted -o %s", bad[i]);
+		ck_assert_ptr_nonnull(conf_error(&c));
+		conf_close(&c);
+	}
+	unlink(path);
+	free(path);
+	int64_t ms;
+	ck_assert_int_eq(duration_parse("4611686018427387903ms4611686018427387903ms", &ms), -ERANGE);
+}
+END_TEST
+
 START_TEST(conf_bad_duration)
 {
 	char *path = write_tmp("gateway = { retry = { min = \"soon\"; }; };\n");
@@ -202,6 +224,7 @@ Suite *conf_suite(void)
 	tcase_add_test(t, conf_overrides);
 	tcase_add_test(t, conf_errors_name_the_line);
 	tcase_add_test(t, conf_bad_duration);
+	tcase_add_test(t, conf_override_checks);
 	suite_add_tcase(s, t);
 	return s;
 }
