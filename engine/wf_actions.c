@@ -339,6 +339,24 @@ static int act_require(struct wf_ctx *c, const struct wf_action *a)
 	return 0;
 }
 
+/* window_read - rule i's fixed window in a limit record ("start:count"),
+ * started afresh when its period has passed */
+static void window_read(const json_t *r, size_t i, int64_t per, int64_t now, long long *start,
+			long long *n)
+{
+	char col[32];
+	snprintf(col, sizeof(col), "w%zu", i);
+	const char *w = rec_str(r, col);
+	*start = 0;
+	*n = 0;
+	if (w && sscanf(w, "%lld:%lld", start, n) != 2)
+		*start = *n = 0;
+	if (now - *start >= per) {
+		*start = now;
+		*n = 0;
+	}
+}
+
 /*
  * act_limit - fixed-window counters per key: each rule "max per period"
  * refuses with RATE_LIMITED; every request, refused or not, counts toward
@@ -388,33 +406,18 @@ static int act_limit(struct wf_ctx *c, const struct wf_action *a)
 		}
 	}
 	json_array_foreach(rules, i, rule) {
-		int64_t per = json_integer_value(json_object_get(rule, "per"));
-		snprintf(col, sizeof(col), "w%zu", i);
-		const char *w = rec_str(r, col);
-		long long start = 0, n = 0;
-		if (w)
-			sscanf(w, "%lld:%lld", &start, &n);
-		if (c->now - start >= per) {
-			start = c->now;
-			n = 0;
-		}
+		long long start, n;
+		window_read(r, i, json_integer_value(json_object_get(rule, "per")), c->now, &start, &n);
 		if (n >= json_integer_value(json_object_get(rule, "max"))) {
 			rc = wf_ctx_fail(c, "RATE_LIMITED");
 			goto out;
 		}
 	}
 	json_array_foreach(rules, i, rule) {
-		int64_t per = json_integer_value(json_object_get(rule, "per"));
 		char buf[64];
+		long long start, n;
+		window_read(r, i, json_integer_value(json_object_get(rule, "per")), c->now, &start, &n);
 		snprintf(col, sizeof(col), "w%zu", i);
-		const char *w = rec_str(r, col);
-		long long start = 0, n = 0;
-		if (w)
-			sscanf(w, "%lld:%lld", &start, &n);
-		if (c->now - start >= per) {
-			start = c->now;
-			n = 0;
-		}
 		snprintf(buf, sizeof(buf), "%lld:%lld", start, n + 1);
 		rec_set(r, col, buf);
 	}
