@@ -381,24 +381,43 @@ static int same_id(const struct spool_msg *m, const void *arg)
 	return strcmp(m->id, arg) == 0;
 }
 
+/* id_command - the start of a command on one message: its flags and the
+ * spool folder; 0 to go on, else the exit code */
+static int id_command(struct conf *c, int argc, char **argv, int *json, const char **id,
+		      const char **dir)
+{
+	if (parse_flags(argc, argv, json, id, 1) != 1) {
+		spool_usage();
+		return 2;
+	}
+	if (!(*dir = spool_dir_of(c)))
+		return 1;
+	return 0;
+}
+
+/* find_message - the state of message id; 0, or 1 (the exit code) if there is none */
+static int find_message(const char *dir, const char *id, enum spool_state *st)
+{
+	if (!id_valid(id) || spool_find(dir, id, st) < 0) {
+		fprintf(stderr, "regflowctl: spool: no message %s\n", id);
+		return 1;
+	}
+	return 0;
+}
+
 static int spool_cmd_show(struct conf *c, int argc, char **argv)
 {
+	int rc;
 	const char *dir, *id;
 	struct row *rows;
 	size_t n;
 	int json, bad = 0;
 	enum spool_state st;
 
-	if (parse_flags(argc, argv, &json, &id, 1) != 1) {
-		spool_usage();
-		return 2;
-	}
-	if (!(dir = spool_dir_of(c)))
-		return 1;
-	if (!id_valid(id) || spool_find(dir, id, &st) < 0) {
-		fprintf(stderr, "regflowctl: spool: no message %s\n", id);
-		return 1;
-	}
+	if ((rc = id_command(c, argc, argv, &json, &id, &dir)) != 0)
+		return rc;
+	if ((rc = find_message(dir, id, &st)) != 0)
+		return rc;
 	if (load_rows(dir, &st, 1, same_id, id, &rows, &n, &bad) < 0 || n == 0) {
 		if (!bad)
 			fprintf(stderr, "regflowctl: spool: message %s moved on; try again\n", id);
@@ -611,12 +630,8 @@ static int spool_cmd_retry(struct conf *c, int argc, char **argv)
 	const char *dir, *id;
 	int json, rc = 0;
 
-	if (parse_flags(argc, argv, &json, &id, 1) != 1) {
-		spool_usage();
-		return 2;
-	}
-	if (!(dir = spool_dir_of(c)))
-		return 1;
+	if ((rc = id_command(c, argc, argv, &json, &id, &dir)) != 0)
+		return rc;
 	if (strcmp(id, "--all") != 0)
 		return steer(dir, id, from, 2, "retry requested by an operator", 1, json,
 			     "only deferred or failed messages can be retried");
@@ -643,52 +658,41 @@ static int spool_cmd_retry(struct conf *c, int argc, char **argv)
 
 static int spool_cmd_hold(struct conf *c, int argc, char **argv)
 {
+	int rc;
 	static const enum spool_state from[] = {SPOOL_QUEUED, SPOOL_DEFERRED};
 	const char *dir, *id;
 	int json;
 
-	if (parse_flags(argc, argv, &json, &id, 1) != 1) {
-		spool_usage();
-		return 2;
-	}
-	if (!(dir = spool_dir_of(c)))
-		return 1;
+	if ((rc = id_command(c, argc, argv, &json, &id, &dir)) != 0)
+		return rc;
 	return steer(dir, id, from, 2, "held by an operator", 0, json,
 		     "only queued or deferred messages can be held");
 }
 
 static int spool_cmd_release(struct conf *c, int argc, char **argv)
 {
+	int rc;
 	static const enum spool_state from[] = {SPOOL_HOLD};
 	const char *dir, *id;
 	int json;
 
-	if (parse_flags(argc, argv, &json, &id, 1) != 1) {
-		spool_usage();
-		return 2;
-	}
-	if (!(dir = spool_dir_of(c)))
-		return 1;
+	if ((rc = id_command(c, argc, argv, &json, &id, &dir)) != 0)
+		return rc;
 	return steer(dir, id, from, 1, "released by an operator", 1, json, "it is not held");
 }
 
 static int spool_cmd_delete(struct conf *c, int argc, char **argv)
 {
+	int rc;
 	const char *dir, *id;
 	enum spool_state st;
 	char p[4096];
 	int json;
 
-	if (parse_flags(argc, argv, &json, &id, 1) != 1) {
-		spool_usage();
-		return 2;
-	}
-	if (!(dir = spool_dir_of(c)))
-		return 1;
-	if (!id_valid(id) || spool_find(dir, id, &st) < 0) {
-		fprintf(stderr, "regflowctl: spool: no message %s\n", id);
-		return 1;
-	}
+	if ((rc = id_command(c, argc, argv, &json, &id, &dir)) != 0)
+		return rc;
+	if ((rc = find_message(dir, id, &st)) != 0)
+		return rc;
 	if (st == SPOOL_ACTIVE) {
 		fprintf(stderr, "regflowctl: spool: %s is being delivered right now; hold it or try "
 				"again in a moment\n", id);

@@ -9,6 +9,7 @@
  * line-break rule on purpose; it never reaches a header or envelope line);
  * what a type accepts has that type's shape.
  */
+#include "fuzz.h"
 #include "util.h"
 #include "wf.h"
 
@@ -18,16 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_args: invariant failed at line %d: %s\n", __LINE__,  \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const types[] = {"email", "password", "token",  "code", "phone",
 				    "account", "photo",  "id_no", "string"};

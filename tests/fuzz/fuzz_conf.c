@@ -13,6 +13,7 @@
  * boolean as true/false (for paths of setting names and dots); the
  * getters never crash on any path.
  */
+#include "fuzz.h"
 #include "conf.h"
 #include "log.h"
 #include "util.h"
@@ -25,17 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_conf: invariant failed at line %d: %s\n", __LINE__,  \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* libconfig 1.5 leaks a string token that is the syntax error: not regflow's */
 const char *__lsan_default_suppressions(void);

@@ -21,6 +21,7 @@
  * path, NUL-terminated body of at most the server's limit, headers that
  * http_req_header finds); every reply starts "HTTP/1.1 ".
  */
+#include "fuzz.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -37,17 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_http: invariant failed at line %d: %s\n", __LINE__,  \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define SMALL_BODY 64
 #define SMALL_HEAD 512

@@ -7,6 +7,7 @@
  * the gateway does to it before a rewrite (mask the secret, add a history
  * line, record an error), whatever the text of the error.
  */
+#include "fuzz.h"
 #include "spool.h"
 #include "log.h"
 #include "util.h"
@@ -17,17 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_spool: invariant failed at line %d: %s\n", __LINE__, \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

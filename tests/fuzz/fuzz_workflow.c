@@ -19,6 +19,7 @@
  * libconfig @include are skipped, so a mutated path never reads a FIFO or
  * /proc.
  */
+#include "fuzz.h"
 #include "store.h"
 #include "log.h"
 #include "util.h"
@@ -41,20 +42,10 @@
 #define FUZZ_SRCDIR "."
 #endif
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_workflow: invariant failed at line %d: %s\n",        \
-				__LINE__, #cond);                                                  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define T0 1795941889225LL  /* 2026-11-29 08:44:49 UTC */
 #define LATER (400 * 86400000LL)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int __real_file_read(const char *path, size_t max, char **out, size_t *len);
 int __wrap_file_read(const char *path, size_t max, char **out, size_t *len);
 
