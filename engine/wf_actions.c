@@ -308,26 +308,39 @@ static int act_send(struct wf_ctx *c, const struct wf_action *a)
 	return 0;
 }
 
+/* other_accounts - the live (not deregistered) accounts other than the
+ * subject whose field is value, as an object key -> record */
+static int other_accounts(struct wf_ctx *c, const char *field, const char *value, json_t **out)
+{
+	json_t *keys = NULL, *k;
+	size_t i;
+	int rc = store_find(c->st, field, value, 0, &keys);
+	if (rc < 0)
+		return rc;
+	*out = json_object();
+	json_array_foreach(keys, i, k) {
+		const char *key = json_string_value(k);
+		json_t *r = strcmp(key, c->akey) ? wf_ctx_get(c, key) : NULL;
+		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
+		if (kind && !strcmp(kind, "account") && !(st && !strcmp(st, "deregistered")))
+			json_object_set(*out, key, r);
+		json_decref(r);
+	}
+	json_decref(keys);
+	return 0;
+}
+
 /* act_unique - no other live account may have field = value */
 static int act_unique(struct wf_ctx *c, const struct wf_action *a)
 {
 	char *v = field_value(c, wf_p_str(a, "field"), wf_p_str(a, "value"));
-	json_t *keys = NULL, *k;
-	size_t i;
-	int rc = store_find(c->st, wf_p_str(a, "field"), v, 0, &keys), taken = 0;
+	json_t *others = NULL;
+	int rc = other_accounts(c, wf_p_str(a, "field"), v, &others);
 	free(v);
 	if (rc < 0)
 		return rc;
-	json_array_foreach(keys, i, k) {
-		if (!strcmp(json_string_value(k), c->akey))
-			continue;
-		json_t *r = wf_ctx_get(c, json_string_value(k));
-		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
-		if (kind && !strcmp(kind, "account") && !(st && !strcmp(st, "deregistered")))
-			taken = 1;
-		json_decref(r);
-	}
-	json_decref(keys);
+	int taken = json_object_size(others) > 0;
+	json_decref(others);
 	return taken ? wf_ctx_fail(c, wf_p_str(a, "code")) : 0;
 }
 
@@ -468,33 +481,24 @@ static int other_rank(const json_t *rec)
 static int act_lookup(struct wf_ctx *c, const struct wf_action *a)
 {
 	char *v = field_value(c, wf_p_str(a, "field"), wf_p_str(a, "value"));
-	json_t *keys = NULL, *k, *best = NULL;
-	const char *best_key = NULL;
-	size_t i;
-	int rc = store_find(c->st, wf_p_str(a, "field"), v, 0, &keys);
+	json_t *others = NULL, *r, *best = NULL;
+	const char *key, *best_key = NULL;
+	int rc = other_accounts(c, wf_p_str(a, "field"), v, &others);
 	free(v);
 	if (rc < 0)
 		return rc;
-	json_array_foreach(keys, i, k) {
-		const char *key = json_string_value(k);
-		if (!strcmp(key, c->akey))
-			continue;
-		json_t *r = wf_ctx_get(c, key);
-		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
+	json_object_foreach(others, key, r) {
+		const char *st = rec_str(r, "status");
 		/* an account that only asked for a code or a link holds nothing yet:
 		 * otherwise anyone could block a phone or an address by asking */
 		int unverified = st && (!strcmp(st, "pending_code") || !strcmp(st, "pending_activation"));
-		if (kind && !strcmp(kind, "account") && !(st && !strcmp(st, "deregistered")) &&
-		    !unverified && (!best || other_rank(r) > other_rank(best))) {
-			json_decref(best);
-			best = json_incref(r);
+		if (!unverified && (!best || other_rank(r) > other_rank(best))) {
+			best = r;
 			best_key = key;
 		}
-		json_decref(r);
 	}
 	wf_ctx_set_other(c, best_key, best);
-	json_decref(best);
-	json_decref(keys);
+	json_decref(others);
 	return 0;
 }
 
@@ -604,24 +608,13 @@ static int act_review_close(struct wf_ctx *c, const struct wf_action *a)
  */
 static int act_deregister_others(struct wf_ctx *c, const struct wf_action *a)
 {
-	const char *idno = rec_str(c->account, "idno");
-	json_t *keys = NULL, *k, *gone = json_array(), *warn = json_array();
-	size_t i;
-	int rc = store_find(c->st, "idno", idno ? idno : "", 0, &keys);
-	if (rc < 0 || !idno || !*idno)
+	const char *idno = rec_str(c->account, "idno"), *key;
+	json_t *others = NULL, *r, *gone = json_array(), *warn = json_array();
+	int rc = 0;
+	if (!idno || !*idno || (rc = other_accounts(c, "idno", idno, &others)) < 0)
 		goto out;
-	json_array_foreach(keys, i, k) {
-		const char *key = json_string_value(k);
-		if (!strcmp(key, c->akey))
-			continue;
-		json_t *r = wf_ctx_get(c, key);
-		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
-		if (!kind || strcmp(kind, "account") || (st && !strcmp(st, "deregistered"))) {
-			json_decref(r);
-			continue;
-		}
+	json_object_foreach(others, key, r) {
 		json_t *copy = json_deep_copy(r);
-		json_decref(r);
 		rec_set(copy, "status", "deregistered");
 		rec_set_int(copy, "deregistered", c->now);
 		rec_set(copy, "deregistered_by", wf_ctx_account_id(c));
@@ -655,7 +648,7 @@ static int act_deregister_others(struct wf_ctx *c, const struct wf_action *a)
 out:
 	json_decref(gone);
 	json_decref(warn);
-	json_decref(keys);
+	json_decref(others);
 	return rc < 0 ? rc : 0;
 }
 

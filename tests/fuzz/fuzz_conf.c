@@ -28,17 +28,7 @@
 
 
 
-/* libconfig 1.5 leaks a string token that is the syntax error: not regflow's */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return "leak:strbuf_append\nleak:libconfig_yylex\n";
-}
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
+FUZZ_LIBCONFIG_LEAK
 
 #define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_*-"
 

@@ -49,21 +49,7 @@
 int __real_file_read(const char *path, size_t max, char **out, size_t *len);
 int __wrap_file_read(const char *path, size_t max, char **out, size_t *len);
 
-/*
- * libconfig 1.5 (Debian 12) leaks the buffer of a string token that is the
- * syntax error ("a = \"x\"; \"y\""): its parser has no destructor for it.
- * Not regflow's; every other leak still fails the run.
- */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return "leak:strbuf_append\nleak:libconfig_yylex\n";
-}
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
+FUZZ_LIBCONFIG_LEAK
 
 /*
  * Syntax errors make libconfig leak, so many inputs end in a leak scan, whose
