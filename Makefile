@@ -47,7 +47,7 @@ CTL_LIB    := $(B)/libctl.a
 
 PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl
 
-.PHONY: all deps run test unit e2e bench lint clean check-deps
+.PHONY: all deps run test unit e2e bench lint format format-check clean check-deps
 all: $(PROGS)
 
 $(B)/%.o: %.c
@@ -90,7 +90,7 @@ run: deps all
 test: deps
 	$(MAKE) all $(B)/unit-tests
 	$(MAKE) SAN=1 all build-san/unit-tests
-	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory lint format-check
 	./build/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-san/unit-tests
 	REGFLOW_BIN=$(CURDIR)/bin-san python3 tests/e2e/run.py
@@ -150,6 +150,15 @@ fuzz: deps
 	rm -rf $$tmp; echo "fuzz: no crash in $(FUZZ_TARGETS)"
 
 -include $(shell find $(FUZZ_B) -name '*.d' 2>/dev/null)
+
+# format-check - every C file as clang-format (.clang-format) would write it
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find common engine gateway ctl tests -name '*.[ch]')
+format-check:
+	@bad=$$(for f in $(SOURCES); do clang-format --style=file $$f | cmp -s - $$f || echo $$f; done); \
+	if [ -n "$$bad" ]; then echo "format-check: not formatted (clang-format -i them):"; \
+	  echo "$$bad" | sed 's/^/  /'; exit 1; fi; echo "format-check: ok"
+format:
+	clang-format -i $(SOURCES)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

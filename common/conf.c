@@ -28,11 +28,11 @@ int conf_args_add(struct conf_args *a, int opt, const char *arg)
 	return -EINVAL;
 }
 
-static void conf_fail(struct conf *c, const config_setting_t *s, const char *path,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void conf_fail(struct conf *c, const config_setting_t *s, const char *path, const char *fmt,
+		      ...) __attribute__((format(printf, 4, 5)));
 
-static void conf_fail(struct conf *c, const config_setting_t *s, const char *path,
-		      const char *fmt, ...)
+static void conf_fail(struct conf *c, const config_setting_t *s, const char *path, const char *fmt,
+		      ...)
 {
 	char why[256];
 	va_list ap;
@@ -79,10 +79,12 @@ static int conf_override_one(struct conf *c, const char *assign)
 			errno = 0;
 			long long v = strtoll(val, &end, 10);
 			if (errno || *end || end == val) {
-				snprintf(c->err, sizeof(c->err), "-o %s: expected an integer", path);
+				snprintf(c->err, sizeof(c->err), "-o %s: expected an integer",
+					 path);
 				return -EINVAL;
 			}
-			if (config_setting_type(s) == CONFIG_TYPE_INT && (v < INT_MIN || v > INT_MAX)) {
+			if (config_setting_type(s) == CONFIG_TYPE_INT &&
+			    (v < INT_MIN || v > INT_MAX)) {
 				snprintf(c->err, sizeof(c->err), "-o %s: out of range", path);
 				return -ERANGE;
 			}
@@ -91,7 +93,8 @@ static int conf_override_one(struct conf *c, const char *assign)
 		}
 		case CONFIG_TYPE_BOOL:
 			if (strcmp(val, "true") && strcmp(val, "false")) {
-				snprintf(c->err, sizeof(c->err), "-o %s: expected true or false", path);
+				snprintf(c->err, sizeof(c->err), "-o %s: expected true or false",
+					 path);
 				return -EINVAL;
 			}
 			config_setting_set_bool(s, strcmp(val, "true") == 0);
@@ -113,7 +116,8 @@ static int conf_override_one(struct conf *c, const char *assign)
 		config_setting_t *child = config_setting_get_member(parent, tok);
 		if (!next) {
 			if (child) {
-				snprintf(c->err, sizeof(c->err), "-o %s: not a scalar setting", assign);
+				snprintf(c->err, sizeof(c->err), "-o %s: not a scalar setting",
+					 assign);
 				return -EINVAL;
 			}
 			child = config_setting_add(parent, tok, CONFIG_TYPE_STRING);

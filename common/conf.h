@@ -17,7 +17,7 @@
 struct conf {
 	config_t cfg;
 	const char *file; /* NULL: embedded defaults only */
-	char err[512];    /* first error, "" if none */
+	char err[512];	  /* first error, "" if none */
 };
 
 /* conf_args - the -c and -o options every program shares */

@@ -18,10 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const state_dirs[SPOOL_NSTATE] = {
-	"incoming", "active", "deferred", "hold", "failed", "sent", "corrupt"};
-static const char *const state_names[SPOOL_NSTATE] = {
-	"queued", "active", "deferred", "hold", "failed", "sent", "corrupt"};
+static const char *const state_dirs[SPOOL_NSTATE] = {"incoming", "active", "deferred", "hold",
+						     "failed",	 "sent",   "corrupt"};
+static const char *const state_names[SPOOL_NSTATE] = {"queued", "active", "deferred", "hold",
+						      "failed", "sent",	  "corrupt"};
 
 const char *spool_state_dir(enum spool_state st)
 {
@@ -102,11 +102,14 @@ struct field {
 	size_t off;
 	int required;
 };
-#define FIELD(n, member, req) {n, offsetof(struct spool_msg, member), req}
+#define FIELD(n, member, req)                                                                      \
+	{                                                                                          \
+		n, offsetof(struct spool_msg, member), req                                         \
+	}
 static const struct field str_fields[] = {
-	FIELD("channel", channel, 1),	  FIELD("to", to, 1),	       FIELD("from-name", from_name, 0),
-	FIELD("subject", subject, 0),	  FIELD("front", front, 0),    FIELD("last-error", last_error, 0),
-	FIELD("secret", secret, 0),	  FIELD("reply", reply, 0),    FIELD("dlr", dlr, 0),
+	FIELD("channel", channel, 1), FIELD("to", to, 1),	FIELD("from-name", from_name, 0),
+	FIELD("subject", subject, 0), FIELD("front", front, 0), FIELD("last-error", last_error, 0),
+	FIELD("secret", secret, 0),   FIELD("reply", reply, 0), FIELD("dlr", dlr, 0),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 
@@ -226,7 +229,7 @@ static int parse_num(const char *v, int64_t *out)
 
 int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, size_t errlen)
 {
-	static const char *const num_names[] = {"created",  "expires",   "attempts",
+	static const char *const num_names[] = {"created",	"expires",   "attempts",
 						"next-attempt", "delivered", "body-size"};
 	int64_t nums[6] = {-1, 0, 0, 0, 0, -1};
 	struct spool_msg m;
@@ -250,7 +253,8 @@ int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, 
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		lineno++;
 		if (!nl)
-			PFAIL("truncated: line %d: the envelope does not end with a blank line", lineno);
+			PFAIL("truncated: line %d: the envelope does not end with a blank line",
+			      lineno);
 		if (nl == p) {
 			p = nl + 1;
 			break;
@@ -274,7 +278,8 @@ int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, 
 		if (nlen == 7 && memcmp(p, "history", 7) == 0) {
 			/* the one field that repeats: one line per event, oldest first */
 			if (*val) {
-				char *h = m.history ? xasprintf("%s\n%s", m.history, val) : xstrdup(val);
+				char *h = m.history ? xasprintf("%s\n%s", m.history, val)
+						    : xstrdup(val);
 				free(m.history);
 				m.history = h;
 			}
@@ -286,14 +291,16 @@ int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, 
 			known = 1, bit = 0;
 			if (!id_valid(val) || seen & 1u) {
 				free(val);
-				PFAIL("line %d: id: %s", lineno, seen & 1u ? "repeated" : "not a spool id");
+				PFAIL("line %d: id: %s", lineno,
+				      seen & 1u ? "repeated" : "not a spool id");
 			}
 			memcpy(m.id, val, ID_LEN + 1);
 			have_id = 1;
 			free(val);
 		}
 		for (size_t i = 0; !known && i < NSTR; i++) {
-			if (strlen(str_fields[i].name) != nlen || memcmp(p, str_fields[i].name, nlen))
+			if (strlen(str_fields[i].name) != nlen ||
+			    memcmp(p, str_fields[i].name, nlen))
 				continue;
 			known = 1, bit = 1 + (int)i;
 			if (seen & (1u << bit)) {
@@ -614,8 +621,8 @@ int spool_quarantine(const char *dir, enum spool_state st, const char *name, con
 	}
 	if (rename(a, b) < 0) {
 		rc = -errno;
-		log_err("spool: %s/%s is corrupt (%s) and cannot be moved aside: %s", state_dirs[st],
-			name, why, strerror(-rc));
+		log_err("spool: %s/%s is corrupt (%s) and cannot be moved aside: %s",
+			state_dirs[st], name, why, strerror(-rc));
 		return rc;
 	}
 	log_warn("spool: %s/%s moved to corrupt/: %s", state_dirs[st], name, why);

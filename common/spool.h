@@ -31,22 +31,22 @@ enum spool_state {
 };
 
 struct spool_msg {
-	char id[ID_LEN + 1];	/* caller sets, time-sortable from id_new() */
-	char *channel;		/* "email" | "sms" */
-	char *to;		/* address or phone */
-	char *from_name;	/* display name (email), may be NULL */
-	char *subject;		/* email only, may be NULL */
-	char *body;		/* UTF-8 text */
-	char *secret;		/* optional code/token appearing in body; masked when sent */
-	char *front;		/* optional: which site caused it */
+	char id[ID_LEN + 1]; /* caller sets, time-sortable from id_new() */
+	char *channel;	     /* "email" | "sms" */
+	char *to;	     /* address or phone */
+	char *from_name;     /* display name (email), may be NULL */
+	char *subject;	     /* email only, may be NULL */
+	char *body;	     /* UTF-8 text */
+	char *secret;	     /* optional code/token appearing in body; masked when sent */
+	char *front;	     /* optional: which site caused it */
 	int64_t created_ms, expires_ms; /* expires 0 = none */
 	int attempts;
 	int64_t next_attempt_ms;
-	char *last_error;	/* deferred/failed: why; may be NULL */
-	int64_t delivered_ms;	/* sent: when; 0 otherwise */
-	char *reply;		/* sent: the relay's reply or the sink file; may be NULL */
-	char *dlr;		/* sms: the last delivery report ("delivered", "failed", ...) */
-	char *history;		/* events, one "MS text" a line, '\n'-separated; may be NULL */
+	char *last_error;     /* deferred/failed: why; may be NULL */
+	int64_t delivered_ms; /* sent: when; 0 otherwise */
+	char *reply;	      /* sent: the relay's reply or the sink file; may be NULL */
+	char *dlr;	      /* sms: the last delivery report ("delivered", "failed", ...) */
+	char *history;	      /* events, one "MS text" a line, '\n'-separated; may be NULL */
 };
 
 #define SPOOL_HISTORY_MAX 32 /* history lines kept; the oldest go first */
@@ -101,10 +101,10 @@ int spool_find(const char *dir, const char *id, enum spool_state *st);
 
 /* counts of every state by channel, for "spool stats" and /metrics */
 struct spool_stats {
-	long count[SPOOL_NSTATE][2];	   /* [state][0 email, 1 sms] */
-	int64_t oldest_ms[SPOOL_NSTATE];   /* smallest created, 0 if none */
-	long unreadable[SPOOL_NSTATE];	   /* files that did not parse (all of corrupt/) */
-	long dlr_delivered, dlr_failed;	   /* sent SMS by their delivery report */
+	long count[SPOOL_NSTATE][2];	 /* [state][0 email, 1 sms] */
+	int64_t oldest_ms[SPOOL_NSTATE]; /* smallest created, 0 if none */
+	long unreadable[SPOOL_NSTATE];	 /* files that did not parse (all of corrupt/) */
+	long dlr_delivered, dlr_failed;	 /* sent SMS by their delivery report */
 };
 /* spool_stats - read every file of every state (slow: a worker thread or a tool) */
 int spool_stats(const char *dir, struct spool_stats *out);

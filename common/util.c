@@ -22,8 +22,8 @@ int duration_parse(const char *s, int64_t *ms)
 	static const struct {
 		const char *unit;
 		int64_t ms;
-	} units[] = {{"ms", 1},          {"s", 1000},          {"m", 60000},
-		     {"h", 3600000},     {"d", 86400000},      {"w", 7 * 86400000LL}};
+	} units[] = {{"ms", 1},	     {"s", 1000},     {"m", 60000},
+		     {"h", 3600000}, {"d", 86400000}, {"w", 7 * 86400000LL}};
 	int64_t total = 0;
 	int parts = 0;
 

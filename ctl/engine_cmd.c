@@ -83,7 +83,8 @@ static int send_chunk(CURL *h, const char *url, struct curl_slist *hdrs, const c
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
-		fprintf(stderr, "regflowctl: %s: HTTP %ld: %s\n", url, status, resp.p ? resp.p : "");
+		fprintf(stderr, "regflowctl: %s: HTTP %ld: %s\n", url, status,
+			resp.p ? resp.p : "");
 		free(resp.p);
 		return -EIO;
 	}
@@ -126,7 +127,8 @@ int ctl_enqueue(struct conf *c, int argc, char **argv)
 	const char *listen = conf_str(c, "engine.listen", "127.0.0.1:7800");
 	const char *tokens = conf_str(c, "api.tokens_file", "conf/tokens");
 	if (front_token(tokens, front, name, tok, sizeof(tok)) < 0) {
-		fprintf(stderr, "regflowctl: %s: no token for front %s\n", tokens, front ? front : "(any)");
+		fprintf(stderr, "regflowctl: %s: no token for front %s\n", tokens,
+			front ? front : "(any)");
 		return 1;
 	}
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
@@ -149,7 +151,8 @@ int ctl_enqueue(struct conf *c, int argc, char **argv)
 		if (n == 0 || line[n - 1] != '\n')
 			gb_add(&chunk, "\n", 1);
 		if (++in_chunk == CHUNK_LINES) {
-			if ((rc = send_chunk(h, url, hdrs, chunk.p, chunk.len, first, &rejected)) < 0)
+			if ((rc = send_chunk(h, url, hdrs, chunk.p, chunk.len, first, &rejected)) <
+			    0)
 				break;
 			total += in_chunk;
 			first = lineno + 1;
@@ -202,7 +205,8 @@ static long api_get(struct conf *c, const char *front, const char *path, char **
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
 	CURLcode cc = curl_easy_perform(h);
 	if (cc != CURLE_OK)
-		fprintf(stderr, "regflowctl: %s: %s (is regflowd running?)\n", url, curl_easy_strerror(cc));
+		fprintf(stderr, "regflowctl: %s: %s (is regflowd running?)\n", url,
+			curl_easy_strerror(cc));
 	else
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
@@ -259,7 +263,8 @@ int ctl_account(struct conf *c, int argc, char **argv)
 			printf("%-14s %s: %s\n", "workflow", k, json_string_value(v));
 		size_t i;
 		json_array_foreach(json_object_get(in, "items"), i, v)
-			printf("inbox          %s %s %s: %s\n", json_string_value(json_object_get(v, "id")),
+			printf("inbox          %s %s %s: %s\n",
+			       json_string_value(json_object_get(v, "id")),
 			       json_string_value(json_object_get(v, "type")),
 			       json_string_value(json_object_get(v, "state")),
 			       json_string_value(json_object_get(v, "text")));
@@ -284,9 +289,11 @@ int ctl_reload(struct conf *c, int argc, char **argv)
 	int pid = atoi(text);
 	free(text);
 	if (pid <= 1 || kill(pid, SIGHUP) < 0) {
-		fprintf(stderr, "regflowctl: cannot signal regflowd (pid %d): %s\n", pid, strerror(errno));
+		fprintf(stderr, "regflowctl: cannot signal regflowd (pid %d): %s\n", pid,
+			strerror(errno));
 		return 1;
 	}
-	printf("reload asked of regflowd (pid %d); its log says whether the new set was taken\n", pid);
+	printf("reload asked of regflowd (pid %d); its log says whether the new set was taken\n",
+	       pid);
 	return 0;
 }

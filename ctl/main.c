@@ -5,11 +5,11 @@
  *
  * Commands are a table of "verb" -> function (as OpenSMTPD's smtpctl).
  */
-#include "wfcheck.h"
 #include "conf.h"
 #include "engine_cmd.h"
 #include "log.h"
 #include "spool_cmd.h"
+#include "wfcheck.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -23,17 +23,21 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{"enqueue", ctl_enqueue, "enqueue [--front NAME] FILE  send NDJSON jobs in batches"},
-	{"account", ctl_account, "account [--json] ID   an account as the engine shows it, with its inbox"},
+	{"account", ctl_account,
+	 "account [--json] ID   an account as the engine shows it, with its inbox"},
 	{"reload", ctl_reload, "reload               ask regflowd to reload its workflows"},
-	{"check", ctl_check, "check [FILES]        validate workflow files (default: engine.workflows)"},
-	{"spool", ctl_spool, "spool list|show ID|find RECIPIENT|retry ID|--all|hold ID|release ID|"
-			     "delete ID|stats [--json]\n"
-			     "                       look at and steer the spool (\"spool help\" for more)"},
+	{"check", ctl_check,
+	 "check [FILES]        validate workflow files (default: engine.workflows)"},
+	{"spool", ctl_spool,
+	 "spool list|show ID|find RECIPIENT|retry ID|--all|hold ID|release ID|"
+	 "delete ID|stats [--json]\n"
+	 "                       look at and steer the spool (\"spool help\" for more)"},
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: regflowctl [-c FILE] [-o path=value]... COMMAND [ARGS]\ncommands:\n");
+	fprintf(stderr,
+		"usage: regflowctl [-c FILE] [-o path=value]... COMMAND [ARGS]\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(stderr, "  %s\n", commands[i].help);
 	exit(2);

@@ -73,8 +73,9 @@ static int load_rows(const char *dir, const enum spool_state *states, size_t nst
 			if (rc == -ENOENT) /* moved on while we looked */
 				continue;
 			if (rc < 0) {
-				fprintf(stderr, "regflowctl: spool %s/%s: %s\n", spool_state_dir(states[s]),
-					names[i], err[0] ? err : strerror(-rc));
+				fprintf(stderr, "regflowctl: spool %s/%s: %s\n",
+					spool_state_dir(states[s]), names[i],
+					err[0] ? err : strerror(-rc));
 				(*bad)++;
 				continue;
 			}
@@ -120,13 +121,12 @@ static void print_json(const struct row *r)
 
 	spool_msg_copy(&mc, &r->m); /* a subject may carry the code too */
 	spool_mask_secret(&mc);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s?, s:I, s:s?, s:s?}", "id",
-			      m->id, "channel", m->channel, "to", m->to, "state",
-			      spool_state_name(r->st), "attempts", m->attempts, "created",
-			      (json_int_t)m->created_ms, "next_attempt",
-			      (json_int_t)m->next_attempt_ms, "last_error", m->last_error,
-			      "expires", (json_int_t)m->expires_ms, "front", m->front, "subject",
-			      m->subject);
+	json_t *o = json_pack(
+		"{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s?, s:I, s:s?, s:s?}", "id", m->id,
+		"channel", m->channel, "to", m->to, "state", spool_state_name(r->st), "attempts",
+		m->attempts, "created", (json_int_t)m->created_ms, "next_attempt",
+		(json_int_t)m->next_attempt_ms, "last_error", m->last_error, "expires",
+		(json_int_t)m->expires_ms, "front", m->front, "subject", m->subject);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s)
 		printf("%s\n", s);
@@ -148,7 +148,8 @@ static void print_row(const struct row *r, int64_t now)
 	case SPOOL_DEFERRED:
 		if (m->next_attempt_ms > now)
 			coarse(m->next_attempt_ms - now, when, sizeof(when));
-		snprintf(note, sizeof(note), "%s%s: %s", m->next_attempt_ms > now ? "next in " : "due",
+		snprintf(note, sizeof(note), "%s%s: %s",
+			 m->next_attempt_ms > now ? "next in " : "due",
 			 m->next_attempt_ms > now ? when : "", m->last_error ? m->last_error : "");
 		break;
 	default:
@@ -209,8 +210,8 @@ static int spool_cmd_list(struct conf *c, int argc, char **argv)
 	if (!json && n == 0)
 		printf("spool is empty: nothing queued, active, deferred, held or failed\n");
 	if (!json && n > 0)
-		printf("%-13s  %-8s  %-5s  %-30s  %4s  %6s  %s\n", "ID", "STATE", "CHAN", "TO", "ATT",
-		       "AGE", "NEXT ATTEMPT / LAST ERROR");
+		printf("%-13s  %-8s  %-5s  %-30s  %4s  %6s  %s\n", "ID", "STATE", "CHAN", "TO",
+		       "ATT", "AGE", "NEXT ATTEMPT / LAST ERROR");
 	for (size_t i = 0; i < n; i++) {
 		if (json)
 			print_json(&rows[i]);
@@ -220,7 +221,8 @@ static int spool_cmd_list(struct conf *c, int argc, char **argv)
 	}
 	free(rows);
 	if (bad)
-		fprintf(stderr, "regflowctl: %d spool file(s) could not be read (see above)\n", bad);
+		fprintf(stderr, "regflowctl: %d spool file(s) could not be read (see above)\n",
+			bad);
 	return 0;
 }
 
@@ -295,12 +297,13 @@ static json_t *full_json(const struct row *r)
 	spool_mask_secret(&m);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s?, s:I, s:s?, s:s?, s:s?, s:s?, s:I,"
 		      " s:s?, s:b, s:s, s:o}",
-		      "id", m.id, "channel", m.channel, "to", m.to, "state", spool_state_name(r->st),
-		      "attempts", m.attempts, "created", (json_int_t)m.created_ms, "next_attempt",
-		      (json_int_t)m.next_attempt_ms, "last_error", m.last_error, "expires",
-		      (json_int_t)m.expires_ms, "front", m.front, "subject", m.subject, "from_name",
-		      m.from_name, "reply", m.reply, "delivered", (json_int_t)m.delivered_ms, "dlr",
-		      m.dlr, "secret_set", had_secret, "body", m.body, "history", history_json(&m));
+		      "id", m.id, "channel", m.channel, "to", m.to, "state",
+		      spool_state_name(r->st), "attempts", m.attempts, "created",
+		      (json_int_t)m.created_ms, "next_attempt", (json_int_t)m.next_attempt_ms,
+		      "last_error", m.last_error, "expires", (json_int_t)m.expires_ms, "front",
+		      m.front, "subject", m.subject, "from_name", m.from_name, "reply", m.reply,
+		      "delivered", (json_int_t)m.delivered_ms, "dlr", m.dlr, "secret_set",
+		      had_secret, "body", m.body, "history", history_json(&m));
 	spool_msg_free(&m);
 	return o;
 }
@@ -488,7 +491,8 @@ static int spool_cmd_find(struct conf *c, int argc, char **argv)
 	}
 	free(rows);
 	if (bad)
-		fprintf(stderr, "regflowctl: %d spool file(s) could not be read (see above)\n", bad);
+		fprintf(stderr, "regflowctl: %d spool file(s) could not be read (see above)\n",
+			bad);
 	return n ? 0 : 1;
 }
 
@@ -516,17 +520,19 @@ static int spool_cmd_stats(struct conf *c, int argc, char **argv)
 	if (json) {
 		json_t *o = json_object();
 		for (int st = 0; st < SPOOL_NSTATE; st++) {
-			json_t *e = json_pack("{s:I, s:I, s:I}", "email", (json_int_t)ss.count[st][0],
-					      "sms", (json_int_t)ss.count[st][1], "unreadable",
-					      (json_int_t)ss.unreadable[st]);
+			json_t *e =
+				json_pack("{s:I, s:I, s:I}", "email", (json_int_t)ss.count[st][0],
+					  "sms", (json_int_t)ss.count[st][1], "unreadable",
+					  (json_int_t)ss.unreadable[st]);
 			json_object_set_new(e, "oldest_age_ms",
 					    ss.oldest_ms[st] ? json_integer(now - ss.oldest_ms[st])
 							     : json_null());
 			json_object_set_new(o, spool_state_name((enum spool_state)st), e);
 		}
-		json_object_set_new(o, "sms_dlr", json_pack("{s:I, s:I}", "delivered",
-							   (json_int_t)ss.dlr_delivered, "failed",
-							   (json_int_t)ss.dlr_failed));
+		json_object_set_new(o, "sms_dlr",
+				    json_pack("{s:I, s:I}", "delivered",
+					      (json_int_t)ss.dlr_delivered, "failed",
+					      (json_int_t)ss.dlr_failed));
 		char *s = json_dumps(o, JSON_COMPACT);
 		printf("%s\n", s);
 		free(s);
@@ -574,7 +580,8 @@ static int note_in_hold(const char *dir, const char *id, const char *event, int 
 	int rc = spool_load(dir, SPOOL_HOLD, id, &m, err, sizeof(err));
 
 	if (rc < 0) {
-		fprintf(stderr, "regflowctl: spool hold/%s: %s\n", id, err[0] ? err : strerror(-rc));
+		fprintf(stderr, "regflowctl: spool hold/%s: %s\n", id,
+			err[0] ? err : strerror(-rc));
 		return rc;
 	}
 	spool_history_add(&m, now_ms(), "%s", event);
@@ -645,7 +652,8 @@ static int spool_cmd_retry(struct conf *c, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		if (!id_valid(names[i]))
 			continue;
-		if (steer(dir, names[i], from, 1, "retry requested by an operator", 1, json, "") == 0)
+		if (steer(dir, names[i], from, 1, "retry requested by an operator", 1, json, "") ==
+		    0)
 			done++;
 		else
 			rc = 1;
@@ -694,8 +702,10 @@ static int spool_cmd_delete(struct conf *c, int argc, char **argv)
 	if ((rc = find_message(dir, id, &st)) != 0)
 		return rc;
 	if (st == SPOOL_ACTIVE) {
-		fprintf(stderr, "regflowctl: spool: %s is being delivered right now; hold it or try "
-				"again in a moment\n", id);
+		fprintf(stderr,
+			"regflowctl: spool: %s is being delivered right now; hold it or try "
+			"again in a moment\n",
+			id);
 		return 1;
 	}
 	snprintf(p, sizeof(p), "%s/%s/%s", dir, spool_state_dir(st), id);
@@ -713,8 +723,8 @@ static const struct {
 	const char *name;
 	int (*fn)(struct conf *c, int argc, char **argv);
 } spool_cmds[] = {
-	{"list", spool_cmd_list},   {"show", spool_cmd_show},	    {"find", spool_cmd_find},
-	{"stats", spool_cmd_stats}, {"retry", spool_cmd_retry},	    {"hold", spool_cmd_hold},
+	{"list", spool_cmd_list},	{"show", spool_cmd_show},     {"find", spool_cmd_find},
+	{"stats", spool_cmd_stats},	{"retry", spool_cmd_retry},   {"hold", spool_cmd_hold},
 	{"release", spool_cmd_release}, {"delete", spool_cmd_delete},
 };
 

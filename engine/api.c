@@ -6,8 +6,8 @@
 #include "util.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,8 +177,8 @@ static void post_job(struct api *a, struct http_req *req, const char *front)
 		char *end;
 		long long w = strtoll(buf, &end, 10);
 		if (*end || w < 0) {
-			reply_error(a, req, 400, "INVALID_FIELD", "wait is a number of milliseconds",
-				    "wait");
+			reply_error(a, req, 400, "INVALID_FIELD",
+				    "wait is a number of milliseconds", "wait");
 			return;
 		}
 		wait_ms = (uint64_t)(w > API_MAX_WAIT_MS ? API_MAX_WAIT_MS : w);
@@ -248,9 +248,9 @@ static void batch_durable(void *arg, int rc, json_t *view)
 	struct batch *b = it->b;
 	json_t *r = json_array_get(b->results, it->idx);
 	if (rc < 0) {
-		json_object_set_new(r, "error", json_pack("{s:s, s:s, s:n}", "code", "UNAVAILABLE",
-							  "message", "the job store cannot take the job now",
-							  "field"));
+		json_object_set_new(r, "error",
+				    json_pack("{s:s, s:s, s:n}", "code", "UNAVAILABLE", "message",
+					      "the job store cannot take the job now", "field"));
 	} else {
 		json_object_set(r, "id", json_object_get(view, "id"));
 		json_object_set(r, "state", json_object_get(view, "state"));
@@ -295,13 +295,17 @@ static void post_batch(struct api *a, struct http_req *req, const char *front)
 		const char *type, *key, *code, *why;
 		json_t *args;
 		if (!obj) {
-			snprintf(msg, sizeof(msg), "malformed JSON at column %d: %s", jerr.column, jerr.text);
-			json_object_set_new(r, "error", json_pack("{s:s, s:s, s:n}", "code", "MALFORMED_JSON",
-								  "message", msg, "field"));
-			a->rejected++;
-		} else if ((why = check_job(a, obj, &type, &args, &key, &code, field, sizeof(field)))) {
+			snprintf(msg, sizeof(msg), "malformed JSON at column %d: %s", jerr.column,
+				 jerr.text);
 			json_object_set_new(r, "error",
-					    json_pack("{s:s, s:s, s:o}", "code", code, "message", why, "field",
+					    json_pack("{s:s, s:s, s:n}", "code", "MALFORMED_JSON",
+						      "message", msg, "field"));
+			a->rejected++;
+		} else if ((why = check_job(a, obj, &type, &args, &key, &code, field,
+					    sizeof(field)))) {
+			json_object_set_new(r, "error",
+					    json_pack("{s:s, s:s, s:o}", "code", code, "message",
+						      why, "field",
 						      field[0] ? json_string(field) : json_null()));
 			a->rejected++;
 		} else {
@@ -445,7 +449,8 @@ static void get_review_photo(struct api *a, struct http_req *req, const char *id
 	if (sodium_base642bin(bin, cap + 1, b64, cap, "\r\n", &n, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) != 0)
 		n = 0;
-	http_respond(req, 200, rec_str(rec, "photo_type") ? rec_str(rec, "photo_type") : "image/jpeg",
+	http_respond(req, 200,
+		     rec_str(rec, "photo_type") ? rec_str(rec, "photo_type") : "image/jpeg",
 		     (const char *)bin, n);
 	free(bin);
 	json_decref(rec);
@@ -458,12 +463,17 @@ static void get_metrics(struct api *a, struct http_req *req)
 		const char *key, *name, *type, *help;
 	} m[] = {
 		{"queued", "regflow_jobs_queued", "gauge", "Jobs accepted and not yet run."},
-		{"hashing", "regflow_jobs_hashing", "gauge", "Jobs waiting for their password hash."},
+		{"hashing", "regflow_jobs_hashing", "gauge",
+		 "Jobs waiting for their password hash."},
 		{"done", "regflow_jobs_done_total", "counter", "Jobs run to a result."},
-		{"failed", "regflow_jobs_failed_total", "counter", "Jobs with no transition for their state."},
-		{"commits", "regflow_store_commits_total", "counter", "Group commits (one disk sync each)."},
-		{"commit_failures", "regflow_store_commit_failures_total", "counter", "Transactions the store refused."},
-		{"timers_fired", "regflow_timers_fired_total", "counter", "Workflow timers that fell due."},
+		{"failed", "regflow_jobs_failed_total", "counter",
+		 "Jobs with no transition for their state."},
+		{"commits", "regflow_store_commits_total", "counter",
+		 "Group commits (one disk sync each)."},
+		{"commit_failures", "regflow_store_commit_failures_total", "counter",
+		 "Transactions the store refused."},
+		{"timers_fired", "regflow_timers_fired_total", "counter",
+		 "Workflow timers that fell due."},
 		{"records", "regflow_store_records", "gauge", "Records in the database."},
 	};
 	json_t *st = jobs_stats(a->jobs);
@@ -475,12 +485,16 @@ static void get_metrics(struct api *a, struct http_req *req)
 			m[i].type, m[i].name,
 			(long long)json_integer_value(json_object_get(st, m[i].key)));
 	if (f) {
-		fprintf(f, "# HELP regflow_http_requests_total API requests.\n"
-			   "# TYPE regflow_http_requests_total counter\nregflow_http_requests_total %lld\n"
-			   "# HELP regflow_http_rejected_total API requests refused (4xx/5xx).\n"
-			   "# TYPE regflow_http_rejected_total counter\nregflow_http_rejected_total %lld\n"
-			   "# HELP regflow_workflows Workflows loaded.\n# TYPE regflow_workflows gauge\n"
-			   "regflow_workflows %d\n",
+		fprintf(f,
+			"# HELP regflow_http_requests_total API requests.\n"
+			"# TYPE regflow_http_requests_total counter\nregflow_http_requests_total "
+			"%lld\n"
+			"# HELP regflow_http_rejected_total API requests refused (4xx/5xx).\n"
+			"# TYPE regflow_http_rejected_total counter\nregflow_http_rejected_total "
+			"%lld\n"
+			"# HELP regflow_workflows Workflows loaded.\n# TYPE regflow_workflows "
+			"gauge\n"
+			"regflow_workflows %d\n",
 			(long long)a->requests, (long long)a->rejected, a->ws->n);
 		fclose(f);
 	}

@@ -185,7 +185,7 @@ const char *auth_check(const struct auth *a, const char *authorization)
 	unsigned char h[AUTH_HASH_LEN];
 	const char *tok;
 	size_t tlen;
-	size_t found = 0;	/* index + 1 of the match, 0 for none */
+	size_t found = 0; /* index + 1 of the match, 0 for none */
 
 	if (!a || !authorization)
 		return NULL;

@@ -11,9 +11,9 @@
 
 #include <stddef.h>
 
-#define AUTH_TOKEN_MIN 16	/* shortest token accepted */
+#define AUTH_TOKEN_MIN 16 /* shortest token accepted */
 #define AUTH_TOKEN_MAX 512
-#define AUTH_NAME_MAX 64	/* front names: letters, digits, '.', '_', '-' */
+#define AUTH_NAME_MAX 64 /* front names: letters, digits, '.', '_', '-' */
 
 struct auth;
 

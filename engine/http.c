@@ -23,15 +23,15 @@
 #include "log.h"
 #include "util.h"
 
-#define HTTP_INBUF		16384	/* read buffer per connection */
-#define HTTP_EXTRA_MAX		4096	/* extra reply headers per request */
-#define HTTP_LINGER_MS		2000	/* drain after the last reply */
-#define HTTP_OVERFLOW_CONNS	64	/* past max_conns + this: close unanswered */
+#define HTTP_INBUF 16384       /* read buffer per connection */
+#define HTTP_EXTRA_MAX 4096    /* extra reply headers per request */
+#define HTTP_LINGER_MS 2000    /* drain after the last reply */
+#define HTTP_OVERFLOW_CONNS 64 /* past max_conns + this: close unanswered */
 
-#define HTTP_DEF_MAX_BODY	(1024 * 1024)
-#define HTTP_DEF_MAX_HEADER	(16 * 1024)
-#define HTTP_DEF_MAX_CONNS	1024
-#define HTTP_DEF_IDLE_MS	60000
+#define HTTP_DEF_MAX_BODY (1024 * 1024)
+#define HTTP_DEF_MAX_HEADER (16 * 1024)
+#define HTTP_DEF_MAX_CONNS 1024
+#define HTTP_DEF_IDLE_MS 60000
 
 enum conn_state { CONN_OPEN, CONN_DRAINING, CONN_CLOSING };
 
@@ -42,7 +42,7 @@ struct http_server {
 	http_handler_fn fn;
 	void *data;
 	struct http_conn *conns;
-	int nconns;		/* including those closing */
+	int nconns; /* including those closing */
 	int port;
 	int stopping;
 	int listener_closed;
@@ -54,7 +54,7 @@ struct http_conn {
 	struct http_server *srv;
 	struct http_conn *prev, *next;
 	uv_tcp_t tcp;
-	uv_timer_t timer;	/* idle, write and linger deadlines */
+	uv_timer_t timer; /* idle, write and linger deadlines */
 	uv_shutdown_t shut;
 	http_parser parser;
 	enum conn_state state;
@@ -62,9 +62,9 @@ struct http_conn {
 	int reading;
 	int read_eof;
 	int in_process;
-	int err_status;		/* set by a parser callback that failed */
+	int err_status; /* set by a parser callback that failed */
 	const char *err_msg;
-	struct http_req *cur;	/* being parsed */
+	struct http_req *cur;	 /* being parsed */
 	struct http_req *active; /* with the handler */
 	char *in;
 	size_t in_off, in_len;
@@ -158,8 +158,8 @@ static void http_date(char *buf, size_t n)
 
 	gmtime_r(&t, &tm);
 	snprintf(buf, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", http_days[tm.tm_wday % 7],
-		 tm.tm_mday, http_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec);
+		 tm.tm_mday, http_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+		 tm.tm_sec);
 }
 
 static int is_tchar(int ch)
@@ -181,15 +181,32 @@ static const struct {
 	int code;
 	const char *text;
 } http_reasons[] = {
-	{100, "Continue"}, {200, "OK"}, {201, "Created"}, {202, "Accepted"},
-	{204, "No Content"}, {301, "Moved Permanently"}, {302, "Found"},
-	{304, "Not Modified"}, {400, "Bad Request"}, {401, "Unauthorized"},
-	{403, "Forbidden"}, {404, "Not Found"}, {405, "Method Not Allowed"},
-	{408, "Request Timeout"}, {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
-	{413, "Payload Too Large"}, {415, "Unsupported Media Type"},
-	{422, "Unprocessable Entity"}, {429, "Too Many Requests"},
-	{431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
-	{501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Unavailable"},
+	{100, "Continue"},
+	{200, "OK"},
+	{201, "Created"},
+	{202, "Accepted"},
+	{204, "No Content"},
+	{301, "Moved Permanently"},
+	{302, "Found"},
+	{304, "Not Modified"},
+	{400, "Bad Request"},
+	{401, "Unauthorized"},
+	{403, "Forbidden"},
+	{404, "Not Found"},
+	{405, "Method Not Allowed"},
+	{408, "Request Timeout"},
+	{409, "Conflict"},
+	{410, "Gone"},
+	{411, "Length Required"},
+	{413, "Payload Too Large"},
+	{415, "Unsupported Media Type"},
+	{422, "Unprocessable Entity"},
+	{429, "Too Many Requests"},
+	{431, "Request Header Fields Too Large"},
+	{500, "Internal Server Error"},
+	{501, "Not Implemented"},
+	{502, "Bad Gateway"},
+	{503, "Service Unavailable"},
 	{504, "Gateway Timeout"},
 };
 
@@ -341,7 +358,8 @@ static void conn_send(struct http_conn *c, int status, const char *ctype, const 
 		hn = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
 			      http_status_text(status), date);
 	if (!bodiless)
-		hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "Content-Length: %zu\r\n", len);
+		hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "Content-Length: %zu\r\n",
+			       len);
 	hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "Connection: %s\r\n",
 		       keep ? "keep-alive" : "close");
 	if (bodiless || no_body)
@@ -382,8 +400,8 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
 	int n;
 
 	json_escape(esc, sizeof(esc), msg);
-	n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"field\":null}}",
-		     code, esc);
+	n = snprintf(body, sizeof(body),
+		     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"field\":null}}", code, esc);
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = 0;
 	conn_send(c, status, "application/json", NULL, 0, 0, 0, body, (size_t)n);
@@ -410,8 +428,8 @@ void http_respond(struct http_req *r, int status, const char *content_type, cons
 		log_err("http: handler answered status %d; sending 500", status);
 		status = 500;
 	}
-	if (content_type && (!hdr_value_ok(content_type) || !*content_type ||
-			     strlen(content_type) > 256)) {
+	if (content_type &&
+	    (!hdr_value_ok(content_type) || !*content_type || strlen(content_type) > 256)) {
 		log_err("http: bad content type from handler");
 		content_type = "application/octet-stream";
 	}
@@ -623,8 +641,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	if (r->body_len + len > c->srv->lim.max_body)
 		return cb_fail(c, 413, "request body too large");
 	/* +1: room for the NUL added at the end */
-	if (buf_append(&r->bodybuf, &r->body_len, &r->body_cap, at, len,
-		       c->srv->lim.max_body + 1) < 0)
+	if (buf_append(&r->bodybuf, &r->body_len, &r->body_cap, at, len, c->srv->lim.max_body + 1) <
+	    0)
 		return cb_fail(c, 413, "request body too large");
 	return 0;
 }

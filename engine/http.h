@@ -29,42 +29,42 @@ struct http_header {
 
 /* One request; every pointer stays valid until http_respond(). */
 struct http_req {
-	const char *method;	/* "GET", "POST", ... */
-	const char *url;	/* the raw request target */
-	const char *path;	/* percent-decoded path without query, e.g. "/v1/jobs/ABC" */
-	const char *query;	/* raw query string, "" if none */
-	const char *body;	/* de-chunked, NUL-terminated, "" if none */
+	const char *method; /* "GET", "POST", ... */
+	const char *url;    /* the raw request target */
+	const char *path;   /* percent-decoded path without query, e.g. "/v1/jobs/ABC" */
+	const char *query;  /* raw query string, "" if none */
+	const char *body;   /* de-chunked, NUL-terminated, "" if none */
 	size_t body_len;
 	int http_major, http_minor;
-	void *user;		/* free for the handler */
+	void *user; /* free for the handler */
 
 	/* private */
-	struct http_conn *conn;	/* NULL once the connection is gone */
+	struct http_conn *conn; /* NULL once the connection is gone */
 	struct http_header *hdrs;
 	size_t nhdrs;
-	char *urlbuf;		/* the raw target, NUL-terminated */
+	char *urlbuf; /* the raw target, NUL-terminated */
 	size_t url_len, url_cap;
-	char *pathbuf;		/* decoded path \0 raw query \0 */
-	size_t head_bytes;	/* request line + headers + trailers seen */
-	char *hdrbuf;		/* "name\0value\0" pairs */
+	char *pathbuf;	   /* decoded path \0 raw query \0 */
+	size_t head_bytes; /* request line + headers + trailers seen */
+	char *hdrbuf;	   /* "name\0value\0" pairs */
 	size_t hdr_len, hdr_cap;
-	int hdr_state;		/* 0 none yet, 1 in a name, 2 in a value, 3 done */
+	int hdr_state; /* 0 none yet, 1 in a name, 2 in a value, 3 done */
 	char *bodybuf;
 	size_t body_cap;
-	char *extra;		/* extra response headers, "Name: value\r\n" */
+	char *extra; /* extra response headers, "Name: value\r\n" */
 	size_t extra_len;
 	int keep_alive;
-	int head;		/* HEAD: answer without a body */
+	int head; /* HEAD: answer without a body */
 };
 
 typedef void (*http_handler_fn)(struct http_req *req, void *data);
 
 /* Zero in any field means its default (shown). */
 struct http_limits {
-	size_t max_body;		/* 1 MiB; larger bodies get 413 */
-	size_t max_header;		/* 16 KiB for request line + headers; 431 */
-	int max_conns;			/* 1024; more get 503 and are closed */
-	uint64_t idle_timeout_ms;	/* 60 s without a byte while no request is pending */
+	size_t max_body;	  /* 1 MiB; larger bodies get 413 */
+	size_t max_header;	  /* 16 KiB for request line + headers; 431 */
+	int max_conns;		  /* 1024; more get 503 and are closed */
+	uint64_t idle_timeout_ms; /* 60 s without a byte while no request is pending */
 };
 
 /*
@@ -72,9 +72,8 @@ struct http_limits {
  * port 0 = ephemeral) and call fn(req, data) for each complete request.
  * lim may be NULL for the defaults.  0 or a negative errno.
  */
-int http_server_start(uv_loop_t *loop, const char *hostport,
-		      const struct http_limits *lim, http_handler_fn fn,
-		      void *data, struct http_server **out);
+int http_server_start(uv_loop_t *loop, const char *hostport, const struct http_limits *lim,
+		      http_handler_fn fn, void *data, struct http_server **out);
 /* http_server_port - the bound port (useful after port 0) */
 int http_server_port(const struct http_server *s);
 /*
@@ -92,8 +91,7 @@ const char *http_req_header(const struct http_req *r, const char *name);
  * query parameter called name, copied to buf; "" for a bare "name".  NULL if
  * absent, if it does not fit in n bytes, or if it decodes to a NUL.
  */
-const char *http_req_query_param(const struct http_req *r, const char *name,
-				 char *buf, size_t n);
+const char *http_req_query_param(const struct http_req *r, const char *name, char *buf, size_t n);
 /* http_req_gone - 1 if the connection has gone; the reply will be dropped */
 int http_req_gone(const struct http_req *r);
 
@@ -109,8 +107,8 @@ int http_respond_header(struct http_req *r, const char *name, const char *value)
  * request.  Adds Content-Length, Connection, Date and Content-Type (if
  * content_type is not NULL).  The body is copied.
  */
-void http_respond(struct http_req *r, int status, const char *content_type,
-		  const char *body, size_t len);
+void http_respond(struct http_req *r, int status, const char *content_type, const char *body,
+		  size_t len);
 /* http_status_text - "Not Found" for 404; "Unknown" for codes it lacks */
 const char *http_status_text(int status);
 

@@ -26,8 +26,8 @@ struct intake {
 	void *arg;
 	char id[ID_LEN + 1];
 	int rc;
-	int hashing;    /* waiting for its password hash: later intakes wait too */
-	int dup;        /* its key named an earlier job: that job is the answer */
+	int hashing;	/* waiting for its password hash: later intakes wait too */
+	int dup;	/* its key named an earlier job: that job is the answer */
 	uv_work_t work; /* password hashing off the loop */
 	struct intake *next;
 };
@@ -60,10 +60,10 @@ struct jobs {
 	struct runnable *run_head, **run_tail;
 	int nrun;
 	struct waiter *waiters;
-	json_t *outbox_del; /* outbox keys spooled, to delete in the next tick */
+	json_t *outbox_del;   /* outbox keys spooled, to delete in the next tick */
 	json_t *outbox_retry; /* committed outbox records the spool refused for now */
 	uv_timer_t spool_retry;
-	int hashing;        /* intakes whose password is being hashed */
+	int hashing; /* intakes whose password is being hashed */
 	int64_t done_total, failed_total, commits, commit_fail, timers_fired, purged;
 	int closing;
 	int handles_closed;
@@ -154,7 +154,7 @@ void jobs_wait(struct jobs *j, const char *id, uint64_t timeout_ms, jobs_done_fn
 	json_t *view = NULL;
 	if (jobs_view(j, id, &view) == 0) {
 		const char *s = json_string_value(json_object_get(view, "state"));
-		if (s && (!strcmp(s, "done") || !strcmp(s, "failed")) ) {
+		if (s && (!strcmp(s, "done") || !strcmp(s, "failed"))) {
 			done(arg, 0, view);
 			json_decref(view);
 			return;
@@ -251,7 +251,8 @@ static int run_one(struct jobs *j, const char *id, json_t *spool_after, json_t *
 	args = json_loads(rec_str(rec, "args") ? rec_str(rec, "args") : "{}", 0, NULL);
 	if (!args)
 		args = json_object();
-	rc = wf_run(j->ws, j->st, rec_str(rec, "type"), args, rec_str(rec, "front"), now_ms(), &out);
+	rc = wf_run(j->ws, j->st, rec_str(rec, "type"), args, rec_str(rec, "front"), now_ms(),
+		    &out);
 	if (rc == -ENOENT) { /* its workflow was removed by a reload */
 		out.failed = 1;
 		out.result = json_pack("{s:s, s:s}", "code", "UNKNOWN_TYPE", "message",
@@ -610,8 +611,8 @@ static void hash_done(uv_work_t *w, int status)
 	jobs_arm(j);
 }
 
-void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *args,
-		 const char *key, jobs_done_fn done, void *arg)
+void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *args, const char *key,
+		 jobs_done_fn done, void *arg)
 {
 	struct intake *in = xcalloc(1, sizeof(*in));
 	const struct wf_event *ev = wf_set_event(j->ws, type, args);
@@ -628,7 +629,8 @@ void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *ar
 	in->arg = arg;
 	if (ev)
 		json_object_foreach(ev->args, name, v)
-			if (!strcmp(json_string_value(v), "password") && json_object_get(args, name))
+			if (!strcmp(json_string_value(v), "password") &&
+			    json_object_get(args, name))
 				needs_hash = 1;
 	if (!needs_hash) {
 		intake_queue(j, in);
@@ -643,12 +645,12 @@ void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *ar
 
 json_t *jobs_stats(struct jobs *j)
 {
-	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", j->nrun, "hashing",
-			 j->hashing, "done", (json_int_t)j->done_total, "failed",
+	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", j->nrun,
+			 "hashing", j->hashing, "done", (json_int_t)j->done_total, "failed",
 			 (json_int_t)j->failed_total, "commits", (json_int_t)j->commits,
 			 "commit_failures", (json_int_t)j->commit_fail, "timers_fired",
-			 (json_int_t)j->timers_fired, "records", (json_int_t)j->st->ops->count(j->st),
-			 "purged", (json_int_t)j->purged);
+			 (json_int_t)j->timers_fired, "records",
+			 (json_int_t)j->st->ops->count(j->st), "purged", (json_int_t)j->purged);
 }
 
 void jobs_set_workflows(struct jobs *j, const struct wf_set *ws)

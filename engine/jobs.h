@@ -36,8 +36,8 @@ void jobs_set_workflows(struct jobs *j, const struct wf_set *ws);
  * hashed off the loop first.  done runs once the job is durable (or failed
  * to be).  A key already used by this front returns the first job instead.
  */
-void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *args,
-		 const char *key, jobs_done_fn done, void *arg);
+void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *args, const char *key,
+		 jobs_done_fn done, void *arg);
 /* jobs_wait - done(view) when the job has finished, or after timeout_ms */
 void jobs_wait(struct jobs *j, const char *id, uint64_t timeout_ms, jobs_done_fn done, void *arg);
 /* jobs_view - the job's current view, or -ENOENT */

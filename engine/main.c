@@ -56,7 +56,8 @@ static void on_reload(uv_signal_t *s, int signum)
 	struct engine *e = s->data;
 	struct wf_set *ws;
 	if (load_workflows(e->wf_dir, &ws) < 0) {
-		log_err("reload refused: the workflows above have errors; the last good set keeps running");
+		log_err("reload refused: the workflows above have errors; the last good set keeps "
+			"running");
 		return;
 	}
 	e->retired = xrealloc(e->retired, sizeof(*e->retired) * (size_t)(e->nretired + 1));
@@ -155,7 +156,8 @@ int main(int argc, char **argv)
 		free(pdir);
 		int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 		if (file_write_atomic(pidfile, pid, (size_t)n, 0644) < 0)
-			log_warn("engine.pid_file %s: cannot write it; regflowctl reload will not find us",
+			log_warn("engine.pid_file %s: cannot write it; regflowctl reload will not "
+				 "find us",
 				 pidfile);
 	}
 	log_info("listening on %s (port %d), %d workflow(s), store %s, spool %s", listen,

@@ -14,8 +14,14 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define STORE_LEX_INDEX {"kind", "email", "phone", "idno", "jstate", "account", NULL}
-#define STORE_NUM_INDEX {"due", "purge", NULL}
+#define STORE_LEX_INDEX                                                                            \
+	{                                                                                          \
+		"kind", "email", "phone", "idno", "jstate", "account", NULL                        \
+	}
+#define STORE_NUM_INDEX                                                                            \
+	{                                                                                          \
+		"due", "purge", NULL                                                               \
+	}
 
 struct store;
 

@@ -66,7 +66,8 @@ static json_t *mem_select(struct store_mem *s, const char *col, const char *eq, 
 			const char *cur = keys[i];
 			int64_t cv = rec_int(json_object_get(s->tab, cur), col, 0);
 			size_t j = i;
-			while (j > 0 && rec_int(json_object_get(s->tab, keys[j - 1]), col, 0) > cv) {
+			while (j > 0 &&
+			       rec_int(json_object_get(s->tab, keys[j - 1]), col, 0) > cv) {
 				keys[j] = keys[j - 1];
 				j--;
 			}

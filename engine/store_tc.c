@@ -5,17 +5,17 @@
  * and the outbox messages it produces commit in one transaction.  commit
  * syncs the file: callers group many jobs per transaction (group commit).
  */
-#include "store.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tcutil.h>
 #include <tctdb.h>
+#include <tcutil.h>
+#include <unistd.h>
 
 struct store_tc {
 	struct store base;

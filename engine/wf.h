@@ -22,14 +22,14 @@ struct wf_action;
 
 /* parameter kinds an action declares; the loader checks and converts them */
 enum wf_param_kind {
-	WP_STR,      /* a plain string */
-	WP_TMPL,     /* a string with {{variables}}, checked against those in scope */
-	WP_DUR,      /* a duration ("30s", "1d"): stored as integer milliseconds */
-	WP_INT,      /* an integer */
-	WP_CODE,     /* a result code of SPEC section 3 */
-	WP_TEMPLATE, /* the name of a template of this workflow */
-	WP_FIELD,    /* an account field the workflow may set */
-	WP_RULES,    /* a list of { max = N; per = "1h"; } */
+	WP_STR,	      /* a plain string */
+	WP_TMPL,      /* a string with {{variables}}, checked against those in scope */
+	WP_DUR,	      /* a duration ("30s", "1d"): stored as integer milliseconds */
+	WP_INT,	      /* an integer */
+	WP_CODE,      /* a result code of SPEC section 3 */
+	WP_TEMPLATE,  /* the name of a template of this workflow */
+	WP_FIELD,     /* an account field the workflow may set */
+	WP_RULES,     /* a list of { max = N; per = "1h"; } */
 	WP_BLACKLIST, /* { max = N; per = "1d"; for = "1d"; } */
 	WP_STATE      /* the name of a state of this workflow */
 };
@@ -61,7 +61,7 @@ struct wf_cond {
 
 struct wf_action {
 	const struct wf_action_def *def;
-	json_t *p; /* params by name, converted (durations as ms integers) */
+	json_t *p;	      /* params by name, converted (durations as ms integers) */
 	struct wf_cond *cond; /* "if": the action runs only when it holds */
 	int line;
 };

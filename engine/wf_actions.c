@@ -233,7 +233,8 @@ static int act_verify_code(struct wf_ctx *c, const struct wf_action *a)
 	r = wf_ctx_get(c, key);
 	if (!r || strcmp(rec_str(r, "state"), "live") != 0) {
 		rc = wf_ctx_fail(c, r && !strcmp(rec_str(r, "state"), "locked")
-					? "CODE_ATTEMPTS_EXCEEDED" : "CODE_INVALID");
+					    ? "CODE_ATTEMPTS_EXCEEDED"
+					    : "CODE_INVALID");
 		goto out;
 	}
 	if (c->now >= rec_int(r, "expires", 0)) {
@@ -321,7 +322,8 @@ static int other_accounts(struct wf_ctx *c, const char *field, const char *value
 	json_array_foreach(keys, i, k) {
 		const char *key = json_string_value(k);
 		json_t *r = strcmp(key, c->akey) ? wf_ctx_get(c, key) : NULL;
-		const char *kind = r ? rec_str(r, "kind") : NULL, *st = r ? rec_str(r, "status") : NULL;
+		const char *kind = r ? rec_str(r, "kind") : NULL,
+			   *st = r ? rec_str(r, "status") : NULL;
 		if (kind && !strcmp(kind, "account") && !(st && !strcmp(st, "deregistered")))
 			json_object_set(*out, key, r);
 		json_decref(r);
@@ -420,7 +422,8 @@ static int act_limit(struct wf_ctx *c, const struct wf_action *a)
 	}
 	json_array_foreach(rules, i, rule) {
 		long long start, n;
-		window_read(r, i, json_integer_value(json_object_get(rule, "per")), c->now, &start, &n);
+		window_read(r, i, json_integer_value(json_object_get(rule, "per")), c->now, &start,
+			    &n);
 		if (n >= json_integer_value(json_object_get(rule, "max"))) {
 			rc = wf_ctx_fail(c, "RATE_LIMITED");
 			goto out;
@@ -429,7 +432,8 @@ static int act_limit(struct wf_ctx *c, const struct wf_action *a)
 	json_array_foreach(rules, i, rule) {
 		char buf[64];
 		long long start, n;
-		window_read(r, i, json_integer_value(json_object_get(rule, "per")), c->now, &start, &n);
+		window_read(r, i, json_integer_value(json_object_get(rule, "per")), c->now, &start,
+			    &n);
 		snprintf(col, sizeof(col), "w%zu", i);
 		snprintf(buf, sizeof(buf), "%lld:%lld", start, n + 1);
 		rec_set(r, col, buf);
@@ -491,7 +495,8 @@ static int act_lookup(struct wf_ctx *c, const struct wf_action *a)
 		const char *st = rec_str(r, "status");
 		/* an account that only asked for a code or a link holds nothing yet:
 		 * otherwise anyone could block a phone or an address by asking */
-		int unverified = st && (!strcmp(st, "pending_code") || !strcmp(st, "pending_activation"));
+		int unverified =
+			st && (!strcmp(st, "pending_code") || !strcmp(st, "pending_activation"));
 		if (!unverified && (!best || other_rank(r) > other_rank(best))) {
 			best = r;
 			best_key = key;
@@ -620,17 +625,20 @@ static int act_deregister_others(struct wf_ctx *c, const struct wf_action *a)
 		rec_set(copy, "deregistered_by", wf_ctx_account_id(c));
 		const char *front = rec_str(copy, "front");
 		if (front && (!strcmp(front, "conscript") || !strcmp(front, "yz")))
-			json_array_append_new(warn, json_pack("{s:s, s:s}", "account", rec_str(copy, "id"),
-							      "registered_at", front));
+			json_array_append_new(warn, json_pack("{s:s, s:s}", "account",
+							      rec_str(copy, "id"), "registered_at",
+							      front));
 		/* tell its owner, as the other account */
 		wf_ctx_set_other(c, key, copy);
 		const char *email = rec_str(copy, "email"), *phone = rec_str(copy, "phone");
 		struct wf_action send = {.p = json_object()};
 		if (email && *email) {
-			json_object_set_new(send.p, "template", json_string(wf_p_str(a, "email_template")));
+			json_object_set_new(send.p, "template",
+					    json_string(wf_p_str(a, "email_template")));
 			json_object_set_new(send.p, "to", json_string("{{other_email}}"));
 		} else if (phone && *phone) {
-			json_object_set_new(send.p, "template", json_string(wf_p_str(a, "sms_template")));
+			json_object_set_new(send.p, "template",
+					    json_string(wf_p_str(a, "sms_template")));
 			json_object_set_new(send.p, "to", json_string("{{other_phone}}"));
 		}
 		if (json_object_size(send.p))
@@ -700,8 +708,10 @@ static int act_inbox_answer(struct wf_ctx *c, const struct wf_action *a)
 	snprintf(key, sizeof(key), "i:%s", rid ? rid : "");
 	json_t *r = wf_ctx_get(c, key);
 	int rc = 0;
-	if (!r || !who || strcmp(rec_str(r, "account"), who) || strcmp(rec_str(r, "from"), wf_ctx_account_id(c)) ||
-	    strcmp(rec_str(r, "type"), wf_p_str(a, "type")) || strcmp(rec_str(r, "istate"), "open")) {
+	if (!r || !who || strcmp(rec_str(r, "account"), who) ||
+	    strcmp(rec_str(r, "from"), wf_ctx_account_id(c)) ||
+	    strcmp(rec_str(r, "type"), wf_p_str(a, "type")) ||
+	    strcmp(rec_str(r, "istate"), "open")) {
 		rc = wf_ctx_fail(c, "NOT_FOUND");
 		goto out;
 	}
@@ -750,19 +760,29 @@ static const struct wf_action_def actions[] = {
 	{"issue_token", {{"purpose", WP_STR, 1}, {"valid", WP_DUR, 1}}, "token", act_issue_token},
 	{"verify_token", {{"purpose", WP_STR, 1}}, NULL, act_verify_token},
 	{"issue_code",
-	 {{"purpose", WP_STR, 1}, {"valid", WP_DUR, 1}, {"target", WP_TMPL, 1}, {"length", WP_INT, 0}},
-	 "code", act_issue_code},
+	 {{"purpose", WP_STR, 1},
+	  {"valid", WP_DUR, 1},
+	  {"target", WP_TMPL, 1},
+	  {"length", WP_INT, 0}},
+	 "code",
+	 act_issue_code},
 	{"verify_code",
 	 {{"purpose", WP_STR, 1}, {"target", WP_TMPL, 1}, {"attempts", WP_INT, 0}},
-	 NULL, act_verify_code},
+	 NULL,
+	 act_verify_code},
 	{"send", {{"template", WP_TEMPLATE, 1}, {"to", WP_TMPL, 1}}, NULL, act_send},
-	{"unique", {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}, {"code", WP_CODE, 1}}, NULL,
+	{"unique",
+	 {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}, {"code", WP_CODE, 1}},
+	 NULL,
 	 act_unique},
 	{"require", {{"field", WP_FIELD, 1}, {"code", WP_CODE, 1}}, NULL, act_require},
 	{"limit",
-	 {{"key", WP_TMPL, 1}, {"rules", WP_RULES, 0}, {"blacklist", WP_BLACKLIST, 0},
+	 {{"key", WP_TMPL, 1},
+	  {"rules", WP_RULES, 0},
+	  {"blacklist", WP_BLACKLIST, 0},
 	  {"over", WP_STR, 0}},
-	 "limited", act_limit},
+	 "limited",
+	 act_limit},
 	{"goto", {{"state", WP_STATE, 1}}, NULL, act_goto},
 	{"lookup", {{"field", WP_STR, 1}, {"value", WP_TMPL, 1}}, OTHER_VARS, act_lookup},
 	{"set_other", {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}}, NULL, act_set_other},
@@ -770,12 +790,17 @@ static const struct wf_action_def actions[] = {
 	{"check_photo", {{"max_bytes", WP_INT, 0}}, "photo_type", act_check_photo},
 	{"review_open", {{NULL, 0, 0}}, NULL, act_review_open},
 	{"review_close", {{"state", WP_STR, 1}}, NULL, act_review_close},
-	{"deregister_others", {{"email_template", WP_TEMPLATE, 1}, {"sms_template", WP_TEMPLATE, 1}},
-	 OTHER_VARS, act_deregister_others},
+	{"deregister_others",
+	 {{"email_template", WP_TEMPLATE, 1}, {"sms_template", WP_TEMPLATE, 1}},
+	 OTHER_VARS,
+	 act_deregister_others},
 	{"inbox_send",
 	 {{"type", WP_STR, 1}, {"text", WP_TMPL, 1}, {"valid", WP_DUR, 1}, {"data", WP_TMPL, 0}},
-	 NULL, act_inbox_send},
-	{"inbox_answer", {{"type", WP_STR, 1}, {"answer", WP_STR, 1}}, OTHER_VARS " request_data",
+	 NULL,
+	 act_inbox_send},
+	{"inbox_answer",
+	 {{"type", WP_STR, 1}, {"answer", WP_STR, 1}},
+	 OTHER_VARS " request_data",
 	 act_inbox_answer},
 	{"revoke", {{"purpose", WP_STR, 1}}, NULL, act_revoke},
 };

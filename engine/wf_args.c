@@ -130,9 +130,11 @@ const char *wf_idno_check(const char *no)
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] || (m == 2 && d == 29 && !leap))
+	if (y < 1900 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
+	    (m == 2 && d == 29 && !leap))
 		return "bad birth date";
-	if (y * 10000 + m * 100 + d > (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday)
+	if (y * 10000 + m * 100 + d >
+	    (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday)
 		return "birth date in the future";
 	char c = (char)toupper((unsigned char)no[17]);
 	if (c != check[sum % 11])
@@ -208,8 +210,8 @@ static const struct {
 	const char *(*check)(const char *);
 } arg_types[] = {
 	{"email", email_check}, {"password", password_check}, {"token", token_check},
-	{"code", code_check},   {"phone", phone_check},       {"account", account_check},
-	{"photo", photo_check}, {"id_no", idno_arg_check}, {"string", NULL},
+	{"code", code_check},	{"phone", phone_check},	      {"account", account_check},
+	{"photo", photo_check}, {"id_no", idno_arg_check},    {"string", NULL},
 };
 
 int wf_arg_type_known(const char *type_)

@@ -14,23 +14,23 @@ struct wf_ctx {
 	const struct wf_event *ev; /* NULL for a timer */
 	struct store *st;
 	json_t *args;
-	json_t *vars;    /* template variables */
-	json_t *writes;  /* committed only if the transition succeeds */
-	json_t *sticky;  /* committed in any case (attempt counts, rate limits) */
-	json_t *outbox;  /* keys of the outbox records in writes */
+	json_t *vars;	 /* template variables */
+	json_t *writes;	 /* committed only if the transition succeeds */
+	json_t *sticky;	 /* committed in any case (attempt counts, rate limits) */
+	json_t *outbox;	 /* keys of the outbox records in writes */
 	json_t *account; /* the subject, changed in place */
 	char akey[64];
 	const char *front;
 	const char *code; /* reply */
 	int64_t now;
 	int64_t secret_expires; /* expiry of the secret issued in this transition */
-	const char *secret;     /* the clear secret, for the spool envelope */
-	json_t *other;          /* another account an action looked up (lookup, inbox_answer) */
+	const char *secret;	/* the clear secret, for the spool envelope */
+	json_t *other;		/* another account an action looked up (lookup, inbox_answer) */
 	char okey[64];
 	const char *goto_state; /* set by "goto": overrides the transition's "to" */
-	json_t *extra;          /* more fields for the reply (warnings, review id) */
-	int created;            /* the subject is new in this run */
-	int failed;             /* an action failed: nothing of the transition is kept */
+	json_t *extra;		/* more fields for the reply (warnings, review id) */
+	int created;		/* the subject is new in this run */
+	int failed;		/* an action failed: nothing of the transition is kept */
 };
 
 /* wf_ctx_set_other - make rec (or none) the "other" account: vars other_* */

@@ -5,8 +5,8 @@
  * "regflowctl check" and a reload refuse exactly what would misbehave.
  * Errors are collected, not stopped at: an operator sees them all at once.
  */
-#include "wf_load_priv.h"
 #include "util.h"
+#include "wf_load_priv.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,20 +16,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *job_types[] = {
-	"register_email", "resend_activation", "activate", "send_code", "register_phone",
-	"set_basic_info", "bind_phone", "bind_email", "assist_bind_request",
-	"assist_bind_confirm", "assist_bind_decline", "id_photo_upload", "id_assist_request",
-	"id_assist_confirm", "review_decision", "recover_username", "recover_password",
-	"reset_password", NULL};
+static const char *job_types[] = {"register_email",
+				  "resend_activation",
+				  "activate",
+				  "send_code",
+				  "register_phone",
+				  "set_basic_info",
+				  "bind_phone",
+				  "bind_email",
+				  "assist_bind_request",
+				  "assist_bind_confirm",
+				  "assist_bind_decline",
+				  "id_photo_upload",
+				  "id_assist_request",
+				  "id_assist_confirm",
+				  "review_decision",
+				  "recover_username",
+				  "recover_password",
+				  "reset_password",
+				  NULL};
 
-static const char *result_codes[] = {
-	"OK", "EMAIL_REGISTERED", "PHONE_REGISTERED", "EMAIL_PENDING_ACTIVATION", "EMAIL_BOUND",
-	"PHONE_BOUND", "ALREADY_ACTIVATED", "CODE_EXPIRED", "CODE_INVALID",
-	"CODE_ATTEMPTS_EXCEEDED", "RATE_LIMITED", "BLACKLISTED", "IDNO_INVALID",
-	"IDNO_PENDING_REVIEW", "IDNO_REGISTERED", "IDNO_IMMUTABLE", "PHOTO_FORMAT",
-	"PHOTO_TOO_LARGE", "IN_USE", "ASSISTANT_NOT_ELIGIBLE", "NOT_FOUND", "DEREGISTERED", NULL};
-
+static const char *result_codes[] = {"OK",
+				     "EMAIL_REGISTERED",
+				     "PHONE_REGISTERED",
+				     "EMAIL_PENDING_ACTIVATION",
+				     "EMAIL_BOUND",
+				     "PHONE_BOUND",
+				     "ALREADY_ACTIVATED",
+				     "CODE_EXPIRED",
+				     "CODE_INVALID",
+				     "CODE_ATTEMPTS_EXCEEDED",
+				     "RATE_LIMITED",
+				     "BLACKLISTED",
+				     "IDNO_INVALID",
+				     "IDNO_PENDING_REVIEW",
+				     "IDNO_REGISTERED",
+				     "IDNO_IMMUTABLE",
+				     "PHOTO_FORMAT",
+				     "PHOTO_TOO_LARGE",
+				     "IN_USE",
+				     "ASSISTANT_NOT_ELIGIBLE",
+				     "NOT_FOUND",
+				     "DEREGISTERED",
+				     NULL};
 
 int wfl_in_list(const char *const *list, const char *s)
 {
@@ -73,7 +102,8 @@ static void load_states(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		else if (fin)
 			st->final = config_setting_get_bool(fin);
 		if (st->final && config_setting_get_member(s, "timers"))
-			wfl_lerr(lc, st->line, "state \"%s\" is final: it cannot have timers", st->name);
+			wfl_lerr(lc, st->line, "state \"%s\" is final: it cannot have timers",
+				 st->name);
 	}
 }
 
@@ -112,7 +142,7 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 			}
 			if (!wf_arg_type_known(t))
 				wfl_lerr(lc, wfl_sline(m), "argument \"%s\": unknown type \"%s\"",
-				     config_setting_name(m), t);
+					 config_setting_name(m), t);
 			json_object_set_new(ev->args, config_setting_name(m), json_string(t));
 		}
 		ev->reveal = 1;
@@ -131,13 +161,15 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 				continue;
 			}
 			if (!json_object_get(ev->args, config_setting_name(m)))
-				wfl_lerr(lc, wfl_sline(m), "match: \"%s\" is not an argument of the event",
-				     config_setting_name(m));
+				wfl_lerr(lc, wfl_sline(m),
+					 "match: \"%s\" is not an argument of the event",
+					 config_setting_name(m));
 			json_object_set_new(ev->match, config_setting_name(m), json_string(mv));
 		}
 		config_setting_t *lim = config_setting_get_member(e, "limits");
 		if (lim && config_setting_type(lim) != CONFIG_TYPE_LIST) {
-			wfl_lerr(lc, wfl_sline(lim), "limits must be a list ( { key = ...; rules = ...; }, ... )");
+			wfl_lerr(lc, wfl_sline(lim),
+				 "limits must be a list ( { key = ...; rules = ...; }, ... )");
 		} else if (lim) {
 			/* limits run before the account is looked up: they see the
 			 * job's arguments and its front only */
@@ -155,15 +187,18 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 				if (config_setting_type(l) == CONFIG_TYPE_GROUP &&
 				    !config_setting_get_member(l, "action"))
 					config_setting_set_string(
-						config_setting_add(l, "action", CONFIG_TYPE_STRING), "limit");
+						config_setting_add(l, "action", CONFIG_TYPE_STRING),
+						"limit");
 				wfl_load_action(lc, wf, ev, l, &ev->limits[j], &sc);
 				if (ev->limits[j].def && strcmp(ev->limits[j].def->name, "limit"))
-					wfl_lerr(lc, ev->limits[j].line, "limits: only limit actions belong here");
+					wfl_lerr(lc, ev->limits[j].line,
+						 "limits: only limit actions belong here");
 			}
 		}
 		config_setting_t *s = config_setting_get_member(e, "subject");
 		if (!s || config_setting_type(s) != CONFIG_TYPE_GROUP) {
-			wfl_lerr(lc, ev->line, "event \"%s\": missing subject = { by = ...; }", ev->name);
+			wfl_lerr(lc, ev->line, "event \"%s\": missing subject = { by = ...; }",
+				 ev->name);
 			continue;
 		}
 		wfl_check_known(lc, s, subj_known, "a subject");
@@ -171,24 +206,30 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		ev->purpose = wfl_member_str(lc, s, "purpose", 0);
 		ev->missing = wfl_member_str(lc, s, "missing", 1);
 		if (ev->by) {
-			static const char *bys[] = {"email", "phone", "idno", "token", "account",
-						    "review", "request", NULL};
+			static const char *bys[] = {"email",   "phone",	 "idno",    "token",
+						    "account", "review", "request", NULL};
 			char *b = xstrdup(ev->by), *save = NULL;
-			for (char *one = strtok_r(b, "|", &save); one; one = strtok_r(NULL, "|", &save)) {
+			for (char *one = strtok_r(b, "|", &save); one;
+			     one = strtok_r(NULL, "|", &save)) {
 				if (!wfl_in_list(bys, one))
-					wfl_lerr(lc, wfl_sline(s), "subject: unknown lookup \"%s\" (email, phone, "
-					     "idno, token, account, review, request)", one);
+					wfl_lerr(lc, wfl_sline(s),
+						 "subject: unknown lookup \"%s\" (email, phone, "
+						 "idno, token, account, review, request)",
+						 one);
 				if (!json_object_get(ev->args, wf_by_arg(one)))
-					wfl_lerr(lc, wfl_sline(s), "subject: by \"%s\" needs the argument %s",
-					     one, wf_by_arg(one));
+					wfl_lerr(lc, wfl_sline(s),
+						 "subject: by \"%s\" needs the argument %s", one,
+						 wf_by_arg(one));
 				if (strcmp(one, "token") == 0 && !ev->purpose)
-					wfl_lerr(lc, wfl_sline(s), "subject: by token needs a purpose");
+					wfl_lerr(lc, wfl_sline(s),
+						 "subject: by token needs a purpose");
 			}
 			free(b);
 		}
 		if (ev->missing && strcmp(ev->missing, "create") && !wf_known_code(ev->missing))
-			wfl_lerr(lc, wfl_sline(s), "subject: missing = \"%s\" is neither create nor a result code",
-			     ev->missing);
+			wfl_lerr(lc, wfl_sline(s),
+				 "subject: missing = \"%s\" is neither create nor a result code",
+				 ev->missing);
 	}
 }
 
@@ -211,8 +252,8 @@ static char *load_body_file(struct lctx *lc, const char *dir, const char *name, 
 static void load_template(struct lctx *lc, config_setting_t *t, struct wf_template *tp,
 			  const struct wf_template *base, const char *dir)
 {
-	static const char *known[] = {"channel", "from_name", "subject", "body", "body_file",
-				      "fronts", NULL};
+	static const char *known[] = {"channel",   "from_name", "subject", "body",
+				      "body_file", "fronts",	NULL};
 	tp->line = wfl_sline(t);
 	if (config_setting_type(t) != CONFIG_TYPE_GROUP) {
 		wfl_lerr(lc, tp->line, "template \"%s\" must be a group", tp->name);
@@ -221,10 +262,12 @@ static void load_template(struct lctx *lc, config_setting_t *t, struct wf_templa
 	wfl_check_known(lc, t, known, "a template");
 	if (base) {
 		tp->channel = base->channel ? xstrdup(base->channel) : NULL;
-		if (config_setting_get_member(t, "channel") || config_setting_get_member(t, "fronts"))
+		if (config_setting_get_member(t, "channel") ||
+		    config_setting_get_member(t, "fronts"))
 			wfl_lerr(lc, tp->line,
-			     "template \"%s\": a front may change from_name, subject and body only",
-			     tp->name);
+				 "template \"%s\": a front may change from_name, subject and body "
+				 "only",
+				 tp->name);
 	} else {
 		tp->channel = wfl_member_str(lc, t, "channel", 1);
 	}
@@ -270,7 +313,8 @@ static void load_templates(struct lctx *lc, struct wf *wf, config_setting_t *roo
 	for (int i = 0; i < n; i++) {
 		config_setting_t *t = config_setting_get_elem(g, (unsigned)i);
 		config_setting_t *fr = config_setting_type(t) == CONFIG_TYPE_GROUP
-					       ? config_setting_get_member(t, "fronts") : NULL;
+					       ? config_setting_get_member(t, "fronts")
+					       : NULL;
 		if (fr)
 			cap += config_setting_length(fr);
 	}
@@ -281,11 +325,13 @@ static void load_templates(struct lctx *lc, struct wf *wf, config_setting_t *roo
 		wf->templates[bi].name = xstrdup(config_setting_name(t));
 		load_template(lc, t, &wf->templates[bi], NULL, dir);
 		config_setting_t *fr = config_setting_type(t) == CONFIG_TYPE_GROUP
-					       ? config_setting_get_member(t, "fronts") : NULL;
+					       ? config_setting_get_member(t, "fronts")
+					       : NULL;
 		for (int j = 0; fr && j < config_setting_length(fr); j++) {
 			config_setting_t *f = config_setting_get_elem(fr, (unsigned)j);
 			struct wf_template *tp = &wf->templates[wf->ntemplates++];
-			tp->name = xasprintf("%s@%s", wf->templates[bi].name, config_setting_name(f));
+			tp->name =
+				xasprintf("%s@%s", wf->templates[bi].name, config_setting_name(f));
 			load_template(lc, f, tp, &wf->templates[bi], dir);
 		}
 	}
@@ -296,7 +342,8 @@ static void load_transitions(struct lctx *lc, struct wf *wf, config_setting_t *r
 	static const char *known[] = {"on", "from", "to", "when", "do", NULL};
 	config_setting_t *l = config_setting_get_member(root, "transitions");
 	if (!l || config_setting_type(l) != CONFIG_TYPE_LIST) {
-		wfl_lerr(lc, wfl_sline(l ? l : root), "\"transitions\" must be a list ( {...}, ... )");
+		wfl_lerr(lc, wfl_sline(l ? l : root),
+			 "\"transitions\" must be a list ( {...}, ... )");
 		return;
 	}
 	wf->ntrans = config_setting_length(l);
@@ -306,7 +353,8 @@ static void load_transitions(struct lctx *lc, struct wf *wf, config_setting_t *r
 		struct wf_transition *tr = &wf->trans[i];
 		tr->line = wfl_sline(t);
 		if (config_setting_type(t) != CONFIG_TYPE_GROUP) {
-			wfl_lerr(lc, tr->line, "a transition must be a group { on = ...; from = ...; }");
+			wfl_lerr(lc, tr->line,
+				 "a transition must be a group { on = ...; from = ...; }");
 			continue;
 		}
 		wfl_check_known(lc, t, known, "a transition");
@@ -318,14 +366,16 @@ static void load_transitions(struct lctx *lc, struct wf *wf, config_setting_t *r
 			if (strcmp(wf->events[j].name, tr->on) == 0)
 				ev = &wf->events[j];
 		if (tr->on && !ev)
-			wfl_lerr(lc, tr->line, "on: event \"%s\" is not declared in events", tr->on);
+			wfl_lerr(lc, tr->line, "on: event \"%s\" is not declared in events",
+				 tr->on);
 		if (tr->from && !wf_state_find(wf, tr->from))
 			wfl_lerr(lc, tr->line, "from: unknown state \"%s\"", tr->from);
 		if (tr->to && !wf_state_find(wf, tr->to))
 			wfl_lerr(lc, tr->line, "to: unknown state \"%s\"", tr->to);
 		const struct wf_state *fs = tr->from ? wf_state_find(wf, tr->from) : NULL;
 		if (fs && fs->final && tr->to && strcmp(tr->to, tr->from))
-			wfl_lerr(lc, tr->line, "from: \"%s\" is a final state: no transition leaves it",
+			wfl_lerr(lc, tr->line,
+				 "from: \"%s\" is a final state: no transition leaves it",
 				 tr->from);
 		/* template variables in scope: the account's fields, the event's
 		 * arguments, and the secrets issued earlier in this transition */
@@ -343,17 +393,19 @@ static void load_transitions(struct lctx *lc, struct wf *wf, config_setting_t *r
 			tr->nconds = list ? config_setting_length(w) : 1;
 			tr->conds = xcalloc((size_t)tr->nconds, sizeof(*tr->conds));
 			for (int j = 0; j < tr->nconds; j++)
-				wfl_load_cond(lc, list ? config_setting_get_elem(w, (unsigned)j) : w,
-					  &tr->conds[j], &sc);
+				wfl_load_cond(lc,
+					      list ? config_setting_get_elem(w, (unsigned)j) : w,
+					      &tr->conds[j], &sc);
 		}
 		/* an unguarded transition hides later ones with the same on/from */
 		for (int j = 0; j < i; j++)
 			if (tr->on && tr->from && wf->trans[j].on && wf->trans[j].from &&
-			    !strcmp(wf->trans[j].on, tr->on) && !strcmp(wf->trans[j].from, tr->from) &&
-			    wf->trans[j].nconds == 0)
+			    !strcmp(wf->trans[j].on, tr->on) &&
+			    !strcmp(wf->trans[j].from, tr->from) && wf->trans[j].nconds == 0)
 				wfl_lerr(lc, tr->line,
-				     "never taken: the transition on \"%s\" from \"%s\" at line %d has no guard",
-				     tr->on, tr->from, wf->trans[j].line);
+					 "never taken: the transition on \"%s\" from \"%s\" at "
+					 "line %d has no guard",
+					 tr->on, tr->from, wf->trans[j].line);
 		config_setting_t *d = config_setting_get_member(t, "do");
 		if (!d || config_setting_type(d) != CONFIG_TYPE_LIST) {
 			wfl_lerr(lc, tr->line, "\"do\" must be a list of actions");
@@ -372,11 +424,13 @@ static void load_timers(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		struct wf_state *st = &wf->states[i];
 		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
 		config_setting_t *tl = config_setting_type(s) == CONFIG_TYPE_GROUP
-					       ? config_setting_get_member(s, "timers") : NULL;
+					       ? config_setting_get_member(s, "timers")
+					       : NULL;
 		if (!tl)
 			continue;
 		if (config_setting_type(tl) != CONFIG_TYPE_LIST) {
-			wfl_lerr(lc, wfl_sline(tl), "timers must be a list ( { after = \"1d\"; ... }, ... )");
+			wfl_lerr(lc, wfl_sline(tl),
+				 "timers must be a list ( { after = \"1d\"; ... }, ... )");
 			continue;
 		}
 		st->ntimers = config_setting_length(tl);
@@ -386,13 +440,17 @@ static void load_timers(struct lctx *lc, struct wf *wf, config_setting_t *root)
 			struct wf_timer *tm = &st->timers[j];
 			tm->line = wfl_sline(t);
 			if (config_setting_type(t) != CONFIG_TYPE_GROUP) {
-				wfl_lerr(lc, tm->line, "a timer is { after = \"1d\"; to = \"state\"; do = (...); }");
+				wfl_lerr(lc, tm->line,
+					 "a timer is { after = \"1d\"; to = \"state\"; do = (...); "
+					 "}");
 				continue;
 			}
 			wfl_check_known(lc, t, known, "a timer");
 			char *after = wfl_member_str(lc, t, "after", 1);
-			if (after && (duration_parse(after, &tm->after_ms) < 0 || tm->after_ms <= 0))
-				wfl_lerr(lc, tm->line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", after);
+			if (after &&
+			    (duration_parse(after, &tm->after_ms) < 0 || tm->after_ms <= 0))
+				wfl_lerr(lc, tm->line,
+					 "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", after);
 			free(after);
 			tm->to = wfl_member_str(lc, t, "to", 0);
 			if (tm->to && !wf_state_find(wf, tm->to))
@@ -405,7 +463,8 @@ static void load_timers(struct lctx *lc, struct wf *wf, config_setting_t *root)
 			else if (d)
 				wfl_lerr(lc, tm->line, "\"do\" must be a list of actions");
 			if (!tm->to && !d)
-				wfl_lerr(lc, tm->line, "a timer needs to = \"state\" or do = ( ... )");
+				wfl_lerr(lc, tm->line,
+					 "a timer needs to = \"state\" or do = ( ... )");
 		}
 	}
 }
@@ -433,8 +492,10 @@ static void check_reachable(struct lctx *lc, struct wf *wf)
 				seen[to] = changed = 1;
 			/* a goto action moves too */
 			for (int k = 0; from >= 0 && seen[from] && k < tr->nacts; k++) {
-				const char *g = tr->acts[k].def && !strcmp(tr->acts[k].def->name, "goto")
-							? wf_p_str(&tr->acts[k], "state") : NULL;
+				const char *g =
+					tr->acts[k].def && !strcmp(tr->acts[k].def->name, "goto")
+						? wf_p_str(&tr->acts[k], "state")
+						: NULL;
 				for (int x = 0; g && x < wf->nstates; x++)
 					if (!strcmp(wf->states[x].name, g) && !seen[x])
 						seen[x] = changed = 1;
@@ -450,15 +511,16 @@ static void check_reachable(struct lctx *lc, struct wf *wf)
 	}
 	for (int i = 0; i < wf->nstates; i++)
 		if (!seen[i])
-			wfl_lerr(lc, wf->states[i].line, "state \"%s\" is unreachable from start \"%s\"",
-			     wf->states[i].name, wf->start ? wf->start : "?");
+			wfl_lerr(lc, wf->states[i].line,
+				 "state \"%s\" is unreachable from start \"%s\"",
+				 wf->states[i].name, wf->start ? wf->start : "?");
 	free(seen);
 }
 
 static struct wf *wf_load_file(const char *path, struct wf_errs *errs)
 {
-	static const char *known[] = {"workflow", "start", "states", "events", "templates",
-				      "transitions", NULL};
+	static const char *known[] = {"workflow",  "start",	  "states", "events",
+				      "templates", "transitions", NULL};
 	struct lctx lc = {path, errs};
 	config_t cfg;
 	struct wf *wf = NULL;
@@ -487,8 +549,8 @@ static struct wf *wf_load_file(const char *path, struct wf_errs *errs)
 	wf->start = wfl_member_str(&lc, root, "start", 1);
 	load_states(&lc, wf, root);
 	if (wf->start && wf->states && !wf_state_find(wf, wf->start))
-		wfl_lerr(&lc, wfl_sline(config_setting_get_member(root, "start")), "start: unknown state \"%s\"",
-		     wf->start);
+		wfl_lerr(&lc, wfl_sline(config_setting_get_member(root, "start")),
+			 "start: unknown state \"%s\"", wf->start);
 	load_events(&lc, wf, root);
 	load_templates(&lc, wf, root, dir);
 	load_transitions(&lc, wf, root);
@@ -649,18 +711,20 @@ int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 		for (int e = 0; e < wf->nevents; e++)
 			for (int w = 0; w < ws->n - 1; w++)
 				for (int f = 0; f < ws->wfs[w]->nevents; f++)
-					if (!strcmp(ws->wfs[w]->events[f].name, wf->events[e].name) &&
-					    json_equal(ws->wfs[w]->events[f].match, wf->events[e].match)) {
+					if (!strcmp(ws->wfs[w]->events[f].name,
+						    wf->events[e].name) &&
+					    json_equal(ws->wfs[w]->events[f].match,
+						       wf->events[e].match)) {
 						struct lctx lc = {names[i], errs};
 						wfl_lerr(&lc, wf->events[e].line,
-						     "event \"%s\" is handled by %s already",
-						     wf->events[e].name, ws->wfs[w]->file);
+							 "event \"%s\" is handled by %s already",
+							 wf->events[e].name, ws->wfs[w]->file);
 					}
 		for (int w = 0; w < ws->n - 1; w++)
 			if (wf->name && ws->wfs[w]->name && !strcmp(wf->name, ws->wfs[w]->name)) {
 				struct lctx lc = {names[i], errs};
-				wfl_lerr(&lc, 1, "workflow \"%s\" is defined in %s already", wf->name,
-				     ws->wfs[w]->file);
+				wfl_lerr(&lc, 1, "workflow \"%s\" is defined in %s already",
+					 wf->name, ws->wfs[w]->file);
 			}
 	}
 out:

@@ -57,7 +57,7 @@ int wfl_utf8_ok(const char *s)
 }
 
 void wfl_check_known(struct lctx *lc, config_setting_t *g, const char *const *known,
-			const char *what)
+		     const char *what)
 {
 	for (int i = 0; i < config_setting_length(g); i++) {
 		config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
@@ -69,7 +69,7 @@ void wfl_check_known(struct lctx *lc, config_setting_t *g, const char *const *kn
 
 /* tmpl_vars_check - every {{name}} in text must be in vars */
 void wfl_tmpl_vars_check(struct lctx *lc, int line, const char *text, const char *const *vars,
-			    const char *where)
+			 const char *where)
 {
 	const char *p = text;
 	while (p && (p = strstr(p, "{{")) != NULL) {
@@ -86,7 +86,8 @@ void wfl_tmpl_vars_check(struct lctx *lc, int line, const char *text, const char
 			memcpy(name, p + 2, n);
 			name[n] = 0;
 			if (!wfl_in_list(vars, name))
-				wfl_lerr(lc, line, "%s: unknown template variable {{%s}}", where, name);
+				wfl_lerr(lc, line, "%s: unknown template variable {{%s}}", where,
+					 name);
 		}
 		p = e + 2;
 	}
@@ -117,8 +118,8 @@ static void scope_add_copy(struct scope *sc, const char *name)
 /* scope_base - what every action list sees: the account's own fields */
 void wfl_scope_base(struct scope *sc)
 {
-	static const char *base[] = {"account", "front", "email", "phone", "name", "username",
-				     "login", "masked_login", NULL};
+	static const char *base[] = {"account",	 "front", "email",	  "phone", "name",
+				     "username", "login", "masked_login", NULL};
 	sc->n = 0;
 	sc->v[0] = NULL;
 	for (int i = 0; base[i]; i++)
@@ -127,7 +128,8 @@ void wfl_scope_base(struct scope *sc)
 
 int wf_field_reserved(const char *f)
 {
-	static const char *reserved[] = {"id", "kind", "pwhash", "status", "created", "account", NULL};
+	static const char *reserved[] = {"id",	    "kind",    "pwhash", "status",
+					 "created", "account", NULL};
 	return wfl_in_list(reserved, f) || strncmp(f, "wf.", 3) == 0;
 }
 
@@ -139,7 +141,8 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 	int line = wfl_sline(s);
 	if (pd->kind == WP_RULES) {
 		if (config_setting_type(s) != CONFIG_TYPE_LIST) {
-			wfl_lerr(lc, line, "%s: expected a list ( { max = N; per = \"1h\"; }, ... )", name);
+			wfl_lerr(lc, line,
+				 "%s: expected a list ( { max = N; per = \"1h\"; }, ... )", name);
 			return;
 		}
 		json_t *rules = json_array();
@@ -151,14 +154,17 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 			if (config_setting_type(r) != CONFIG_TYPE_GROUP ||
 			    !config_setting_lookup_int(r, "max", &max) ||
 			    !config_setting_lookup_string(r, "per", &per)) {
-				wfl_lerr(lc, wfl_sline(r), "%s: each rule is { max = N; per = \"DURATION\"; }", name);
+				wfl_lerr(lc, wfl_sline(r),
+					 "%s: each rule is { max = N; per = \"DURATION\"; }", name);
 				continue;
 			}
 			if (max < 1)
 				wfl_lerr(lc, wfl_sline(r), "%s: max must be at least 1", name);
 			if (duration_parse(per, &ms) < 0 || ms <= 0)
-				wfl_lerr(lc, wfl_sline(r), "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", per);
-			json_array_append_new(rules, json_pack("{s:i, s:I}", "max", max, "per", (json_int_t)ms));
+				wfl_lerr(lc, wfl_sline(r),
+					 "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", per);
+			json_array_append_new(
+				rules, json_pack("{s:i, s:I}", "max", max, "per", (json_int_t)ms));
 		}
 		json_object_set_new(act->p, name, rules);
 		return;
@@ -171,19 +177,22 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 		    !config_setting_lookup_int(s, "max", &max) ||
 		    !config_setting_lookup_string(s, "per", &per) ||
 		    !config_setting_lookup_string(s, "for", &dur)) {
-			wfl_lerr(lc, line, "%s: expected { max = N; per = \"1d\"; for = \"1d\"; }", name);
+			wfl_lerr(lc, line, "%s: expected { max = N; per = \"1d\"; for = \"1d\"; }",
+				 name);
 			return;
 		}
 		if (duration_parse(per, &per_ms) < 0 || per_ms <= 0)
 			wfl_lerr(lc, line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", per);
 		if (duration_parse(dur, &for_ms) < 0 || for_ms <= 0)
 			wfl_lerr(lc, line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", dur);
-		json_object_set_new(act->p, name, json_pack("{s:i, s:I, s:I}", "max", max, "per",
-							    (json_int_t)per_ms, "for", (json_int_t)for_ms));
+		json_object_set_new(act->p, name,
+				    json_pack("{s:i, s:I, s:I}", "max", max, "per",
+					      (json_int_t)per_ms, "for", (json_int_t)for_ms));
 		return;
 	}
 	if (pd->kind == WP_INT) {
-		if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+		if (config_setting_type(s) != CONFIG_TYPE_INT &&
+		    config_setting_type(s) != CONFIG_TYPE_INT64) {
 			wfl_lerr(lc, line, "%s must be an integer", name);
 			return;
 		}
@@ -193,7 +202,8 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 		if (!strcmp(name, "length"))
 			lo = 4, hi = 8;
 		if (v < lo || v > hi)
-			wfl_lerr(lc, line, "%s: %lld is out of range (%lld to %lld)", name, v, lo, hi);
+			wfl_lerr(lc, line, "%s: %lld is out of range (%lld to %lld)", name, v, lo,
+				 hi);
 		json_object_set_new(act->p, name, json_integer(v));
 		return;
 	}
@@ -245,7 +255,8 @@ static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 		break;
 	case WP_FIELD:
 		if (wf_field_reserved(v))
-			wfl_lerr(lc, line, "%s: field \"%s\" is managed by the engine", act->def->name, v);
+			wfl_lerr(lc, line, "%s: field \"%s\" is managed by the engine",
+				 act->def->name, v);
 		break;
 	case WP_TMPL:
 		wfl_tmpl_vars_check(lc, line, v, sc->v, act->def->name);
@@ -261,16 +272,17 @@ static void needs_arg(struct lctx *lc, const struct wf_event *ev, const struct w
 {
 	static const struct {
 		const char *action, *arg;
-	} needs[] = {{"set_password", "password"}, {"verify_token", "token"}, {"verify_code", "code"}};
+	} needs[] = {
+		{"set_password", "password"}, {"verify_token", "token"}, {"verify_code", "code"}};
 	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
 		if (!strcmp(act->def->name, needs[i].action) &&
 		    (!ev || !json_object_get(ev->args, needs[i].arg)))
 			wfl_lerr(lc, act->line, "%s: %s has no %s argument", act->def->name,
-			     ev ? ev->name : "a timer", needs[i].arg);
+				 ev ? ev->name : "a timer", needs[i].arg);
 }
 
-void wfl_load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
-			config_setting_t *a, struct wf_action *act, struct scope *sc)
+void wfl_load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev, config_setting_t *a,
+		     struct wf_action *act, struct scope *sc)
 {
 	act->line = wfl_sline(a);
 	act->p = json_object();
@@ -310,7 +322,8 @@ void wfl_load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
 		config_setting_t *s = config_setting_get_member(a, pd->name);
 		if (!s) {
 			if (pd->required)
-				wfl_lerr(lc, act->line, "%s: missing setting \"%s\"", act->def->name, pd->name);
+				wfl_lerr(lc, act->line, "%s: missing setting \"%s\"",
+					 act->def->name, pd->name);
 			continue;
 		}
 		load_param(lc, wf, act, pd, s, sc);
@@ -324,19 +337,21 @@ void wfl_load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
 }
 
 void wfl_load_actions(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
-			 config_setting_t *d, struct wf_action **acts, int *nacts, struct scope *sc)
+		      config_setting_t *d, struct wf_action **acts, int *nacts, struct scope *sc)
 {
 	*nacts = config_setting_length(d);
 	*acts = xcalloc((size_t)*nacts + 1, sizeof(**acts));
 	for (int j = 0; j < *nacts; j++)
-		wfl_load_action(lc, wf, ev, config_setting_get_elem(d, (unsigned)j), &(*acts)[j], sc);
+		wfl_load_action(lc, wf, ev, config_setting_get_elem(d, (unsigned)j), &(*acts)[j],
+				sc);
 }
 
 void wfl_load_cond(struct lctx *lc, config_setting_t *g, struct wf_cond *c, struct scope *sc)
 {
 	static const char *known[] = {"field", "equals", "set", "not", NULL};
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
-		wfl_lerr(lc, wfl_sline(g), "a guard is { field = \"...\"; set = true; } or { field; equals }");
+		wfl_lerr(lc, wfl_sline(g),
+			 "a guard is { field = \"...\"; set = true; } or { field; equals }");
 		return;
 	}
 	wfl_check_known(lc, g, known, "a guard");

@@ -21,12 +21,14 @@ struct scope {
 	int n;
 };
 
-void wfl_lerr(struct lctx *lc, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void wfl_lerr(struct lctx *lc, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 int wfl_sline(const config_setting_t *s);
 /* wfl_member_str - a string member of group g; missing and required is an error */
 char *wfl_member_str(struct lctx *lc, config_setting_t *g, const char *name, int required);
 /* wfl_check_known - every member of g is one of known */
-void wfl_check_known(struct lctx *lc, config_setting_t *g, const char *const *known, const char *what);
+void wfl_check_known(struct lctx *lc, config_setting_t *g, const char *const *known,
+		     const char *what);
 /* wfl_tmpl_vars_check - every {{name}} in text must be in vars */
 void wfl_tmpl_vars_check(struct lctx *lc, int line, const char *text, const char *const *vars,
 			 const char *where);
@@ -41,8 +43,8 @@ void wfl_scope_base(struct scope *sc);
 void wfl_load_actions(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
 		      config_setting_t *d, struct wf_action **acts, int *nacts, struct scope *sc);
 /* wfl_load_action - one action group */
-void wfl_load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev,
-		     config_setting_t *a, struct wf_action *act, struct scope *sc);
+void wfl_load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev, config_setting_t *a,
+		     struct wf_action *act, struct scope *sc);
 void wfl_load_cond(struct lctx *lc, config_setting_t *g, struct wf_cond *c, struct scope *sc);
 
 #endif

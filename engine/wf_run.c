@@ -153,10 +153,13 @@ static int find_subject(struct wf_ctx *c)
 			json_t *a = wf_ctx_get(c, json_string_value(k));
 			const char *kind = a ? rec_str(a, "kind") : NULL;
 			const char *status = a ? rec_str(a, "status") : "";
-			int rank = !kind || strcmp(kind, "account") || !strcmp(status, "deregistered") ? 0
-				   : !strncmp(status, "pending_code", 12) ||
-					     !strncmp(status, "pending_activation", 18)
-					 ? 1 : 2;
+			int rank =
+				!kind || strcmp(kind, "account") || !strcmp(status, "deregistered")
+					? 0
+				: !strncmp(status, "pending_code", 12) ||
+						!strncmp(status, "pending_activation", 18)
+					? 1
+					: 2;
 			if (rank > best) {
 				best = rank;
 				snprintf(c->akey, sizeof(c->akey), "%s", json_string_value(k));
@@ -235,8 +238,9 @@ out:
 
 void wf_ctx_set_other(struct wf_ctx *c, const char *key, json_t *rec)
 {
-	static const char *fields[] = {"id", "status", "name", "email", "phone", "login", "front",
-				       "email_bound", "phone_bound", "idno", NULL};
+	static const char *fields[] = {"id",	      "status", "name",	 "email",
+				       "phone",	      "login",	"front", "email_bound",
+				       "phone_bound", "idno",	NULL};
 	char var[64], masked[128];
 	json_decref(c->other);
 	c->other = rec ? json_deep_copy(rec) : NULL;
@@ -271,7 +275,8 @@ int wf_ctx_cond(struct wf_ctx *c, const struct wf_cond *k)
 /* scope - account fields, then the event's arguments (not passwords) */
 static void fill_vars(struct wf_ctx *c)
 {
-	static const char *fields[] = {"email", "phone", "name", "username", "front", "login", NULL};
+	static const char *fields[] = {"email", "phone", "name", "username",
+				       "front", "login", NULL};
 	const char *name;
 	json_t *v;
 	char masked[128];
@@ -283,7 +288,8 @@ static void fill_vars(struct wf_ctx *c)
 	if (c->front)
 		json_object_set_new(c->vars, "front", json_string(c->front));
 	json_object_foreach(c->args, name, v) {
-		const char *t = c->ev ? json_string_value(json_object_get(c->ev->args, name)) : NULL;
+		const char *t =
+			c->ev ? json_string_value(json_object_get(c->ev->args, name)) : NULL;
 		if (t && strcmp(t, "password") != 0)
 			json_object_set(c->vars, name, v);
 	}
@@ -423,8 +429,9 @@ static const char *current_state(struct wf_ctx *c)
 	snprintf(col, sizeof(col), "wf.%s", c->wf->name);
 	const char *state = rec_str(c->account, col);
 	if (state && !wf_state_find(c->wf, state)) {
-		log_warn("account %s: state \"%s\" of workflow %s no longer exists; taken as \"%s\"",
-			 wf_ctx_account_id(c), state, c->wf->name, c->wf->start);
+		log_warn(
+			"account %s: state \"%s\" of workflow %s no longer exists; taken as \"%s\"",
+			wf_ctx_account_id(c), state, c->wf->name, c->wf->start);
 		state = NULL;
 	}
 	return state ? state : c->wf->start;
@@ -495,7 +502,8 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 		return ctx_finish(&c, rc, out);
 	fill_vars(&c);
 	/* a deregistered account takes no more events (its owner is told so) */
-	if (!strcmp(rec_str(c.account, "status") ? rec_str(c.account, "status") : "", "deregistered"))
+	if (!strcmp(rec_str(c.account, "status") ? rec_str(c.account, "status") : "",
+		    "deregistered"))
 		return ctx_finish(&c, wf_ctx_fail(&c, "DEREGISTERED"), out);
 	const char *state = current_state(&c);
 	for (int i = 0; i < c.wf->ntrans; i++) {
@@ -547,7 +555,8 @@ int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, in
 	c.account = copy;
 	if (strcmp(current_state(&c), tstate) != 0)
 		goto done; /* the state was left: a stale timer */
-	if (!strcmp(rec_str(c.account, "status") ? rec_str(c.account, "status") : "", "deregistered"))
+	if (!strcmp(rec_str(c.account, "status") ? rec_str(c.account, "status") : "",
+		    "deregistered"))
 		goto done; /* nothing happens to a deregistered account any more */
 	fill_vars(&c);
 	const struct wf_timer *tm = &s->timers[idx];

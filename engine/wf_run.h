@@ -17,7 +17,7 @@ struct wf_out {
 	json_t *result; /* {"code", "message", "account"?} */
 	json_t *writes; /* key -> record, or null to delete */
 	json_t *outbox; /* ids of the outbox records in writes ("o:ID" keys) */
-	int failed;     /* 1: the job failed (no transition): job state "failed" */
+	int failed;	/* 1: the job failed (no transition): job state "failed" */
 };
 
 /* wf_run - args as accepted by the API (passwords already hashed) */

@@ -143,7 +143,7 @@ static void finish(struct gw_batch *b, struct gw_item *it, int64_t now)
 	if (it->tried)
 		m->attempts++;
 	spool_history_add(m, now, "%s%s: %s",
-			  it->outcome == GW_SENT	? "sent"
+			  it->outcome == GW_SENT   ? "sent"
 			  : it->outcome == GW_FAIL ? "failed"
 						   : "deferred",
 			  it->tried ? "" : " (not tried)", it->why);
@@ -168,8 +168,9 @@ static void finish(struct gw_batch *b, struct gw_item *it, int64_t now)
 		if (it->tried)
 			m->next_attempt_ms = now + gw_backoff(c, m->attempts);
 		else /* the relay is backing off: come back when it is tried again */
-			m->next_attempt_ms = b->relay_until +
-					     randombytes_uniform((uint32_t)(c->retry_min_ms / 2 + 1));
+			m->next_attempt_ms =
+				b->relay_until +
+				randombytes_uniform((uint32_t)(c->retry_min_ms / 2 + 1));
 		/* never later than the message can still be sent: it then expires */
 		if (m->expires_ms && m->next_attempt_ms > m->expires_ms)
 			m->next_attempt_ms = m->expires_ms;
@@ -207,11 +208,12 @@ void deliver_batch(struct gw_batch *b)
 		if (it->decided) /* an SMS the HTTP client has sent or not */
 			continue;
 		if (m->expires_ms && now >= m->expires_ms) {
-			decide(it, GW_FAIL, 0, "expired: its expiry passed before it could be delivered");
+			decide(it, GW_FAIL, 0,
+			       "expired: its expiry passed before it could be delivered");
 		} else if (c->lifetime_ms && now - m->created_ms > c->lifetime_ms) {
 			duration_format(c->lifetime_ms, dur, sizeof(dur));
-			decide(it, GW_FAIL, 0, "expired: not delivered within %s (gateway.retry.lifetime)",
-			       dur);
+			decide(it, GW_FAIL, 0,
+			       "expired: not delivered within %s (gateway.retry.lifetime)", dur);
 		} else if (strcmp(m->channel, "sms") == 0) {
 			sms_send(c, it);
 		} else if (!mime_addr_valid(m->to)) {

@@ -23,14 +23,14 @@
 #define GW_TMP_MAX_AGE_MS (24 * 3600 * 1000LL)
 
 #define SMS_KANNEL_QUERY                                                                           \
-	"username={{username}}&password={{password}}&to={{to}}&text={{text}}"                     \
+	"username={{username}}&password={{password}}&to={{to}}&text={{text}}"                      \
 	"&charset=UTF-8&coding=2&dlr-mask={{dlr_mask}}&dlr-url={{dlr_url}}"
 
 /* sms_conf_check - the templates expand for a sample message */
 static int sms_conf_check(struct gw_conf *gc, struct conf *c)
 {
-	struct spool_msg m = {.id = "0000000000000", .channel = "sms", .to = "13800138000",
-			      .body = "x"};
+	struct spool_msg m = {
+		.id = "0000000000000", .channel = "sms", .to = "13800138000", .body = "x"};
 	char err[128], *out;
 
 	if (sms_expand(gc->sms_query, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
@@ -50,7 +50,8 @@ static int sms_conf_check(struct gw_conf *gc, struct conf *c)
 static void smtp_conf_check(struct gw_conf *gc, struct conf *c, const char *starttls)
 {
 	if (relay_starttls_parse(starttls, &gc->smtp_starttls) < 0)
-		snprintf(c->err, sizeof(c->err), "gateway.smtp.starttls: \"no\", \"try\" or \"require\"");
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.starttls: \"no\", \"try\" or \"require\"");
 	else if (!*gc->smtp_username != !*gc->smtp_password)
 		snprintf(c->err, sizeof(c->err),
 			 "gateway.smtp.username and gateway.smtp.password: set both or neither");
@@ -60,9 +61,11 @@ static void smtp_conf_check(struct gw_conf *gc, struct conf *c, const char *star
 			 "gateway.smtp.starttls to \"require\" (or \"try\")");
 	/* the PLAIN and LOGIN plugins copy each into 255 bytes */
 	else if (strlen(gc->smtp_username) > 255 || strpbrk(gc->smtp_username, "\r\n"))
-		snprintf(c->err, sizeof(c->err), "gateway.smtp.username: at most 255 bytes, one line");
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.username: at most 255 bytes, one line");
 	else if (strlen(gc->smtp_password) > 255 || strpbrk(gc->smtp_password, "\r\n"))
-		snprintf(c->err, sizeof(c->err), "gateway.smtp.password: at most 255 bytes, one line");
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.password: at most 255 bytes, one line");
 }
 
 int gw_conf_load(struct gw_conf *gc, struct conf *c)
@@ -91,8 +94,9 @@ int gw_conf_load(struct gw_conf *gc, struct conf *c)
 	gc->sms_password = conf_str(c, "gateway.sms.password", "");
 	gc->sms_from = conf_str(c, "gateway.sms.from", "");
 	gc->sms_method = conf_str(c, "gateway.sms.method", "GET");
-	gc->sms_query = conf_str(c, "gateway.sms.query",
-				 *gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY);
+	gc->sms_query =
+		conf_str(c, "gateway.sms.query",
+			 *gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY);
 	gc->sms_body = conf_str(c, "gateway.sms.body", "");
 	gc->sms_content_type =
 		conf_str(c, "gateway.sms.content_type", "application/x-www-form-urlencoded");
@@ -272,7 +276,8 @@ static void def_run(struct gw *g)
 			g->def[k++] = *d;
 			continue;
 		}
-		int rc = spool_move(g->c.spool_dir, d->id, SPOOL_DEFERRED, SPOOL_QUEUED, SPOOL_NOSYNC);
+		int rc = spool_move(g->c.spool_dir, d->id, SPOOL_DEFERRED, SPOOL_QUEUED,
+				    SPOOL_NOSYNC);
 		if (rc == 0)
 			pending_push(g, d->id);
 		else if (rc != -ENOENT) /* ENOENT: an operator moved it */
@@ -325,7 +330,8 @@ static int claim(struct gw *g, const char *name, struct gw_item *it)
 	rc = spool_move(dir, name, SPOOL_QUEUED, SPOOL_ACTIVE, SPOOL_NOSYNC);
 	if (rc < 0) {
 		if (rc != -ENOENT)
-			log_err("spool: cannot move incoming/%s to active/: %s", name, strerror(-rc));
+			log_err("spool: cannot move incoming/%s to active/: %s", name,
+				strerror(-rc));
 		spool_msg_free(&it->m);
 		return 0;
 	}
@@ -522,7 +528,8 @@ static void dispatch(struct gw *g)
 			progress = 1;
 		}
 		/* a full batch of e-mail ready, or the SMS client full: stop claiming */
-		while (g->head < g->npending && g->nmailq < (size_t)g->c.batch && g->nsmsq < smsq_max) {
+		while (g->head < g->npending && g->nmailq < (size_t)g->c.batch &&
+		       g->nsmsq < smsq_max) {
 			char *name = g->pending[g->head++];
 			struct gw_item *it = xcalloc(1, sizeof(*it));
 			int mine = claim(g, name, it);
@@ -666,7 +673,7 @@ static void close_cb(uv_handle_t *h)
 
 static void gw_close_all(struct gw *g)
 {
-	uv_handle_t *hs[] = {(uv_handle_t *)&g->watch,	   (uv_handle_t *)&g->scan_timer,
+	uv_handle_t *hs[] = {(uv_handle_t *)&g->watch, (uv_handle_t *)&g->scan_timer,
 			     (uv_handle_t *)&g->due_timer, (uv_handle_t *)&g->sigint,
 			     (uv_handle_t *)&g->sigterm};
 	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
@@ -749,15 +756,15 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 
 	scan_cb(&g->scan_timer); /* the deferred index, the queue, the first batches */
 	if (*c->sms_url)
-		log_info("sms: %s %s, up to %d request(s) in flight", c->sms_method,
-			 c->sms_url, c->sms_max_inflight);
+		log_info("sms: %s %s, up to %d request(s) in flight", c->sms_method, c->sms_url,
+			 c->sms_max_inflight);
 	if (*c->relay)
 		log_info("started: spool %s, relay %s, %d session(s) of up to %d message(s), "
 			 "STARTTLS %s%s%s%s",
 			 c->spool_dir, c->relay, c->connections, c->batch,
-			 c->smtp_starttls == RELAY_STARTTLS_NO	   ? "no"
+			 c->smtp_starttls == RELAY_STARTTLS_NO	  ? "no"
 			 : c->smtp_starttls == RELAY_STARTTLS_TRY ? "try"
-								   : "require",
+								  : "require",
 			 c->smtp_starttls == RELAY_STARTTLS_NO ? ""
 			 : c->smtp_tls_verify		       ? " (certificate verified)"
 							       : " (certificate NOT verified)",

@@ -19,14 +19,14 @@
 
 struct gw_conf {
 	const char *spool_dir;
-	const char *relay;  /* "" = e-mail to the file sink */
-	const char *from;   /* envelope sender and From address */
-	const char *helo;   /* "" = libesmtp's default */
+	const char *relay; /* "" = e-mail to the file sink */
+	const char *from;  /* envelope sender and From address */
+	const char *helo;  /* "" = libesmtp's default */
 	enum relay_starttls smtp_starttls;
-	int smtp_tls_verify;	     /* refuse a relay certificate that does not verify */
-	const char *smtp_ca_file;    /* "" = the system's CAs */
-	const char *smtp_username;   /* "" = no AUTH */
-	const char *smtp_password;   /* never logged */
+	int smtp_tls_verify;	   /* refuse a relay certificate that does not verify */
+	const char *smtp_ca_file;  /* "" = the system's CAs */
+	const char *smtp_username; /* "" = no AUTH */
+	const char *smtp_password; /* never logged */
 	const char *sink_dir;
 	const char *sms_url; /* "" = SMS to the file sink */
 	const char *sms_username, *sms_password, *sms_from;
@@ -62,11 +62,11 @@ struct gw_batch {
 	struct gw_item *items;
 	size_t n;
 	struct relay_tls *tls; /* in: the shared TLS context (NULL: no STARTTLS) */
-	int relay_paused;     /* in: relay backing off, defer e-mail untried */
-	int64_t relay_until;  /* in: when the relay is tried again */
-	int record_only;      /* in: every item decided already (SMS over HTTP) */
-	int relay_used;	      /* out: a session was attempted */
-	int relay_down;	      /* out: the relay could not be spoken to */
+	int relay_paused;      /* in: relay backing off, defer e-mail untried */
+	int64_t relay_until;   /* in: when the relay is tried again */
+	int record_only;       /* in: every item decided already (SMS over HTTP) */
+	int relay_used;	       /* out: a session was attempted */
+	int relay_down;	       /* out: the relay could not be spoken to */
 	char relay_error[256];
 };
 
@@ -97,15 +97,15 @@ struct gw {
 	struct http_server *http; /* gateway.listen */
 	struct gw_item **mailq;	  /* claimed, waiting for a worker (e-mail, sink SMS, expired) */
 	size_t nmailq, capmailq;
-	struct gw_item **smsq;	  /* claimed SMS waiting for room in the HTTP client */
+	struct gw_item **smsq; /* claimed SMS waiting for room in the HTTP client */
 	size_t nsmsq, capsmsq;
-	struct gw_item **doneq;	  /* SMS decided, waiting to be recorded by a worker */
+	struct gw_item **doneq; /* SMS decided, waiting to be recorded by a worker */
 	size_t ndoneq, capdoneq;
-	int recording;		  /* a record batch is on a worker */
-	int dispatching;	  /* inside dispatch(): do not re-enter */
-	struct gw_dlr *dlrq;	  /* delivery reports waiting for the worker, oldest first */
-	struct gw_dlr *dlr_wait;  /* reports for messages still in active/ */
-	int dlr_running;	  /* a batch of reports is on a worker */
+	int recording;		 /* a record batch is on a worker */
+	int dispatching;	 /* inside dispatch(): do not re-enter */
+	struct gw_dlr *dlrq;	 /* delivery reports waiting for the worker, oldest first */
+	struct gw_dlr *dlr_wait; /* reports for messages still in active/ */
+	int dlr_running;	 /* a batch of reports is on a worker */
 	struct gw_counts counts;
 	uv_fs_event_t watch;
 	uv_timer_t scan_timer, due_timer;
@@ -114,7 +114,7 @@ struct gw {
 	size_t npending, head, cappending;
 	struct gw_deferred *def; /* deferred/, sorted by id */
 	size_t ndef, capdef;
-	int64_t def_mtime_ns;	 /* deferred/ mtime at the last index rebuild */
+	int64_t def_mtime_ns; /* deferred/ mtime at the last index rebuild */
 	int64_t last_purge_ms;
 	int inflight;
 	struct relay_tls *smtp_tls; /* made at start when STARTTLS may be used */

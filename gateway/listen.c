@@ -151,15 +151,16 @@ static void dlr_after_cb(uv_work_t *w, int status)
 		}
 		if (d->rc == 0) {
 			g->counts.dlr[idx]++;
-			log_info("%s: sms dlr %d %s%s%s", d->id, d->type, word, d->answer[0] ? ": " : "",
-				 d->answer);
+			log_info("%s: sms dlr %d %s%s%s", d->id, d->type, word,
+				 d->answer[0] ? ": " : "", d->answer);
 			dlr_reply(d, 200, "recorded\n");
 		} else if (d->rc == -ENOENT) {
-			log_warn("%s: sms dlr %d %s for a message not in the spool", d->id, d->type, word);
+			log_warn("%s: sms dlr %d %s for a message not in the spool", d->id, d->type,
+				 word);
 			dlr_reply(d, 404, "no such message\n");
 		} else if (d->rc == -EBUSY || d->rc == -EAGAIN) {
-			log_warn("%s: sms dlr %d %s not recorded: the message is %s", d->id, d->type,
-				 word, d->state);
+			log_warn("%s: sms dlr %d %s not recorded: the message is %s", d->id,
+				 d->type, word, d->state);
 			dlr_reply(d, d->rc == -EAGAIN ? 503 : 200, "not recorded\n");
 		} else {
 			log_err("%s: sms dlr %d %s not recorded: %s", d->id, d->type, word,
@@ -299,7 +300,8 @@ static void metrics_after_cb(uv_work_t *w, int status)
 	for (int st = 0; st < SPOOL_NSTATE; st++)
 		for (int ch = 0; ch < 2; ch++)
 			if (st != SPOOL_CORRUPT)
-				fprintf(f, "regflow_spool_messages{state=\"%s\",channel=\"%s\"} %ld\n",
+				fprintf(f,
+					"regflow_spool_messages{state=\"%s\",channel=\"%s\"} %ld\n",
 					spool_state_name((enum spool_state)st), chans[ch],
 					j->st.count[st][ch]);
 	fprintf(f, "# HELP regflow_spool_unreadable Files that do not parse, by state.\n"
@@ -314,29 +316,33 @@ static void metrics_after_cb(uv_work_t *w, int status)
 			fprintf(f, "regflow_spool_oldest_age_seconds{state=\"%s\"} %.3f\n",
 				spool_state_name((enum spool_state)st),
 				(double)(now - j->st.oldest_ms[st]) / 1000.0);
-	fprintf(f, "# HELP regflow_sms_dlr_messages Sent SMS by their last delivery report.\n"
-		   "# TYPE regflow_sms_dlr_messages gauge\n"
-		   "regflow_sms_dlr_messages{dlr=\"delivered\"} %ld\n"
-		   "regflow_sms_dlr_messages{dlr=\"failed\"} %ld\n",
+	fprintf(f,
+		"# HELP regflow_sms_dlr_messages Sent SMS by their last delivery report.\n"
+		"# TYPE regflow_sms_dlr_messages gauge\n"
+		"regflow_sms_dlr_messages{dlr=\"delivered\"} %ld\n"
+		"regflow_sms_dlr_messages{dlr=\"failed\"} %ld\n",
 		j->st.dlr_delivered, j->st.dlr_failed);
 	fprintf(f, "# HELP regflow_gateway_outcomes_total Delivery outcomes since start.\n"
 		   "# TYPE regflow_gateway_outcomes_total counter\n");
 	for (int ch = 0; ch < 2; ch++)
 		for (int o = 0; o < 3; o++)
-			fprintf(f, "regflow_gateway_outcomes_total{channel=\"%s\",outcome=\"%s\"} %ld\n",
+			fprintf(f,
+				"regflow_gateway_outcomes_total{channel=\"%s\",outcome=\"%s\"} "
+				"%ld\n",
 				chans[ch], outs[o], g->counts.outcome[ch][o]);
 	fprintf(f, "# HELP regflow_gateway_dlr_total Delivery reports recorded since start.\n"
 		   "# TYPE regflow_gateway_dlr_total counter\n");
 	for (int i = 0; i < 6; i++)
 		fprintf(f, "regflow_gateway_dlr_total{status=\"%s\"} %ld\n", dlrs[i],
 			g->counts.dlr[i]);
-	fprintf(f, "# HELP regflow_gateway_inflight Work in progress.\n"
-		   "# TYPE regflow_gateway_inflight gauge\n"
-		   "regflow_gateway_inflight{kind=\"smtp_sessions\"} %d\n"
-		   "regflow_gateway_inflight{kind=\"sms_requests\"} %d\n"
-		   "# HELP regflow_gateway_relay_paused 1 while the SMTP relay is backed off.\n"
-		   "# TYPE regflow_gateway_relay_paused gauge\n"
-		   "regflow_gateway_relay_paused %d\n",
+	fprintf(f,
+		"# HELP regflow_gateway_inflight Work in progress.\n"
+		"# TYPE regflow_gateway_inflight gauge\n"
+		"regflow_gateway_inflight{kind=\"smtp_sessions\"} %d\n"
+		"regflow_gateway_inflight{kind=\"sms_requests\"} %d\n"
+		"# HELP regflow_gateway_relay_paused 1 while the SMTP relay is backed off.\n"
+		"# TYPE regflow_gateway_relay_paused gauge\n"
+		"regflow_gateway_relay_paused %d\n",
 		g->inflight, g->sms ? sms_inflight(g->sms) : 0, g->relay_until > now);
 	if (fclose(f) != 0)
 		fatal("out of memory");
@@ -347,10 +353,13 @@ static void metrics_after_cb(uv_work_t *w, int status)
 
 static void handle_health(struct gw *g, struct http_req *req)
 {
-	json_t *o = json_pack("{s:s, s:i, s:i, s:s, s:s}", "status", "ok", "smtp_sessions",
-			      g->inflight, "sms_requests", g->sms ? sms_inflight(g->sms) : 0,
-			      "relay", !*g->c.relay ? "sink" : g->relay_until > now_ms() ? "paused" : "ok",
-			      "sms", g->sms ? "http" : "sink");
+	json_t *o =
+		json_pack("{s:s, s:i, s:i, s:s, s:s}", "status", "ok", "smtp_sessions", g->inflight,
+			  "sms_requests", g->sms ? sms_inflight(g->sms) : 0, "relay",
+			  !*g->c.relay		      ? "sink"
+			  : g->relay_until > now_ms() ? "paused"
+						      : "ok",
+			  "sms", g->sms ? "http" : "sink");
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);

@@ -54,7 +54,8 @@ static char *encoded_words(const char *s)
 		/* never split a character: back up to a lead byte */
 		while (k > 1 && off + k < n && ((unsigned char)s[off + k] & 0xC0) == 0x80)
 			k--;
-		size_t need = (size_t)(o - out) + sodium_base64_ENCODED_LEN(k, sodium_base64_VARIANT_ORIGINAL) + 20;
+		size_t need = (size_t)(o - out) +
+			      sodium_base64_ENCODED_LEN(k, sodium_base64_VARIANT_ORIGINAL) + 20;
 		if (need > cap) {
 			size_t used = (size_t)(o - out);
 			cap = need * 2;

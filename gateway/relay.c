@@ -194,7 +194,7 @@ void relay_tls_free(struct relay_tls *t)
 
 /* refuse - record why this session may carry no mail (the first reason wins) */
 static void refuse(struct sess *s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void refuse(struct sess *s, int code, const char *fmt, ...)
 {
@@ -486,8 +486,8 @@ static int session_setup(smtp_session_t ss, struct sess *s)
 	if (rc->starttls != RELAY_STARTTLS_NO && rc->tls) {
 		if (!smtp_starttls_set_ctx(ss, rc->tls->ctx) ||
 		    !smtp_starttls_enable(ss, rc->starttls == RELAY_STARTTLS_REQUIRE
-						  ? Starttls_REQUIRED
-						  : Starttls_ENABLED))
+						      ? Starttls_REQUIRED
+						      : Starttls_ENABLED))
 			return -EINVAL;
 	}
 	if (s->want_auth) {

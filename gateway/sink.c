@@ -16,8 +16,7 @@
 /* one writer at a time keeps each JSON line whole */
 static pthread_mutex_t sink_sms_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int sink_eml(const char *dir, const char *id, const char *text, size_t len, char *where,
-	     size_t wn)
+int sink_eml(const char *dir, const char *id, const char *text, size_t len, char *where, size_t wn)
 {
 	int w = snprintf(where, wn, "%s/%s.eml", dir, id);
 	if (w < 0 || (size_t)w >= wn)

@@ -125,8 +125,8 @@ int sms_expand(const char *tmpl, const struct spool_msg *m, const struct gw_conf
 			v = mask;
 #undef IS
 		if (!v) {
-			snprintf(err, errlen, "unknown template variable {{%.*s}}", (int)(nl > 32 ? 32 : nl),
-				 open + 2);
+			snprintf(err, errlen, "unknown template variable {{%.*s}}",
+				 (int)(nl > 32 ? 32 : nl), open + 2);
 			rc = -EINVAL;
 			break;
 		}
@@ -403,13 +403,15 @@ void sms_submit(struct sms *s, struct gw_item *it)
 	s->inflight++;
 	/* the templates were checked at start: an error here is a bug in the message */
 	if (sms_expand(c->sms_query, &it->m, c, dlr, 'u', &query, err, sizeof(err)) < 0 ||
-	    (post && sms_expand(c->sms_body, &it->m, c, dlr, strstr(c->sms_content_type, "json") ? 'j' : 'u',
-				&r->body, err, sizeof(err)) < 0)) {
+	    (post && sms_expand(c->sms_body, &it->m, c, dlr,
+				strstr(c->sms_content_type, "json") ? 'j' : 'u', &r->body, err,
+				sizeof(err)) < 0)) {
 		set_outcome(it, GW_FAIL, "sms request: %s", err);
 		goto fail;
 	}
-	r->url = *query ? xasprintf("%s%c%s", c->sms_url, strchr(c->sms_url, '?') ? '&' : '?', query)
-			: xstrdup(c->sms_url);
+	r->url =
+		*query ? xasprintf("%s%c%s", c->sms_url, strchr(c->sms_url, '?') ? '&' : '?', query)
+		       : xstrdup(c->sms_url);
 	sodium_memzero(query, strlen(query));
 	free(query);
 	query = NULL;

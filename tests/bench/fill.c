@@ -38,7 +38,9 @@ int main(int argc, char **argv)
 		rec_set(a, "reg_by", "email");
 		rec_set(a, "status", "pending_activation");
 		rec_set(a, "wf.activation", "pending");
-		rec_set(a, "pwhash", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g");
+		rec_set(a, "pwhash",
+			"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$"
+			"aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g");
 		rec_set_int(a, "created", now);
 		store_put(st, key, a);
 		json_decref(a);

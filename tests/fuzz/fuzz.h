@@ -30,7 +30,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 	const char *__lsan_default_suppressions(void);                                             \
 	const char *__lsan_default_suppressions(void)                                              \
 	{                                                                                          \
-		return "leak:strbuf_append\nleak:libconfig_yylex\n";                              \
+		return "leak:strbuf_append\nleak:libconfig_yylex\n";                               \
 	}                                                                                          \
 	const char *__lsan_default_options(void);                                                  \
 	const char *__lsan_default_options(void)                                                   \

@@ -19,10 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-
-
-static const char *const types[] = {"email", "password", "token",  "code", "phone",
-				    "account", "photo",  "id_no", "string"};
+static const char *const types[] = {"email",   "password", "token", "code",  "phone",
+				    "account", "photo",	   "id_no", "string"};
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
 static int all_in(const char *s, const char *set, int alnum)
@@ -123,7 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (strcmp(types[i], "photo") != 0)
 				CHECK(!strpbrk(v, "\r\n"));
 			if (!shape_ok(types[i], v)) {
-				fprintf(stderr, "fuzz_args: %s accepted a value of the wrong shape\n",
+				fprintf(stderr,
+					"fuzz_args: %s accepted a value of the wrong shape\n",
 					types[i]);
 				abort();
 			}

@@ -13,8 +13,8 @@
  * boolean as true/false (for paths of setting names and dots); the
  * getters never crash on any path.
  */
-#include "fuzz.h"
 #include "conf.h"
+#include "fuzz.h"
 #include "log.h"
 #include "util.h"
 
@@ -25,8 +25,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-
 
 FUZZ_LIBCONFIG_LEAK
 
@@ -179,9 +177,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int64_t ms = conf_duration(&c, p, "30s");
 			CHECK(ms >= 0);
 		}
-		static const char *paths[] = {"engine.listen", "engine.group_commit",
+		static const char *paths[] = {"engine.listen",	   "engine.group_commit",
 					      "gateway.retry.max", "gateway.smtp.connections",
-					      "log.level", "x"};
+					      "log.level",	   "x"};
 		for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 			(void)conf_str(&c, paths[i], "");
 			(void)conf_int(&c, paths[i], 0);

@@ -38,8 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
-
 #define SMALL_BODY 64
 #define SMALL_HEAD 512
 #define MAX_PENDING 256
@@ -114,7 +112,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct http_limits small = {.max_body = SMALL_BODY, .max_header = SMALL_HEAD};
 
-	log_init("fuzz_http", (enum log_level)(LOG_ERR + 1)); /* misuse by X-Status, X-Type is logged */
+	log_init("fuzz_http",
+		 (enum log_level)(LOG_ERR + 1)); /* misuse by X-Status, X-Type is logged */
 	if (uv_loop_init(&loop) != 0 ||
 	    http_server_start(&loop, "127.0.0.1:0", NULL, handler, (void *)0, &srv[0]) < 0 ||
 	    http_server_start(&loop, "127.0.0.1:0", &small, handler, (void *)1, &srv[1]) < 0) {
@@ -210,8 +209,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		if (now_s() - last > 10) {
-			fprintf(stderr, "fuzz_http: the connection is still open 10 s after the last "
-					"byte (mode %d, %zu of %zu bytes sent, %zu received)\n",
+			fprintf(stderr,
+				"fuzz_http: the connection is still open 10 s after the last "
+				"byte (mode %d, %zu of %zu bytes sent, %zu received)\n",
 				mode, off, size, got);
 			abort();
 		}

@@ -8,8 +8,8 @@
  * line, record an error), whatever the text of the error.
  */
 #include "fuzz.h"
-#include "spool.h"
 #include "log.h"
+#include "spool.h"
 #include "util.h"
 
 #include <errno.h>
@@ -17,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -20,8 +20,8 @@
  * /proc.
  */
 #include "fuzz.h"
-#include "store.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 #include "wf.h"
 #include "wf_run.h"
@@ -42,8 +42,7 @@
 #define FUZZ_SRCDIR "."
 #endif
 
-
-#define T0 1795941889225LL  /* 2026-11-29 08:44:49 UTC */
+#define T0 1795941889225LL /* 2026-11-29 08:44:49 UTC */
 #define LATER (400 * 86400000LL)
 
 int __real_file_read(const char *path, size_t max, char **out, size_t *len);
@@ -61,7 +60,7 @@ const char *__asan_default_options(void)
 	return "quarantine_size_mb=32";
 }
 
-static char dir[PATH_MAX];	/* the temp directory, canonical */
+static char dir[PATH_MAX]; /* the temp directory, canonical */
 static char wfpath[PATH_MAX + 16];
 
 /* __wrap_file_read - file_read, but only inside the temp directory */

@@ -50,7 +50,9 @@ START_TEST(test_good)
 
 	ck_assert_int_eq(load("# fronts\n\n  chsi " TOK_A "\r\n"
 			      "zbbm\t" TOK_B "   \n"
-			      "chsi  0123456789abcdef0123\n", &a, err, sizeof(err)), 0);
+			      "chsi  0123456789abcdef0123\n",
+			      &a, err, sizeof(err)),
+			 0);
 	ck_assert_uint_eq(auth_count(a), 3);
 	ck_assert_str_eq(auth_check(a, "Bearer " TOK_A), "chsi");
 	ck_assert_str_eq(auth_check(a, "bearer   " TOK_B " "), "zbbm");
@@ -111,7 +113,8 @@ START_TEST(test_short)
 	struct auth *a;
 	char err[256];
 
-	ck_assert_int_eq(load("chsi " TOK_A "\nzbbm 0123456789abcde\n", &a, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(load("chsi " TOK_A "\nzbbm 0123456789abcde\n", &a, err, sizeof(err)),
+			 -EINVAL);
 	ck_assert_str_eq(err, ":2: token too short (at least 16 characters)");
 	ck_assert_int_eq(load("zbbm 0123456789abcdef\n", &a, err, sizeof(err)), 0);
 	ck_assert_str_eq(auth_check(a, "Bearer 0123456789abcdef"), "zbbm");

@@ -42,8 +42,8 @@ struct rclient {
 	int fd;
 	http_parser p;
 	struct resp r[MAXRESP];
-	int n;			/* complete replies */
-	int eof;		/* the server closed */
+	int n;	 /* complete replies */
+	int eof; /* the server closed */
 	char field[64];
 	size_t flen;
 	int in_value;
@@ -316,7 +316,9 @@ static void handler(struct http_req *r, void *data)
 			     (int)(r->body_len > 1000 ? 1000 : r->body_len), r->body);
 		http_respond(r, 200, "text/plain", out, (size_t)n);
 	} else if (strcmp(r->path, "/defer") == 0) {
-		defer_reply(t, r, http_req_query_param(r, "ms", a, sizeof(a)) ? strtoul(a, NULL, 10) : 50);
+		defer_reply(t, r,
+			    http_req_query_param(r, "ms", a, sizeof(a)) ? strtoul(a, NULL, 10)
+									: 50);
 	} else if (strcmp(r->path, "/hdr") == 0) {
 		const char *v = http_req_header(r, "x-test");
 		const char *m = http_req_header(r, "X-Missing");
@@ -330,7 +332,8 @@ static void handler(struct http_req *r, void *data)
 		char tiny[3];
 		const char *ve = http_req_query_param(r, "name", tiny, sizeof(tiny));
 		n = snprintf(out, sizeof(out), "[%s][%s][%s][%s][%s]", va ? va : "NULL",
-			     vb ? vb : "NULL", vc ? vc : "NULL", vd ? vd : "NULL", ve ? ve : "NULL");
+			     vb ? vb : "NULL", vc ? vc : "NULL", vd ? vd : "NULL",
+			     ve ? ve : "NULL");
 		http_respond(r, 200, "text/plain", out, (size_t)n);
 	} else if (strcmp(r->path, "/extra") == 0) {
 		t->hdr_rc[0] = http_respond_header(r, "X-Custom", "yes");
@@ -548,7 +551,8 @@ static void sc_too_large(struct tctx *t)
 	cl_read(&t->rc[1], 1, 1);
 	/* Expect: 100-continue gets the 413 instead of the 100 */
 	cl_connect(&t->rc[2], t->port);
-	cl_send(&t->rc[2], "POST /echo HTTP/1.1\r\nContent-Length: 101\r\nExpect: 100-continue\r\n\r\n");
+	cl_send(&t->rc[2],
+		"POST /echo HTTP/1.1\r\nContent-Length: 101\r\nExpect: 100-continue\r\n\r\n");
 	cl_read(&t->rc[2], 1, 1);
 }
 
@@ -562,7 +566,8 @@ START_TEST(test_body_too_large)
 		struct rclient *c = &t->rc[i];
 		ck_assert_int_eq(c->n, 1);
 		ck_assert_int_eq(c->r[0].status, 413);
-		ck_assert_ptr_nonnull(strstr(c->r[0].body, "{\"error\":{\"code\":\"BODY_TOO_LARGE\""));
+		ck_assert_ptr_nonnull(
+			strstr(c->r[0].body, "{\"error\":{\"code\":\"BODY_TOO_LARGE\""));
 		ck_assert_ptr_nonnull(strstr(c->r[0].body, "\"field\":null}}"));
 		ck_assert_str_eq(c->r[0].ctype, "application/json");
 		ck_assert_str_eq(c->r[0].connection, "close");
@@ -579,7 +584,8 @@ static void sc_malformed(struct tctx *t)
 	cl_send(&t->rc[0], "GET /echo HTTP/x.1\r\n\r\n");
 	cl_read(&t->rc[0], 1, 1);
 	cl_connect(&t->rc[1], t->port);
-	cl_send(&t->rc[1], "GET /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
+	cl_send(&t->rc[1],
+		"GET /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
 	cl_read(&t->rc[1], 1, 1);
 	cl_connect(&t->rc[2], t->port);
 	cl_send(&t->rc[2], "GET /a%zz HTTP/1.1\r\n\r\n");
@@ -593,11 +599,13 @@ START_TEST(test_malformed)
 	run(t, NULL, sc_malformed);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(t->rc[i].n, 1);
-		ck_assert_msg(t->rc[i].r[0].status == 400, "case %d: %d %s", i, t->rc[i].r[0].status, t->rc[i].r[0].body);
+		ck_assert_msg(t->rc[i].r[0].status == 400, "case %d: %d %s", i,
+			      t->rc[i].r[0].status, t->rc[i].r[0].body);
 		ck_assert_ptr_nonnull(strstr(t->rc[i].r[0].body, "\"code\":\"BAD_REQUEST\""));
 		ck_assert_int_eq(t->rc[i].eof, 1);
 	}
-	ck_assert_ptr_nonnull(strstr(t->rc[0].r[0].body, http_errno_description(HPE_INVALID_VERSION)));
+	ck_assert_ptr_nonnull(
+		strstr(t->rc[0].r[0].body, http_errno_description(HPE_INVALID_VERSION)));
 	ck_assert_ptr_nonnull(strstr(t->rc[2].r[0].body, "invalid request target"));
 	ck_assert_int_eq(t->calls, 0);
 	free(t);
@@ -735,7 +743,8 @@ END_TEST
 static void sc_query(struct tctx *t)
 {
 	cl_connect(&t->rc[0], t->port);
-	cl_send(&t->rc[0], "GET /q?x=1&name=J%C3%BCrgen+M%20x&flag&bad=%zz&name=second HTTP/1.1\r\n\r\n");
+	cl_send(&t->rc[0],
+		"GET /q?x=1&name=J%C3%BCrgen+M%20x&flag&bad=%zz&name=second HTTP/1.1\r\n\r\n");
 	cl_read(&t->rc[0], 1, 0);
 }
 

@@ -131,8 +131,8 @@ START_TEST(whole_message)
 	const char *b = strstr(t, "\r\n\r\n") + 4;
 	unsigned char back[256];
 	size_t got;
-	ck_assert_int_eq(sodium_base642bin(back, sizeof(back) - 1, b, strlen(b), "\r\n", &got,
-					   NULL, sodium_base64_VARIANT_ORIGINAL),
+	ck_assert_int_eq(sodium_base642bin(back, sizeof(back) - 1, b, strlen(b), "\r\n", &got, NULL,
+					   sodium_base64_VARIANT_ORIGINAL),
 			 0);
 	back[got] = 0;
 	ck_assert_str_eq((char *)back, "第一行\r\n第二行\r\n");
@@ -159,9 +159,21 @@ START_TEST(addresses)
 {
 	const char *good[] = {"a@b.c", "first.last+tag@example.edu.cn", "x_y-z@sub.example.com",
 			      NULL};
-	const char *bad[] = {"", "plain", "@example.com", "a@", "a@@b.c", "a b@c.d", "a@b.c>",
-			     "<a@b.c>", "a@b.c\r\nRCPT TO:<x@y>", "a,b@c.d", ".a@b.c", "a.@b.c",
-			     "a@.b.c", "用户@example.com", NULL};
+	const char *bad[] = {"",
+			     "plain",
+			     "@example.com",
+			     "a@",
+			     "a@@b.c",
+			     "a b@c.d",
+			     "a@b.c>",
+			     "<a@b.c>",
+			     "a@b.c\r\nRCPT TO:<x@y>",
+			     "a,b@c.d",
+			     ".a@b.c",
+			     "a.@b.c",
+			     "a@.b.c",
+			     "用户@example.com",
+			     NULL};
 	for (int i = 0; good[i]; i++)
 		ck_assert_msg(mime_addr_valid(good[i]), "refused %s", good[i]);
 	for (int i = 0; bad[i]; i++)
@@ -187,7 +199,9 @@ Suite *mime_suite(void)
 START_TEST(sms_templates)
 {
 	struct gw_conf gc = {0};
-	struct spool_msg m = {.id = "01M8K7MX69H6V", .channel = "sms", .to = "+8613800138000",
+	struct spool_msg m = {.id = "01M8K7MX69H6V",
+			      .channel = "sms",
+			      .to = "+8613800138000",
 			      .body = "校验码 12 & \"x\"\n"};
 	char err[128], *out;
 
@@ -197,18 +211,20 @@ START_TEST(sms_templates)
 	gc.sms_dlr_mask = 27;
 	ck_assert_int_eq(sms_expand("to={{to}}&text={{text}}&user={{username}}&pw={{password}}"
 				    "&dlr-mask={{dlr_mask}}&dlr-url={{dlr_url}}",
-				    &m, &gc, "http://h:1/dlr?id=X&type=%d", 'u', &out, err, sizeof(err)),
+				    &m, &gc, "http://h:1/dlr?id=X&type=%d", 'u', &out, err,
+				    sizeof(err)),
 			 0);
-	ck_assert_str_eq(out, "to=%2B8613800138000&text=%E6%A0%A1%E9%AA%8C%E7%A0%81%2012%20%26%20%22x%22%0A"
-			      "&user=u%20s&pw=p%26w&dlr-mask=27"
-			      "&dlr-url=http%3A%2F%2Fh%3A1%2Fdlr%3Fid%3DX%26type%3D%25d");
+	ck_assert_str_eq(
+		out, "to=%2B8613800138000&text=%E6%A0%A1%E9%AA%8C%E7%A0%81%2012%20%26%20%22x%22%0A"
+		     "&user=u%20s&pw=p%26w&dlr-mask=27"
+		     "&dlr-url=http%3A%2F%2Fh%3A1%2Fdlr%3Fid%3DX%26type%3D%25d");
 	free(out);
 	/* no delivery-report URL: no reports asked for */
 	ck_assert_int_eq(sms_expand("{{dlr_mask}}", &m, &gc, "", 'u', &out, err, sizeof(err)), 0);
 	ck_assert_str_eq(out, "0");
 	free(out);
-	ck_assert_int_eq(sms_expand("{\"to\":\"{{to}}\",\"text\":\"{{text}}\",\"id\":\"{{id}}\"}", &m,
-				    &gc, "", 'j', &out, err, sizeof(err)),
+	ck_assert_int_eq(sms_expand("{\"to\":\"{{to}}\",\"text\":\"{{text}}\",\"id\":\"{{id}}\"}",
+				    &m, &gc, "", 'j', &out, err, sizeof(err)),
 			 0);
 	ck_assert_str_eq(out, "{\"to\":\"+8613800138000\",\"text\":\"校验码 12 & \\\"x\\\"\\n\","
 			      "\"id\":\"01M8K7MX69H6V\"}");

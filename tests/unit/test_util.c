@@ -34,7 +34,8 @@ END_TEST
 START_TEST(duration_garbage)
 {
 	int64_t ms;
-	const char *bad[] = {"", "s", "10", "10x", "-5s", "1.5h", "1d ", "99999999999999999999d", NULL};
+	const char *bad[] = {"",  "s", "10", "10x", "-5s", "1.5h", "1d ", "99999999999999999999d",
+			     NULL};
 	for (int i = 0; bad[i]; i++)
 		ck_assert_msg(duration_parse(bad[i], &ms) < 0, "accepted \"%s\"", bad[i]);
 }
@@ -108,7 +109,8 @@ static char *write_tmp(const char *text)
 
 START_TEST(conf_overrides)
 {
-	char *path = write_tmp("engine = {\n  listen = \"127.0.0.1:7800\";\n  group_commit = 5;\n};\n");
+	char *path =
+		write_tmp("engine = {\n  listen = \"127.0.0.1:7800\";\n  group_commit = 5;\n};\n");
 	struct conf_args a = {0};
 	struct conf c;
 	conf_args_add(&a, 'c', path);
@@ -184,7 +186,8 @@ START_TEST(conf_override_checks)
 	unlink(path);
 	free(path);
 	int64_t ms;
-	ck_assert_int_eq(duration_parse("4611686018427387903ms4611686018427387903ms", &ms), -ERANGE);
+	ck_assert_int_eq(duration_parse("4611686018427387903ms4611686018427387903ms", &ms),
+			 -ERANGE);
 }
 END_TEST
 

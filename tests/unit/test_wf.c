@@ -97,7 +97,8 @@ static char *run(const char *type, json_t *args, int64_t now, char *tok, char *a
 	ck_assert_int_eq(wf_run(ws, st, type, args, "www", now, &out), 0);
 	ck_assert_int_eq(wf_apply(st, out.writes), 0);
 	if (tok && json_array_size(out.outbox) > 0) {
-		json_t *m = json_object_get(out.writes, json_string_value(json_array_get(out.outbox, 0)));
+		json_t *m = json_object_get(out.writes,
+					    json_string_value(json_array_get(out.outbox, 0)));
 		snprintf(tok, SECRET_TOKEN_LEN + 1, "%s", rec_str(m, "secret"));
 		/* the link in the body carries the token */
 		ck_assert_ptr_nonnull(strstr(rec_str(m, "body"), rec_str(m, "secret")));
@@ -105,7 +106,8 @@ static char *run(const char *type, json_t *args, int64_t now, char *tok, char *a
 		ck_assert_str_eq(rec_str(m, "from_name"), "学信网");
 	}
 	if (account && json_object_get(out.result, "account"))
-		snprintf(account, 32, "%s", json_string_value(json_object_get(out.result, "account")));
+		snprintf(account, 32, "%s",
+			 json_string_value(json_object_get(out.result, "account")));
 	char *code = strdup(json_string_value(json_object_get(out.result, "code")));
 	wf_out_free(&out);
 	json_decref(args);
@@ -153,7 +155,8 @@ START_TEST(activation_flow)
 
 	CODE_IS(run("register_email", reg("li.lei@example.com"), t0 + 1, NULL, NULL),
 		"EMAIL_PENDING_ACTIVATION");
-	CODE_IS(run("activate", tok_args("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), t0 + 2, NULL, NULL),
+	CODE_IS(run("activate", tok_args("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), t0 + 2,
+		    NULL, NULL),
 		"CODE_INVALID");
 	CODE_IS(run("activate", tok_args(tok), t0 + 3, NULL, NULL), "OK");
 	ck_assert_int_eq(store_get(st, key, &rec), 0);
@@ -164,16 +167,22 @@ START_TEST(activation_flow)
 		"EMAIL_REGISTERED");
 	/* while pending, the newest registration's password counts (nobody can
 	 * pre-set the password of someone else's address) */
-	CODE_IS(run("register_email", json_pack("{s:s, s:s}", "email", "zhou@example.com", "password",
-						"$argon2id$first"), t0, NULL, acct), "OK");
-	CODE_IS(run("register_email", json_pack("{s:s, s:s}", "email", "zhou@example.com", "password",
-						"$argon2id$owner"), t0 + 1, NULL, NULL),
+	CODE_IS(run("register_email",
+		    json_pack("{s:s, s:s}", "email", "zhou@example.com", "password",
+			      "$argon2id$first"),
+		    t0, NULL, acct),
+		"OK");
+	CODE_IS(run("register_email",
+		    json_pack("{s:s, s:s}", "email", "zhou@example.com", "password",
+			      "$argon2id$owner"),
+		    t0 + 1, NULL, NULL),
 		"EMAIL_PENDING_ACTIVATION");
 	snprintf(key, sizeof(key), "a:%s", acct);
 	ck_assert_int_eq(store_get(st, key, &rec), 0);
 	ck_assert_str_eq(rec_str(rec, "pwhash"), "$argon2id$owner");
 	json_decref(rec);
-	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "nobody@example.com"), t0, NULL, NULL),
+	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "nobody@example.com"), t0,
+		    NULL, NULL),
 		"NOT_FOUND");
 }
 END_TEST
@@ -186,7 +195,8 @@ START_TEST(token_expires_after_a_day)
 	CODE_IS(run("activate", tok_args(tok), t0 + DAY, NULL, NULL), "CODE_EXPIRED");
 	/* still pending: a resend gives a fresh link that works */
 	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "han.meimei@example.com"),
-		    t0 + DAY, tok, NULL), "OK");
+		    t0 + DAY, tok, NULL),
+		"OK");
 	CODE_IS(run("activate", tok_args(tok), t0 + DAY + 1000, NULL, NULL), "OK");
 }
 END_TEST
@@ -197,10 +207,12 @@ START_TEST(resend_revokes_old_token)
 	int64_t t0 = 1800000000000LL;
 	CODE_IS(run("register_email", reg("wang@example.com"), t0, old, NULL), "OK");
 	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "wang@example.com"), t0 + 1000,
-		    fresh, NULL), "OK");
+		    fresh, NULL),
+		"OK");
 	/* one mail a minute per address */
 	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "wang@example.com"), t0 + 2000,
-		    NULL, NULL), "RATE_LIMITED");
+		    NULL, NULL),
+		"RATE_LIMITED");
 	ck_assert_str_ne(old, fresh);
 	CODE_IS(run("activate", tok_args(old), t0 + 2, NULL, NULL), "CODE_INVALID");
 	CODE_IS(run("activate", tok_args(fresh), t0 + 3, NULL, NULL), "OK");
@@ -210,8 +222,16 @@ END_TEST
 START_TEST(arg_checks)
 {
 	ck_assert_ptr_null(wf_arg_check("email", "li.lei@mail.tsinghua.edu.cn"));
-	const char *bad[] = {"plain", "a@b", "@example.com", "a@@example.com", "a..b@example.com",
-			     "a@-example.com", "a@example.c0m", "a b@example.com", "a@example.com\r\nBcc: x@y.z", NULL};
+	const char *bad[] = {"plain",
+			     "a@b",
+			     "@example.com",
+			     "a@@example.com",
+			     "a..b@example.com",
+			     "a@-example.com",
+			     "a@example.c0m",
+			     "a b@example.com",
+			     "a@example.com\r\nBcc: x@y.z",
+			     NULL};
 	for (int i = 0; bad[i]; i++)
 		ck_assert_msg(wf_arg_check("email", bad[i]) != NULL, "accepted %s", bad[i]);
 	ck_assert_ptr_nonnull(wf_arg_check("password", "short"));
@@ -303,7 +323,8 @@ static json_t *code_req(const char *phone)
 
 static json_t *reg_phone(const char *phone, const char *code)
 {
-	return json_pack("{s:s, s:s, s:s}", "phone", phone, "code", code, "password", "$argon2id$x");
+	return json_pack("{s:s, s:s, s:s}", "phone", phone, "code", code, "password",
+			 "$argon2id$x");
 }
 
 /* sent_code - the code of the newest SMS in the outbox */
@@ -353,7 +374,8 @@ START_TEST(code_attempts_and_expiry)
 	CODE_IS(run("send_code", code_req("13700137000"), t0, NULL, NULL), "OK");
 	sent_code(code);
 	for (int i = 0; i < 4; i++)
-		CODE_IS(run("register_phone", reg_phone("13700137000", "000000") , t0 + i, NULL, NULL),
+		CODE_IS(run("register_phone", reg_phone("13700137000", "000000"), t0 + i, NULL,
+			    NULL),
 			strcmp(code, "000000") ? "CODE_INVALID" : "OK");
 	if (strcmp(code, "000000") == 0)
 		return; /* one in a million */
@@ -381,14 +403,18 @@ START_TEST(rate_limit_then_blacklist)
 	/* one a minute, at most five an hour */
 	for (int i = 1; i < 5; i++)
 		CODE_IS(run("send_code", code_req("13600136000"), t + i * 60000, NULL, NULL), "OK");
-	CODE_IS(run("send_code", code_req("13600136000"), t + 5 * 60000, NULL, NULL), "RATE_LIMITED");
+	CODE_IS(run("send_code", code_req("13600136000"), t + 5 * 60000, NULL, NULL),
+		"RATE_LIMITED");
 	/* that was the 7th request; the 8th to 10th are refused too, the 11th
 	 * in a day blacklists the phone */
 	for (int i = 7; i <= 9; i++)
-		CODE_IS(run("send_code", code_req("13600136000"), t + i * 60000, NULL, NULL), "RATE_LIMITED");
-	CODE_IS(run("send_code", code_req("13600136000"), t + 10 * 60000, NULL, NULL), "BLACKLISTED");
+		CODE_IS(run("send_code", code_req("13600136000"), t + i * 60000, NULL, NULL),
+			"RATE_LIMITED");
+	CODE_IS(run("send_code", code_req("13600136000"), t + 10 * 60000, NULL, NULL),
+		"BLACKLISTED");
 	/* still blacklisted hours later, even though the hourly window has passed */
-	CODE_IS(run("send_code", code_req("13600136000"), t + 5 * 3600000, NULL, NULL), "BLACKLISTED");
+	CODE_IS(run("send_code", code_req("13600136000"), t + 5 * 3600000, NULL, NULL),
+		"BLACKLISTED");
 	/* and free again a day later */
 	CODE_IS(run("send_code", code_req("13600136000"), t + 10 * 60000 + DAY, NULL, NULL), "OK");
 }
@@ -403,14 +429,16 @@ START_TEST(guards_choose_transition)
 	FILE *f = fopen(path, "w");
 	fputs("workflow = \"g\"; start = \"a\";\n"
 	      "states = { a = { }; };\n"
-	      "events = { register_email = { args = { email = \"email\"; password = \"password\"; };"
+	      "events = { register_email = { args = { email = \"email\"; password = \"password\"; "
+	      "};"
 	      " subject = { by = \"email\"; missing = \"create\"; }; }; };\n"
 	      "transitions = (\n"
 	      " { on = \"register_email\"; from = \"a\"; when = { field = \"nick\"; set = true; };"
 	      "   do = ( { action = \"reply\"; code = \"EMAIL_REGISTERED\"; } ); },\n"
 	      " { on = \"register_email\"; from = \"a\";"
 	      "   do = ( { action = \"set\"; field = \"nick\"; value = \"{{email}}\"; } ); }\n"
-	      ");\n", f);
+	      ");\n",
+	      f);
 	fclose(f);
 	struct wf_set *g = NULL;
 	struct wf_errs errs = {0};
@@ -426,7 +454,8 @@ START_TEST(guards_choose_transition)
 	wf_apply(st, out.writes);
 	wf_out_free(&out);
 	ck_assert_int_eq(wf_run(g, st, "register_email", args, "www", 2, &out), 0);
-	ck_assert_str_eq(json_string_value(json_object_get(out.result, "code")), "EMAIL_REGISTERED");
+	ck_assert_str_eq(json_string_value(json_object_get(out.result, "code")),
+			 "EMAIL_REGISTERED");
 	wf_out_free(&out);
 	json_decref(args);
 	wf_set_free(g);
@@ -437,7 +466,8 @@ END_TEST
 
 START_TEST(resident_id_numbers)
 {
-	/* real-looking numbers: Beijing Chaoyang 1949, Shenzhen 1990, Nanjing 2000, Chengdu leap day */
+	/* real-looking numbers: Beijing Chaoyang 1949, Shenzhen 1990, Nanjing 2000, Chengdu leap
+	 * day */
 	const char *good[] = {"11010519491231002X", "11010519491231002x", "440304199001011233",
 			      "320106200012294566", "510108198402290120", NULL};
 	for (int i = 0; good[i]; i++)
@@ -450,10 +480,11 @@ START_TEST(resident_id_numbers)
 		{"440304199001011234", "bad check digit"},
 		{"11010519491231002", "a resident id number has 18 characters"},
 		{"110105194912310020X", "a resident id number has 18 characters"},
-		{"110105490101001", "a resident id number has 18 characters"}, /* old 15-digit form */
-		{"11010519491331002X", "bad birth date"},                      /* month 13 */
-		{"510108198302290129", "bad birth date"},                      /* 1983 not a leap year */
-		{"110105189901010015", "bad birth date"},                      /* before 1900 */
+		{"110105490101001",
+		 "a resident id number has 18 characters"}, /* old 15-digit form */
+		{"11010519491331002X", "bad birth date"},   /* month 13 */
+		{"510108198302290129", "bad birth date"},   /* 1983 not a leap year */
+		{"110105189901010015", "bad birth date"},   /* before 1900 */
 		{"110105209901010014", "birth date in the future"},
 		{"1101051949123100AX", "the first 17 characters are digits"},
 		{"", "a resident id number has 18 characters"},
@@ -468,14 +499,23 @@ END_TEST
 
 START_TEST(mainland_mobile_numbers)
 {
-	const char *good[] = {"13800138000", "15912345678", "18612345678", "19912345678",
-			      "16612345678", "17012345678", "14712345678", "19212345678", NULL};
+	const char *good[] = {"13800138000", "15912345678", "18612345678",
+			      "19912345678", "16612345678", "17012345678",
+			      "14712345678", "19212345678", NULL};
 	for (int i = 0; good[i]; i++)
 		ck_assert_msg(wf_arg_check("phone", good[i]) == NULL, "%s refused", good[i]);
-	const char *bad[] = {"1380013800",  /* 10 digits */ "138001380000", /* 12 */
-			     "12345678901", /* no 12x prefix */ "10012345678", "14012345678",
-			     "15412345678", "19412345678", "+8613800138000", "1380013800a",
-			     "138 0013 800", "", NULL};
+	const char *bad[] = {"1380013800",
+			     /* 10 digits */ "138001380000", /* 12 */
+			     "12345678901",
+			     /* no 12x prefix */ "10012345678",
+			     "14012345678",
+			     "15412345678",
+			     "19412345678",
+			     "+8613800138000",
+			     "1380013800a",
+			     "138 0013 800",
+			     "",
+			     NULL};
 	for (int i = 0; bad[i]; i++)
 		ck_assert_msg(wf_arg_check("phone", bad[i]) != NULL, "%s accepted", bad[i]);
 }
