@@ -10,7 +10,6 @@
 # SAN=1 builds everything with AddressSanitizer and UBSan into build-san/ and
 # bin-san/ (the test suite runs both ways).
 
-PKGS     := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -27,57 +26,83 @@ BIN      := bin
 SANFLAGS :=
 endif
 
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
-ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) $(SANFLAGS) -Icommon -Iengine -Igateway -Ictl $(PKG_CFLAGS) -MMD -MP
+# Folders are libraries; each names the folders whose headers it may
+# include (a folder's own headers are its own; no program includes
+# another program's).  Each program links only its own libraries.
+#
+#   common/   libcommon.a   config, log, ids, buffers, secrets, spool format, HTTP server
+#   wf/       libwf.a       the workflow language: model, loader, argument types, action schema
+#   store/    libstore.a    the store's function table, its backends, the records layer
+#   runtime/  libruntime.a  the interpreter and the action code, bound to the schema
+#   engine/   regflowd      job API, job queue, auth
+#   gateway/  regflow-gw    spool delivery
+#   ctl/      regflowctl    the operator's tool (loader and spool; no interpreter, no store)
+INC_common  := -Icommon
+INC_wf      := -Icommon -Iwf
+INC_store   := -Icommon -Istore
+INC_runtime := -Icommon -Iwf -Istore -Iruntime
+INC_engine  := -Icommon -Iwf -Istore -Iruntime -Iengine
+INC_gateway := -Icommon -Igateway
+INC_ctl     := -Icommon -Iwf -Ictl
+INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl
+
+# pkg-config packages (and plain libraries) per program
+PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic check
+PKGS_D    := libuv tokyocabinet libconfig jansson libsodium libmagic
+LIBS_D    := -lhttp_parser -lpthread -lm
+PKGS_GW   := libuv libcurl libesmtp-1.0 openssl libconfig jansson libsodium
+LIBS_GW   := -lhttp_parser -lpthread
+PKGS_CTL  := libcurl libconfig jansson libsodium
+LIBS_CTL  :=
+pkglibs    = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS_ALL) 2>/dev/null)
 LDFLAGS   += $(SANFLAGS)
 
-COMMON_SRC := $(wildcard common/*.c)
-ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
-GW_SRC     := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
-CTL_SRC    := $(filter-out ctl/main.c,$(wildcard ctl/*.c))
-UNIT_SRC   := $(wildcard tests/unit/*.c)
-
 obj = $(patsubst %.c,$(B)/%.o,$(1))
+lib = $(B)/lib$(1).a
+srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 
-COMMON_LIB := $(B)/libcommon.a
-ENGINE_LIB := $(B)/libengine.a
-GW_LIB     := $(B)/libgw.a
-CTL_LIB    := $(B)/libctl.a
+LIBDIRS := common wf store runtime engine gateway ctl
+$(foreach d,$(LIBDIRS),$(eval $(call lib,$(d)): $(call obj,$(call srcs,$(d)))))
+$(B)/lib%.a:
+	@rm -f $@; ar rcs $@ $^
 
 PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl
 
-.PHONY: all deps run test unit e2e bench lint format format-check clean check-deps
+.PHONY: all deps run test unit e2e bench lint tidy format format-check clean check-deps
 all: $(PROGS)
 
-$(B)/%.o: %.c
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+define compile
+$(B)/$(1)/%.o: $(1)/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(STD) $(WARN) $$(CFLAGS) $$(SANFLAGS) $(INC_$(2)) $$(PKG_CFLAGS) -MMD -MP -c -o $$@ $$<
+endef
+$(foreach d,$(LIBDIRS),$(eval $(call compile,$(d),$(d))))
+$(eval $(call compile,tests/unit,tests))
+$(eval $(call compile,tests/bench,tests))
 
-$(COMMON_LIB): $(call obj,$(COMMON_SRC))
-	@rm -f $@; ar rcs $@ $^
-$(ENGINE_LIB): $(call obj,$(ENGINE_SRC))
-	@rm -f $@; ar rcs $@ $^
-$(GW_LIB): $(call obj,$(GW_SRC))
-	@rm -f $@; ar rcs $@ $^
-$(CTL_LIB): $(call obj,$(CTL_SRC))
-	@rm -f $@; ar rcs $@ $^
+# the link lines: each program its own libraries, in dependency order
+D_LIBS   := $(call lib,engine) $(call lib,runtime) $(call lib,store) $(call lib,wf) $(call lib,common)
+GW_LIBS  := $(call lib,gateway) $(call lib,common)
+CTL_LIBS := $(call lib,ctl) $(call lib,wf) $(call lib,common)
 
-$(BIN)/regflowd: $(call obj,engine/main.c) $(ENGINE_LIB) $(COMMON_LIB)
+$(BIN)/regflowd: $(call obj,engine/main.c) $(D_LIBS)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BIN)/regflow-gw: $(call obj,gateway/main.c) $(GW_LIB) $(B)/engine/http.o $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_D)) $(LIBS_D)
+$(BIN)/regflow-gw: $(call obj,gateway/main.c) $(GW_LIBS)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(BIN)/regflowctl: $(call obj,ctl/main.c) $(CTL_LIB) $(ENGINE_LIB) $(GW_LIB) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_GW)) $(LIBS_GW)
+$(BIN)/regflowctl: $(call obj,ctl/main.c) $(CTL_LIBS)
 	@mkdir -p $(BIN)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_CTL)) $(LIBS_CTL)
 
-$(B)/unit-tests: $(call obj,$(UNIT_SRC)) $(CTL_LIB) $(ENGINE_LIB) $(GW_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs check)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+$(B)/unit-tests: $(call obj,$(UNIT_SRC)) $(call lib,ctl) $(call lib,gateway) $(D_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_ALL)) -lhttp_parser -lpthread -lm
 
-$(B)/bench-fill: $(call obj,tests/bench/fill.c) $(ENGINE_LIB) $(COMMON_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(B)/bench-fill: $(call obj,tests/bench/fill.c) $(call lib,store) $(call lib,common)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_D)) $(LIBS_D)
 
 deps:
 	@sh scripts/deps.sh
@@ -113,17 +138,17 @@ FUZZ_TARGETS ?= fuzz_spool fuzz_workflow fuzz_args fuzz_conf fuzz_http
 FUZZ_B       := build-fuzz
 FUZZ_CFLAGS  := $(STD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter \
-                -DFUZZ_SRCDIR='"$(CURDIR)"' -Icommon -Iengine -MMD -MP
+                -DFUZZ_SRCDIR='"$(CURDIR)"' $(INC_tests) -MMD -MP
 fuzz_workflow_LDFLAGS := -Wl,--wrap=file_read
 .SECONDARY: $(patsubst %,$(FUZZ_B)/tests/fuzz/%.o,$(FUZZ_TARGETS))
 
 $(FUZZ_B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
-$(FUZZ_B)/libregflow.a: $(patsubst %.c,$(FUZZ_B)/%.o,$(COMMON_SRC) $(ENGINE_SRC))
+$(FUZZ_B)/libregflow.a: $(patsubst %.c,$(FUZZ_B)/%.o,$(foreach d,common wf store runtime engine,$(call srcs,$(d))))
 	@rm -f $@; ar rcs $@ $^
 $(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_B)/libregflow.a
-	clang -fsanitize=fuzzer,address,undefined $($(notdir $@)_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	clang -fsanitize=fuzzer,address,undefined $($(notdir $@)_LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_D)) $(LIBS_D)
 
 .PHONY: fuzz
 fuzz: deps
@@ -163,7 +188,7 @@ format:
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c11 --include=/usr/include/jansson.h --suppress=missingIncludeSystem \
-	  --inline-suppr -Icommon -Iengine -Igateway -Ictl common engine gateway ctl
+	  --inline-suppr $(INC_tests) $(LIBDIRS)
 
 clean:
 	rm -rf build build-san bin bin-san

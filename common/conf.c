@@ -250,3 +250,44 @@ int64_t conf_duration(struct conf *c, const char *path, const char *def)
 	}
 	return ms;
 }
+
+/* read_item - one row of a settings table into its field of dst */
+static void read_item(struct conf *c, const struct conf_item *it, char *dst)
+{
+	config_setting_t *s = config_lookup(&c->cfg, it->path);
+	long long v = 0;
+	switch (it->type) {
+	case CONF_STR:
+		*(const char **)(dst + it->off) = conf_str(c, it->path, it->def);
+		return;
+	case CONF_BOOL:
+		*(int *)(dst + it->off) = conf_bool(c, it->path, !strcmp(it->def, "true"));
+		return;
+	case CONF_INT:
+		v = conf_int(c, it->path, strtoll(it->def, NULL, 10));
+		*(long long *)(dst + it->off) = v;
+		break;
+	case CONF_DUR:
+		v = conf_duration(c, it->path, it->def);
+		*(int64_t *)(dst + it->off) = v;
+		break;
+	}
+	if ((it->min || it->max) && (v < it->min || v > it->max) && !c->err[0]) {
+		if (it->type == CONF_DUR) {
+			char lo[32], hi[32];
+			duration_format(it->min, lo, sizeof(lo));
+			duration_format(it->max, hi, sizeof(hi));
+			conf_fail(c, s, it->path, "must be between %s and %s", lo, hi);
+		} else {
+			conf_fail(c, s, it->path, "must be between %lld and %lld", it->min,
+				  it->max);
+		}
+	}
+}
+
+int conf_read(struct conf *c, const struct conf_item *items, void *dst)
+{
+	for (const struct conf_item *it = items; it->path; it++)
+		read_item(c, it, dst);
+	return c->err[0] ? -EINVAL : 0;
+}

@@ -42,4 +42,27 @@ int conf_bool(struct conf *c, const char *path, int def);
 /* conf_duration - a duration string ("30s", "15m", "2h", "1d", "250ms") in ms */
 int64_t conf_duration(struct conf *c, const char *path, const char *def);
 
+/*
+ * settings tables (as Postfix's CONFIG_INT_TABLE): each program lists its
+ * settings with their type, default and range, and reads them in one call;
+ * a bad value is refused with its name ("file:line: path: reason").
+ */
+enum conf_type {
+	CONF_STR,  /* const char * */
+	CONF_INT,  /* long long, within [min, max] unless both are 0 */
+	CONF_BOOL, /* int, 0 or 1 */
+	CONF_DUR   /* int64_t milliseconds from "30s", "1d"...; range in ms */
+};
+
+struct conf_item {
+	const char *path; /* "engine.listen"; NULL ends the table */
+	enum conf_type type;
+	const char *def; /* the default, written as in the file */
+	long long min, max;
+	size_t off; /* offsetof the field in the program's settings struct */
+};
+
+/* conf_read - every setting of a table into dst; -EINVAL with conf_error() set */
+int conf_read(struct conf *c, const struct conf_item *items, void *dst);
+
 #endif

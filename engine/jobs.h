@@ -1,5 +1,6 @@
 /*
- * jobs - the engine's job queue: intake, group commit, execution, waiters.
+ * jobs - the engine's job queue: intake, group commit, execution, waiters,
+ * outbox.
  *
  * A submitted job is written to the store and committed (synced) before
  * its submitter hears "queued": nothing acknowledged is lost.  Jobs run in
@@ -11,11 +12,10 @@
 #ifndef REGFLOW_JOBS_H
 #define REGFLOW_JOBS_H
 
-#include "store.h"
+#include "engine.h"
 #include "wf.h"
 
 #include <jansson.h>
-#include <uv.h>
 
 struct jobs;
 
@@ -27,23 +27,25 @@ struct jobs_cfg {
 	int group_max; /* jobs per transaction */
 };
 
-int jobs_open(uv_loop_t *loop, struct store *st, const struct wf_set *ws,
-	      const struct jobs_cfg *cfg, struct jobs **out);
-/* jobs_set_workflows - switch to a newly loaded set (reload); the old one is the caller's */
-void jobs_set_workflows(struct jobs *j, const struct wf_set *ws);
+/* jobs_open - the queue on e's store; queued jobs and outbox messages a
+ * crash left are recovered */
+int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out);
 /*
- * jobs_submit - accept a job: args are validated by the caller; passwords are
- * hashed off the loop first.  done runs once the job is durable (or failed
- * to be).  A key already used by this front returns the first job instead.
+ * jobs_submit - accept a job of event ev (of the current set), its args
+ * validated by the caller (copied); passwords are hashed off the loop
+ * first.  done runs once the job is durable (or failed to be).  A key
+ * already used by this front returns the first job instead.
  */
-void jobs_submit(struct jobs *j, const char *front, const char *type, json_t *args, const char *key,
-		 jobs_done_fn done, void *arg);
+void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, json_t *args,
+		 const char *key, jobs_done_fn done, void *arg);
 /* jobs_wait - done(view) when the job has finished, or after timeout_ms */
 void jobs_wait(struct jobs *j, const char *id, uint64_t timeout_ms, jobs_done_fn done, void *arg);
 /* jobs_view - the job's current view, or -ENOENT */
 int jobs_view(struct jobs *j, const char *id, json_t **view);
 /* jobs_stats - counts for health and metrics */
 json_t *jobs_stats(struct jobs *j);
+/* jobs_close - stop: pending submitters are told -ECANCELED; j is freed
+ * once the last password hash running on the thread pool is done */
 void jobs_close(struct jobs *j);
 
 #endif

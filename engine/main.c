@@ -8,30 +8,50 @@
  * keeps running); SIGINT and SIGTERM stop cleanly.
  */
 #include "api.h"
+#include "auth.h"
 #include "conf.h"
+#include "jobs.h"
 #include "log.h"
+#include "rec.h"
 #include "util.h"
 
 #include <errno.h>
 #include <libgen.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-struct engine {
-	uv_loop_t *loop;
-	struct conf conf;
-	struct store *st;
-	struct wf_set *ws;
-	struct wf_set **retired; /* replaced sets: threads may still read them */
-	int nretired;
-	struct jobs *jobs;
-	struct http_server *http;
+struct settings {
+	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file;
+	long long group_commit, max_body, max_connections;
+	int64_t retention;
+};
+
+#define S(f) offsetof(struct settings, f)
+static const struct conf_item settings_table[] = {
+	{"engine.listen", CONF_STR, "127.0.0.1:7800", 0, 0, S(listen)},
+	{"engine.db", CONF_STR, "var/regflow.tct", 0, 0, S(db)},
+	{"engine.workflows", CONF_STR, "workflows", 0, 0, S(workflows)},
+	{"api.tokens_file", CONF_STR, "conf/tokens", 0, 0, S(tokens)},
+	{"spool.dir", CONF_STR, "spool", 0, 0, S(spool)},
+	{"engine.group_commit", CONF_INT, "256", 1, 100000, S(group_commit)},
+	{"engine.max_body", CONF_INT, "1048576", 1024, 1LL << 30, S(max_body)},
+	{"engine.max_connections", CONF_INT, "1024", 1, 1000000, S(max_connections)},
+	{"log.level", CONF_STR, "info", 0, 0, S(log_level)},
+	{"engine.pid_file", CONF_STR, "var/regflowd.pid", 0, 0, S(pid_file)},
+	{"engine.retention", CONF_DUR, "30d", 1000, 3650LL * 86400000, S(retention)},
+	{NULL, 0, NULL, 0, 0, 0},
+};
+#undef S
+
+struct regflowd {
+	struct engine e;
 	struct api api;
-	const char *wf_dir;
-	int64_t retention; /* engine.retention */
+	struct conf conf;
+	struct settings set;
 	uv_signal_t sigint, sigterm, sighup;
 };
 
@@ -41,140 +61,140 @@ static void usage(void)
 	exit(2);
 }
 
-static int load_workflows(const char *dir, struct wf_set **out)
+static int load_workflows(const struct regflowd *d, struct wf_set **out)
 {
 	struct wf_errs errs = {0};
-	int rc = wf_set_load(dir, NULL, 0, out, &errs);
+	int rc = wf_set_load(d->set.workflows, NULL, 0, out, &errs);
 	for (int i = 0; i < errs.n; i++)
 		log_err("%s", errs.v[i]);
 	wf_errs_free(&errs);
+	if (rc == 0)
+		(*out)->retention_ms = d->set.retention;
 	return rc;
+}
+
+void engine_set_workflows(struct engine *e, struct wf_set *ws)
+{
+	wf_set_unref(e->ws);
+	e->ws = ws;
 }
 
 static void on_reload(uv_signal_t *s, int signum)
 {
-	struct engine *e = s->data;
+	struct regflowd *d = s->data;
 	struct wf_set *ws;
-	if (load_workflows(e->wf_dir, &ws) < 0) {
+	if (load_workflows(d, &ws) < 0) {
 		log_err("reload refused: the workflows above have errors; the last good set keeps "
 			"running");
 		return;
 	}
-	e->retired = xrealloc(e->retired, sizeof(*e->retired) * (size_t)(e->nretired + 1));
-	e->retired[e->nretired++] = e->ws;
-	ws->retention_ms = e->retention;
-	e->ws = ws;
-	e->api.ws = ws;
-	jobs_set_workflows(e->jobs, ws);
-	log_info("reloaded %d workflow(s) from %s", ws->n, e->wf_dir);
+	engine_set_workflows(&d->e, ws);
+	log_info("reloaded %d workflow(s) from %s", ws->n, d->set.workflows);
 }
 
 static void on_stop(uv_signal_t *s, int signum)
 {
-	struct engine *e = s->data;
+	struct regflowd *d = s->data;
 	log_info("stopping on signal %d", signum);
-	http_server_stop(e->http, NULL, NULL);
-	jobs_close(e->jobs);
-	uv_close((uv_handle_t *)&e->sigint, NULL);
-	uv_close((uv_handle_t *)&e->sigterm, NULL);
-	uv_close((uv_handle_t *)&e->sighup, NULL);
+	http_server_stop(d->e.http, NULL, NULL);
+	jobs_close(d->e.jobs);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
-int main(int argc, char **argv)
+static void read_settings(struct regflowd *d, int argc, char **argv)
 {
-	struct engine e;
 	struct conf_args ca = {0};
-	struct jobs_cfg jc = {0};
-	struct http_limits lim = {0};
-	char err[512];
-	int opt, rc;
-
-	memset(&e, 0, sizeof(e));
-	log_init("regflowd", LOG_INFO);
+	int opt;
 	while ((opt = getopt(argc, argv, "c:o:h")) != -1)
 		if (conf_args_add(&ca, opt, optarg) < 0)
 			usage();
 	if (optind != argc)
 		usage();
-	if (sodium_init() < 0)
-		fatal("libsodium cannot initialise");
-	if (conf_open(&e.conf, &ca) < 0)
-		fatal("%s", conf_error(&e.conf));
-	const char *listen = conf_str(&e.conf, "engine.listen", "127.0.0.1:7800");
-	const char *db = conf_str(&e.conf, "engine.db", "var/regflow.tct");
-	e.wf_dir = conf_str(&e.conf, "engine.workflows", "workflows");
-	const char *tokens = conf_str(&e.conf, "api.tokens_file", "conf/tokens");
-	jc.spool_dir = conf_str(&e.conf, "spool.dir", "spool");
-	jc.group_max = (int)conf_int(&e.conf, "engine.group_commit", 256);
-	lim.max_body = (size_t)conf_int(&e.conf, "engine.max_body", 1 << 20);
-	lim.max_conns = (int)conf_int(&e.conf, "engine.max_connections", 1024);
-	const char *level = conf_str(&e.conf, "log.level", "info");
-	const char *pidfile = conf_str(&e.conf, "engine.pid_file", "var/regflowd.pid");
-	e.retention = conf_duration(&e.conf, "engine.retention", "30d");
-	if (conf_error(&e.conf))
-		fatal("%s", conf_error(&e.conf));
-	if (log_set_level_name(level) < 0)
-		fatal("log.level: unknown level \"%s\" (debug, info, warning, error)", level);
-	if (jc.group_max < 1 || jc.group_max > 100000)
-		fatal("engine.group_commit: must be between 1 and 100000");
+	if (conf_open(&d->conf, &ca) < 0 || conf_read(&d->conf, settings_table, &d->set) < 0)
+		fatal("%s", conf_error(&d->conf));
+	if (log_set_level_name(d->set.log_level) < 0)
+		fatal("log.level: unknown level \"%s\" (debug, info, warning, error)",
+		      d->set.log_level);
+}
 
-	if (load_workflows(e.wf_dir, &e.ws) < 0)
-		fatal("refusing to start: the workflows have errors");
-	e.ws->retention_ms = e.retention;
-	if (auth_load(tokens, &e.api.auth, err, sizeof(err)) < 0)
-		fatal("%s", err);
-	char *dbdir = xstrdup(db);
-	rc = mkdir_p(dirname(dbdir), 0700);
+static void open_store(struct regflowd *d)
+{
+	char *dbdir = xstrdup(d->set.db);
+	int rc = mkdir_p(dirname(dbdir), 0700);
 	free(dbdir);
 	if (rc < 0)
-		fatal("%s: cannot create its directory: %s", db, strerror(-rc));
-	rc = store_open_tc(db, &e.st);
+		fatal("%s: cannot create its directory: %s", d->set.db, strerror(-rc));
+	rc = rec_open_tc(d->set.db, &d->e.st);
 	if (rc < 0)
-		fatal("engine.db %s", e.st->err);
+		fatal("engine.db %s", store_error(d->e.st));
+}
 
-	e.loop = uv_default_loop();
-	rc = jobs_open(e.loop, e.st, e.ws, &jc, &e.jobs);
+static void write_pid_file(const char *pidfile)
+{
+	char pid[32], *pdir = xstrdup(pidfile);
+	mkdir_p(dirname(pdir), 0755);
+	free(pdir);
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (file_write_atomic(pidfile, pid, (size_t)n, 0644) < 0)
+		log_warn("engine.pid_file %s: cannot write it; regflowctl reload will not find us",
+			 pidfile);
+}
+
+static void start(struct regflowd *d)
+{
+	struct jobs_cfg jc = {d->set.spool, (int)d->set.group_commit};
+	struct http_limits lim = {.max_body = (size_t)d->set.max_body,
+				  .max_conns = (int)d->set.max_connections};
+	int rc = jobs_open(&d->e, &jc, &d->e.jobs);
 	if (rc < 0)
 		fatal("cannot start the job queue: %s", strerror(-rc));
-	e.api.jobs = e.jobs;
-	e.api.st = e.st;
-	e.api.ws = e.ws;
-	e.api.started_ms = now_ms();
-	rc = http_server_start(e.loop, listen, &lim, api_handle, &e.api, &e.http);
+	d->api.e = &d->e;
+	d->e.api = &d->api;
+	d->e.started_ms = now_ms();
+	rc = http_server_start(d->e.loop, d->set.listen, &lim, api_handle, &d->api, &d->e.http);
 	if (rc < 0)
-		fatal("engine.listen %s: %s", listen, uv_strerror(rc));
-	uv_signal_init(e.loop, &e.sigint);
-	uv_signal_init(e.loop, &e.sigterm);
-	uv_signal_init(e.loop, &e.sighup);
-	e.sigint.data = e.sigterm.data = e.sighup.data = &e;
-	uv_signal_start(&e.sigint, on_stop, SIGINT);
-	uv_signal_start(&e.sigterm, on_stop, SIGTERM);
-	uv_signal_start(&e.sighup, on_reload, SIGHUP);
-	if (*pidfile) {
-		char pid[32], *pdir = xstrdup(pidfile);
-		mkdir_p(dirname(pdir), 0755);
-		free(pdir);
-		int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-		if (file_write_atomic(pidfile, pid, (size_t)n, 0644) < 0)
-			log_warn("engine.pid_file %s: cannot write it; regflowctl reload will not "
-				 "find us",
-				 pidfile);
-	}
-	log_info("listening on %s (port %d), %d workflow(s), store %s, spool %s", listen,
-		 http_server_port(e.http), e.ws->n, db, jc.spool_dir);
+		fatal("engine.listen %s: %s", d->set.listen, uv_strerror(rc));
+	uv_signal_init(d->e.loop, &d->sigint);
+	uv_signal_init(d->e.loop, &d->sigterm);
+	uv_signal_init(d->e.loop, &d->sighup);
+	d->sigint.data = d->sigterm.data = d->sighup.data = d;
+	uv_signal_start(&d->sigint, on_stop, SIGINT);
+	uv_signal_start(&d->sigterm, on_stop, SIGTERM);
+	uv_signal_start(&d->sighup, on_reload, SIGHUP);
+}
 
-	uv_run(e.loop, UV_RUN_DEFAULT);
+int main(int argc, char **argv)
+{
+	static struct regflowd d;
+	char err[512];
 
-	if (*pidfile)
-		unlink(pidfile);
-	store_close(e.st);
-	auth_free(e.api.auth);
-	wf_set_free(e.ws);
-	for (int i = 0; i < e.nretired; i++)
-		wf_set_free(e.retired[i]);
-	free(e.retired);
-	conf_close(&e.conf);
-	uv_loop_close(e.loop);
+	log_init("regflowd", LOG_INFO);
+	if (sodium_init() < 0)
+		fatal("libsodium cannot initialise");
+	read_settings(&d, argc, argv);
+	if (load_workflows(&d, &d.e.ws) < 0)
+		fatal("refusing to start: the workflows have errors");
+	if (auth_load(d.set.tokens, &d.e.auth, err, sizeof(err)) < 0)
+		fatal("%s", err);
+	open_store(&d);
+	d.e.loop = uv_default_loop();
+	start(&d);
+	if (*d.set.pid_file)
+		write_pid_file(d.set.pid_file);
+	log_info("listening on %s (port %d), %d workflow(s), store %s, spool %s", d.set.listen,
+		 http_server_port(d.e.http), d.e.ws->n, d.set.db, d.set.spool);
+
+	uv_run(d.e.loop, UV_RUN_DEFAULT);
+
+	if (*d.set.pid_file)
+		unlink(d.set.pid_file);
+	store_close(d.e.st);
+	auth_free(d.e.auth);
+	wf_set_unref(d.e.ws);
+	conf_close(&d.conf);
+	uv_loop_close(d.e.loop);
 	log_info("stopped");
 	return 0;
 }

@@ -5,7 +5,7 @@
  *
  *   build/bench-fill DB N
  */
-#include "store.h"
+#include "rec.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -15,20 +15,20 @@
 int main(int argc, char **argv)
 {
 	struct store *st;
-	char key[64], id[ID_LEN + 1], email[64];
+	char key[REC_KEY_MAX], id[ID_LEN + 1], email[64];
 	if (argc != 3)
 		return 2;
 	long n = atol(argv[2]);
-	if (store_open_tc(argv[1], &st) < 0) {
+	if (rec_open_tc(argv[1], &st) < 0) {
 		fprintf(stderr, "fill: %s\n", st->err);
 		return 1;
 	}
 	int64_t now = now_ms(), t0 = now;
 	for (long i = 0; i < n; i++) {
-		if (i % 5000 == 0 && st->ops->begin(st) < 0)
+		if (i % 5000 == 0 && store_begin(st) < 0)
 			return 1;
 		id_new(id);
-		snprintf(key, sizeof(key), "a:%s", id);
+		rec_account_key(id, key);
 		snprintf(email, sizeof(email), "fill%08ld@example.com", i);
 		json_t *a = json_object();
 		rec_set(a, "kind", "account");
@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 			"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$"
 			"aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g");
 		rec_set_int(a, "created", now);
-		store_put(st, key, a);
+		rec_put_key(st, key, a);
 		json_decref(a);
 		json_t *t = json_object();
 		rec_set(t, "kind", "timer");
@@ -52,11 +52,11 @@ int main(int argc, char **argv)
 		rec_set(t, "idx", "0");
 		rec_set_int(t, "due", now + 86400000LL + i);
 		id_new(id);
-		snprintf(key, sizeof(key), "m:%s", id);
-		store_put(st, key, t);
+		rec_key(REC_TIMER, id, key);
+		rec_put_key(st, key, t);
 		json_decref(t);
 		if (i % 5000 == 4999 || i == n - 1) {
-			if (st->ops->commit(st) < 0) {
+			if (store_commit(st) < 0) {
 				fprintf(stderr, "fill: %s\n", st->err);
 				return 1;
 			}

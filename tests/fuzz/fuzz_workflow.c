@@ -7,7 +7,7 @@
  * loaded with wf_set_load as the engine loads its directory.  A set that
  * loads runs every event of every workflow twice (valid fixed arguments,
  * each event's match values, ids of accounts, reviews and requests made by
- * earlier events) on store_open_mem, then fires every timer.
+ * earlier events) on an in-memory store, then fires every timer.
  *
  * Invariants: no crash or leak in loading or running; a refusal says why;
  * an accepted set never makes the interpreter crash, fail with a store
@@ -21,6 +21,7 @@
  */
 #include "fuzz.h"
 #include "log.h"
+#include "rec.h"
 #include "store.h"
 #include "util.h"
 #include "wf.h"
@@ -248,7 +249,7 @@ static void fire_timers(const struct wf_set *ws, struct store *st, int64_t now, 
 {
 	json_t *keys = NULL, *k;
 	size_t i;
-	CHECK(st->ops->due(st, "due", now, 64, &keys) == 0);
+	CHECK(rec_timers_due(st, now, 64, &keys) == 0);
 	json_array_foreach(keys, i, k) {
 		struct wf_out out;
 		int rc = wf_fire_timer(ws, st, json_string_value(k), now, &out);
@@ -264,7 +265,7 @@ static void run_all(const struct wf_set *ws)
 {
 	struct store *st = NULL;
 	struct made mk = {{0}, {0}, {0}};
-	CHECK(store_open_mem(&st) == 0);
+	CHECK(rec_open_mem(&st) == 0);
 	for (int round = 0; round < 2; round++)
 		for (int w = 0; w < ws->n; w++)
 			for (int e = 0; e < ws->wfs[w]->nevents; e++)

@@ -4,6 +4,7 @@
  * the activation flow runs on the in-memory store (tokens, expiry, resend,
  * replies) without any daemon.
  */
+#include "rec.h"
 #include "secret.h"
 #include "store.h"
 #include "suites.h"
@@ -76,11 +77,19 @@ END_TEST
 static struct wf_set *ws;
 static struct store *st;
 
+/* outbox_msg - the message an outbox record holds (in the spool's format) */
+static void outbox_msg(const json_t *rec, struct spool_msg *m)
+{
+	char err[256];
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_msg(rec_outbox_msg(rec, m, err, sizeof(err)) == 0, "outbox: %s", err);
+}
+
 static void setup(void)
 {
 	struct wf_errs errs = {0};
 	ck_assert_int_eq(wf_set_load("workflows", NULL, 0, &ws, &errs), 0);
-	store_open_mem(&st);
+	rec_open_mem(&st);
 }
 
 static void teardown(void)
@@ -97,13 +106,16 @@ static char *run(const char *type, json_t *args, int64_t now, char *tok, char *a
 	ck_assert_int_eq(wf_run(ws, st, type, args, "www", now, &out), 0);
 	ck_assert_int_eq(wf_apply(st, out.writes), 0);
 	if (tok && json_array_size(out.outbox) > 0) {
-		json_t *m = json_object_get(out.writes,
-					    json_string_value(json_array_get(out.outbox, 0)));
-		snprintf(tok, SECRET_TOKEN_LEN + 1, "%s", rec_str(m, "secret"));
+		struct spool_msg m;
+		outbox_msg(json_object_get(out.writes,
+					   json_string_value(json_array_get(out.outbox, 0))),
+			   &m);
+		snprintf(tok, SECRET_TOKEN_LEN + 1, "%s", m.secret);
 		/* the link in the body carries the token */
-		ck_assert_ptr_nonnull(strstr(rec_str(m, "body"), rec_str(m, "secret")));
-		ck_assert_str_eq(rec_str(m, "subject"), "学信网帐号激活邮件");
-		ck_assert_str_eq(rec_str(m, "from_name"), "学信网");
+		ck_assert_ptr_nonnull(strstr(m.body, m.secret));
+		ck_assert_str_eq(m.subject, "学信网帐号激活邮件");
+		ck_assert_str_eq(m.from_name, "学信网");
+		spool_msg_free(&m);
 	}
 	if (account && json_object_get(out.result, "account"))
 		snprintf(account, 32, "%s",
@@ -139,18 +151,18 @@ START_TEST(activation_flow)
 
 	CODE_IS(run("register_email", reg("Li.Lei@Example.com"), t0, tok, acct), "OK");
 	ck_assert_int_eq(strlen(tok), SECRET_TOKEN_LEN);
-	char key[40];
-	snprintf(key, sizeof(key), "a:%s", acct);
-	ck_assert_int_eq(store_get(st, key, &rec), 0);
+	char key[REC_KEY_MAX];
+	rec_account_key(acct, key);
+	ck_assert_int_eq(rec_get_key(st, key, &rec), 0);
 	ck_assert_str_eq(rec_str(rec, "status"), "pending_activation");
 	ck_assert_str_eq(rec_str(rec, "email"), "li.lei@example.com");
 	ck_assert_str_eq(rec_str(rec, "pwhash"), "$argon2id$fake");
 	json_decref(rec);
 	/* the token is stored hashed, never in clear */
-	char hex[SECRET_HASH_HEX + 1], tkey[80];
+	char hex[SECRET_HASH_HEX + 1], tkey[REC_KEY_MAX];
 	secret_hash_hex(tok, hex);
-	snprintf(tkey, sizeof(tkey), "t:%s", hex);
-	ck_assert_int_eq(store_get(st, tkey, &rec), 0);
+	rec_token_key(hex, tkey);
+	ck_assert_int_eq(rec_get_key(st, tkey, &rec), 0);
 	json_decref(rec);
 
 	CODE_IS(run("register_email", reg("li.lei@example.com"), t0 + 1, NULL, NULL),
@@ -159,7 +171,7 @@ START_TEST(activation_flow)
 		    NULL, NULL),
 		"CODE_INVALID");
 	CODE_IS(run("activate", tok_args(tok), t0 + 3, NULL, NULL), "OK");
-	ck_assert_int_eq(store_get(st, key, &rec), 0);
+	ck_assert_int_eq(rec_get_key(st, key, &rec), 0);
 	ck_assert_str_eq(rec_str(rec, "status"), "active");
 	json_decref(rec);
 	CODE_IS(run("activate", tok_args(tok), t0 + 4, NULL, NULL), "ALREADY_ACTIVATED");
@@ -177,8 +189,8 @@ START_TEST(activation_flow)
 			      "$argon2id$owner"),
 		    t0 + 1, NULL, NULL),
 		"EMAIL_PENDING_ACTIVATION");
-	snprintf(key, sizeof(key), "a:%s", acct);
-	ck_assert_int_eq(store_get(st, key, &rec), 0);
+	rec_account_key(acct, key);
+	ck_assert_int_eq(rec_get_key(st, key, &rec), 0);
 	ck_assert_str_eq(rec_str(rec, "pwhash"), "$argon2id$owner");
 	json_decref(rec);
 	CODE_IS(run("resend_activation", json_pack("{s:s}", "email", "nobody@example.com"), t0,
@@ -246,7 +258,7 @@ static int fire_due(int64_t now)
 	json_t *keys = NULL, *k;
 	size_t i;
 	int n = 0;
-	ck_assert_int_eq(st->ops->due(st, "due", now, 0, &keys), 0);
+	ck_assert_int_eq(rec_timers_due(st, now, 0, &keys), 0);
 	json_array_foreach(keys, i, k) {
 		struct wf_out out;
 		ck_assert_int_eq(wf_fire_timer(ws, st, json_string_value(k), now, &out), 0);
@@ -261,11 +273,11 @@ static int fire_due(int64_t now)
 static const char *acct_state(const char *acct, const char *wf)
 {
 	static char buf[64];
-	char key[40], col[64];
+	char key[REC_KEY_MAX], col[64];
 	json_t *rec;
-	snprintf(key, sizeof(key), "a:%s", acct);
+	rec_account_key(acct, key);
 	snprintf(col, sizeof(col), "wf.%s", wf);
-	ck_assert_int_eq(store_get(st, key, &rec), 0);
+	ck_assert_int_eq(rec_get_key(st, key, &rec), 0);
 	snprintf(buf, sizeof(buf), "%s", rec_str(rec, col) ? rec_str(rec, col) : "");
 	json_decref(rec);
 	return buf;
@@ -288,7 +300,7 @@ START_TEST(timer_moves_to_expired_and_is_cancelled_on_leave)
 	CODE_IS(run("activate", tok_args(tok), t0 + 1000, NULL, NULL), "OK");
 	json_t *keys, *k;
 	size_t i;
-	ck_assert_int_eq(st->ops->due(st, "due", INT64_MAX, 0, &keys), 0);
+	ck_assert_int_eq(rec_timers_due(st, INT64_MAX, 0, &keys), 0);
 	json_array_foreach(keys, i, k) /* none left: zhao's fired, qian's was cancelled */
 		ck_assert_msg(0, "timer %s left", json_string_value(k));
 	ck_assert_int_eq(json_array_size(keys), 0);
@@ -303,12 +315,12 @@ START_TEST(stale_timer_is_dropped)
 	int64_t t0 = 1800000000000LL;
 	CODE_IS(run("register_email", reg("sun@example.com"), t0, NULL, acct), "OK");
 	/* an operator-edited record: the account left the state behind the engine's back */
-	char key[40];
+	char key[REC_KEY_MAX];
 	json_t *rec;
-	snprintf(key, sizeof(key), "a:%s", acct);
-	store_get(st, key, &rec);
+	rec_account_key(acct, key);
+	rec_get_key(st, key, &rec);
 	rec_set(rec, "wf.activation", "active");
-	store_put(st, key, rec);
+	rec_put_key(st, key, rec);
 	json_decref(rec);
 	ck_assert_int_eq(fire_due(t0 + DAY), 1);
 	ck_assert_str_eq(acct_state(acct, "activation"), "active");
@@ -332,16 +344,19 @@ static void sent_code(char *out)
 {
 	json_t *keys, *k, *m = NULL;
 	size_t i;
-	ck_assert_int_eq(store_find(st, "kind", "outbox", 0, &keys), 0);
+	ck_assert_int_eq(rec_list(st, REC_OUTBOX, &keys), 0);
 	ck_assert_int_gt(json_array_size(keys), 0);
 	json_array_foreach(keys, i, k) {
 		json_decref(m);
-		store_get(st, json_string_value(k), &m);
+		rec_get_key(st, json_string_value(k), &m);
 	}
-	ck_assert_str_eq(rec_str(m, "channel"), "sms");
-	snprintf(out, 16, "%s", rec_str(m, "secret"));
+	struct spool_msg msg;
+	outbox_msg(m, &msg);
+	ck_assert_str_eq(msg.channel, "sms");
+	snprintf(out, 16, "%s", msg.secret);
 	ck_assert_int_eq(strlen(out), 6);
-	ck_assert_ptr_nonnull(strstr(rec_str(m, "body"), out));
+	ck_assert_ptr_nonnull(strstr(msg.body, out));
+	spool_msg_free(&msg);
 	json_decref(m);
 	json_decref(keys);
 }

@@ -676,6 +676,7 @@ int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 
 	ws->messages = json_object();
 	ws->dir = xstrdup(dir);
+	ws->refs = 1;
 	if (files) {
 		names = xcalloc((size_t)nfiles + 1, sizeof(char *));
 		for (int i = 0; i < nfiles; i++)
@@ -749,6 +750,18 @@ void wf_set_free(struct wf_set *ws)
 	json_decref(ws->messages);
 	free(ws->dir);
 	free(ws);
+}
+
+struct wf_set *wf_set_ref(struct wf_set *ws)
+{
+	ws->refs++;
+	return ws;
+}
+
+void wf_set_unref(struct wf_set *ws)
+{
+	if (ws && --ws->refs == 0)
+		wf_set_free(ws);
 }
 
 void wf_errs_free(struct wf_errs *e)

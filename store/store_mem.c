@@ -37,6 +37,18 @@ static int mem_del(struct store *st, const char *key)
 	return json_object_del(((struct store_mem *)st)->tab, key) == 0 ? 0 : -ENOENT;
 }
 
+/* col_str, col_int - a column's string, or its number (0 if none) */
+static const char *col_str(const json_t *rec, const char *col)
+{
+	return json_string_value(json_object_get(rec, col));
+}
+
+static int64_t col_int(const json_t *rec, const char *col)
+{
+	const char *v = col_str(rec, col);
+	return v ? (int64_t)strtoll(v, NULL, 10) : 0;
+}
+
 static int key_cmp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -52,7 +64,7 @@ static json_t *mem_select(struct store_mem *s, const char *col, const char *eq, 
 	json_t *rec, *out = json_array();
 
 	json_object_foreach(s->tab, key, rec) {
-		const char *v = rec_str(rec, col);
+		const char *v = col_str(rec, col);
 		if (!v)
 			continue;
 		if (eq && strcmp(v, eq) == 0)
@@ -64,10 +76,9 @@ static json_t *mem_select(struct store_mem *s, const char *col, const char *eq, 
 	if (max) { /* stable insertion sort by numeric value */
 		for (size_t i = 1; i < k; i++) {
 			const char *cur = keys[i];
-			int64_t cv = rec_int(json_object_get(s->tab, cur), col, 0);
+			int64_t cv = col_int(json_object_get(s->tab, cur), col);
 			size_t j = i;
-			while (j > 0 &&
-			       rec_int(json_object_get(s->tab, keys[j - 1]), col, 0) > cv) {
+			while (j > 0 && col_int(json_object_get(s->tab, keys[j - 1]), col) > cv) {
 				keys[j] = keys[j - 1];
 				j--;
 			}
@@ -153,7 +164,7 @@ static const struct store_ops mem_ops = {
 	.close = mem_close,
 };
 
-int store_open_mem(struct store **out)
+int store_open_mem(const struct store_index *ix, struct store **out)
 {
 	struct store_mem *s = xcalloc(1, sizeof(*s));
 	s->base.ops = &mem_ops;

@@ -22,6 +22,7 @@ struct store_tc {
 	TCTDB *tdb;
 	int in_tx;
 	char *path;
+	struct store_index ix;
 };
 
 static int tc_open(struct store_tc *s);
@@ -211,19 +212,19 @@ static const struct store_ops tc_ops = {
 	.close = tc_close,
 };
 
-int store_open_tc(const char *path, struct store **out)
+int store_open_tc(const char *path, const struct store_index *ix, struct store **out)
 {
 	struct store_tc *s = xcalloc(1, sizeof(*s));
 	s->base.ops = &tc_ops;
 	s->path = xstrdup(path);
+	s->ix = *ix;
 	*out = &s->base;
 	return tc_open(s);
 }
 
 static int tc_open(struct store_tc *s)
 {
-	static const char *lex[] = STORE_LEX_INDEX;
-	static const char *num[] = STORE_NUM_INDEX;
+	const char *const *lex = s->ix.lex, *const *num = s->ix.num;
 	const char *path = s->path;
 
 	s->tdb = tctdbnew();

@@ -6,7 +6,8 @@
  * find their subject account, and run the first transition whose "from"
  * is the account's state and whose guard holds.  States may carry timers
  * (persisted, cancelled when the state is left).  Actions come from a
- * fixed library written in C (wf_actions.c); everything that is policy -
+ * fixed library: its schema (names, parameters) is here (wf_schema.c), its
+ * code in the runtime (runtime/wf_actions.c); everything that is policy -
  * states, validity periods, limits, templates, result codes - is data.
  */
 #ifndef REGFLOW_WF_H
@@ -17,7 +18,6 @@
 #include <string.h>
 
 struct wf;
-struct wf_ctx;
 struct wf_action;
 
 /* parameter kinds an action declares; the loader checks and converts them */
@@ -40,12 +40,44 @@ struct wf_param {
 	int required;
 };
 
+/*
+ * the actions of the library, by name (the schema: wf_schema.c); the
+ * runtime binds each op to the code that runs it (runtime/wf_actions.c)
+ */
+enum wf_op {
+	WF_OP_SET,
+	WF_OP_SET_PASSWORD,
+	WF_OP_REPLY,
+	WF_OP_FAIL,
+	WF_OP_ISSUE_TOKEN,
+	WF_OP_VERIFY_TOKEN,
+	WF_OP_ISSUE_CODE,
+	WF_OP_VERIFY_CODE,
+	WF_OP_SEND,
+	WF_OP_UNIQUE,
+	WF_OP_REQUIRE,
+	WF_OP_LIMIT,
+	WF_OP_GOTO,
+	WF_OP_LOOKUP,
+	WF_OP_SET_OTHER,
+	WF_OP_CHECK_ID,
+	WF_OP_CHECK_PHOTO,
+	WF_OP_REVIEW_OPEN,
+	WF_OP_REVIEW_CLOSE,
+	WF_OP_DEREGISTER_OTHERS,
+	WF_OP_INBOX_SEND,
+	WF_OP_INBOX_ANSWER,
+	WF_OP_REVOKE,
+	WF_OP_N
+};
+
+/* wf_action_def - one action of the schema: its name, parameters, and
+ * the secret or other variables it puts in scope for later actions */
 struct wf_action_def {
 	const char *name;
+	enum wf_op op;
 	struct wf_param params[8];
-	const char *provides; /* a secret variable it puts in scope ("token", "code") */
-	/* run - 0 done, 1 failed with c->code set, <0 store error */
-	int (*run)(struct wf_ctx *c, const struct wf_action *a);
+	const char *provides; /* space-separated variable names, or NULL */
 };
 
 /*
@@ -129,6 +161,7 @@ struct wf_set {
 	json_t *messages; /* result code -> user-facing text */
 	char *dir;
 	int64_t retention_ms; /* how long spent tokens, codes, counters and inbox items stay */
+	int refs;	      /* wf_set_ref/unref: a replaced set lives while a job uses it */
 };
 
 /* wf_errs - every error found, each "file:line: reason" */
@@ -145,6 +178,10 @@ struct wf_errs {
 int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 		struct wf_errs *errs);
 void wf_set_free(struct wf_set *ws);
+/* wf_set_ref - one more user of ws (a loaded set has one); wf_set_unref -
+ * one fewer: the last frees it.  On one thread only (the engine's loop). */
+struct wf_set *wf_set_ref(struct wf_set *ws);
+void wf_set_unref(struct wf_set *ws);
 void wf_errs_free(struct wf_errs *e);
 
 /* wf_set_event - the event for a job of this type and arguments (args NULL: any) */
@@ -166,8 +203,10 @@ const char *wf_arg_check(const char *type, const char *value);
 int wf_arg_type_known(const char *type);
 /* wf_known_code - 1 if code is a result code the SPEC defines */
 int wf_known_code(const char *code);
-/* wf_action_lookup - the library's definition of an action, or NULL */
+/* wf_action_lookup - the schema's definition of an action, or NULL */
 const struct wf_action_def *wf_action_lookup(const char *name);
+/* wf_action_by_op - the schema's definition of an op (every op has one) */
+const struct wf_action_def *wf_action_by_op(enum wf_op op);
 
 /* the account fields the engine manages itself: workflows may not set them */
 int wf_field_reserved(const char *field);

@@ -1,11 +1,12 @@
 /*
- * wf_run - run one event (job) through its workflow.
+ * wf_run - run one event (job) or one timer through its workflow.
  *
  * The run reads the store but writes nothing: it returns the records to
  * write (and delete) so that the caller commits them, the job's own record
- * and its outbox messages in one transaction (jobs.c groups many jobs per
- * commit).  A failed action leaves only its own bookkeeping (attempt
- * counts) in the writes.
+ * and its outbox messages in one transaction (the engine groups many jobs
+ * per commit).  A failed action leaves only its own bookkeeping (attempt
+ * counts, rate-limit counters) in the writes.  A store error while reading
+ * voids the run: a negative errno and no writes.
  */
 #ifndef REGFLOW_WF_RUN_H
 #define REGFLOW_WF_RUN_H
@@ -16,11 +17,15 @@
 struct wf_out {
 	json_t *result; /* {"code", "message", "account"?} */
 	json_t *writes; /* key -> record, or null to delete */
-	json_t *outbox; /* ids of the outbox records in writes ("o:ID" keys) */
+	json_t *outbox; /* keys of the outbox records in writes */
 	int failed;	/* 1: the job failed (no transition): job state "failed" */
 };
 
-/* wf_run - args as accepted by the API (passwords already hashed) */
+/* wf_run_event - run ev with args as the API accepted them (passwords
+ * already hashed); args are normalised in place (addresses in lower case) */
+int wf_run_event(const struct wf_set *ws, const struct wf_event *ev, struct store *st, json_t *args,
+		 const char *front, int64_t now, struct wf_out *out);
+/* wf_run - the same for a job type (its event found in ws): -ENOENT if none */
 int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *args,
 	   const char *front, int64_t now, struct wf_out *out);
 /*
@@ -32,7 +37,5 @@ int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, in
 void wf_out_free(struct wf_out *out);
 /* wf_apply - write every record of writes into st (inside the caller's transaction) */
 int wf_apply(struct store *st, json_t *writes);
-/* wf_account_key - "a:ID" into buf */
-const char *wf_account_key(const char *id, char *buf, size_t n);
 
 #endif

@@ -1,0 +1,38 @@
+/*
+ * api_priv - what the API's files share: the reply helpers and the
+ * handlers the route table (api.c) names.  Private to api*.c.
+ */
+#ifndef REGFLOW_API_PRIV_H
+#define REGFLOW_API_PRIV_H
+
+#include "api.h"
+
+#include <jansson.h>
+
+/* a matched request: the path's :id, the caller's front */
+struct api_call {
+	struct api *a;
+	struct http_req *req;
+	const char *id;	   /* the pattern's :id segment, or NULL */
+	const char *front; /* the token's front, or NULL for an open route */
+};
+
+typedef void (*api_handler_fn)(struct api_call *c);
+
+void api_reply_json(struct http_req *req, int status, json_t *body);
+void api_reply_error(struct api *a, struct http_req *req, int status, const char *code,
+		     const char *message, const char *field);
+
+/* api_jobs.c */
+void api_post_job(struct api_call *c);
+void api_post_batch(struct api_call *c);
+void api_get_job(struct api_call *c);
+/* api_reads.c */
+void api_get_account(struct api_call *c);
+void api_get_inbox(struct api_call *c);
+void api_get_reviews(struct api_call *c);
+void api_get_review_photo(struct api_call *c);
+void api_get_metrics(struct api_call *c);
+void api_get_health(struct api_call *c);
+
+#endif

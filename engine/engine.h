@@ -1,0 +1,35 @@
+/*
+ * engine - the one context every part of regflowd shares (as Redis's
+ * server struct, but small): the loop, the store, the current workflow set,
+ * the job queue, the API and its tokens.  main.c owns it.
+ */
+#ifndef REGFLOW_ENGINE_H
+#define REGFLOW_ENGINE_H
+
+#include "store.h"
+#include "wf.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+struct jobs;
+struct api;
+struct auth;
+struct http_server;
+
+struct engine {
+	uv_loop_t *loop;
+	struct store *st;
+	struct wf_set *ws; /* the current set (one reference); jobs hold their own */
+	struct jobs *jobs;
+	struct auth *auth;
+	struct api *api;
+	struct http_server *http;
+	int64_t started_ms;
+};
+
+/* engine_set_workflows - make ws (the caller's reference) the current set;
+ * the one it replaces is freed when its last job is done */
+void engine_set_workflows(struct engine *e, struct wf_set *ws);
+
+#endif

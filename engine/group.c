@@ -1,0 +1,337 @@
+/*
+ * group - one tick of the job queue, one transaction: a short sequence of
+ * named phases.
+ *
+ *   take     the intakes ready (in arrival order), the timers and records due
+ *   write    in one transaction: delete what was spooled, write the new
+ *            jobs, run queued jobs, fire timers, purge, write the jobs left
+ *            queued, commit and sync once (group commit)
+ *   ack      the submitters hear "queued" (or a repeated key's first job)
+ *   wake     the waiters of the jobs that ran
+ *   spool    the group's outbox messages go to the spool
+ *
+ * A failed transaction aborts the whole group: nobody was told anything,
+ * the new jobs' submitters get an error, and the jobs that were already
+ * durable stay queued for the next try, a second later.
+ */
+#include "jobs_priv.h"
+#include "log.h"
+#include "rec.h"
+#include "wf_run.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RETRY_MS 1000
+
+static void group_take(struct jobs *j, struct group *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->now = now_ms();
+	g->in = intake_take(j);
+	g->spool = json_array();
+	g->finished = json_array();
+	rec_timers_due(j->st, g->now, j->cfg.group_max, &g->due);
+	rec_purge_due(j->st, g->now, j->cfg.group_max, &g->purge);
+}
+
+static int group_idle(const struct jobs *j, const struct group *g)
+{
+	return !g->in && !j->run_head && json_array_size(j->outbox_del) == 0 &&
+	       json_array_size(g->due) == 0 && json_array_size(g->purge) == 0;
+}
+
+static void group_free(struct group *g)
+{
+	json_decref(g->due);
+	json_decref(g->purge);
+	json_decref(g->spool);
+	json_decref(g->finished);
+}
+
+/* collect_outbox - the outbox records a run wrote, for the spool phase */
+static void collect_outbox(struct group *g, const struct wf_out *out)
+{
+	size_t i;
+	json_t *k;
+	json_array_foreach(out->outbox, i, k)
+		json_array_append(g->spool, json_object_get(out->writes, json_string_value(k)));
+}
+
+/* unknown_type - the outcome of a job whose workflow a reload removed */
+static void unknown_type(struct wf_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->failed = 1;
+	out->result = json_pack("{s:s, s:s}", "code", "UNKNOWN_TYPE", "message",
+				"no workflow handles this job type now");
+}
+
+/* job_record - the job's record after its run (its arguments dropped) */
+static json_t *job_record(const struct job *job, const struct wf_out *out, int64_t now)
+{
+	json_t *rec = json_object();
+	char *res = json_dumps(out->result, JSON_COMPACT);
+	rec_set(rec, "id", job->id);
+	rec_set(rec, "type", job->type);
+	rec_set(rec, "front", job->front);
+	rec_set(rec, "jstate", out->failed ? "failed" : "done");
+	rec_set_int(rec, "created", job->created);
+	if (job->key)
+		rec_set(rec, "key", job->key);
+	rec_set(rec, "result", res);
+	rec_set_int(rec, "finished", now);
+	/* a finished job is answered for the retention period, then purged */
+	rec_set_int(rec, "purge", now + job->ws->retention_ms);
+	free(res);
+	return rec;
+}
+
+/* run_job - run one job inside the transaction; its record is written once */
+static int run_job(struct jobs *j, struct group *g, struct job *job)
+{
+	struct wf_out out;
+	int rc = 0;
+	if (job->ws != j->e->ws) /* a reload since it came in: run on the current set */
+		job_use_set(job, j->e->ws);
+	if (job->ev)
+		rc = wf_run_event(job->ws, job->ev, j->st, job->args, job->front, g->now, &out);
+	else
+		unknown_type(&out);
+	if (rc == 0)
+		rc = rec_apply(j->st, out.writes);
+	if (rc < 0)
+		goto out;
+	json_t *rec = job_record(job, &out, g->now);
+	/* a job that waited on disk had its arguments (a token, a code, a
+	 * password hash) written: they are overwritten, not just dropped */
+	rc = job->fresh ? rec_job_put(j->st, job->id, rec) : rec_job_replace(j->st, job->id, rec);
+	if (rc == 0) {
+		collect_outbox(g, &out);
+		json_decref(job->view);
+		job->view = job_view_of(rec);
+		json_array_append(g->finished, job->view);
+	}
+	json_decref(rec);
+out:
+	wf_out_free(&out);
+	return rc;
+}
+
+static int phase_run(struct jobs *j, struct group *g)
+{
+	struct job *job = j->run_head;
+	for (; job && g->nran < j->cfg.group_max; job = job->next_run, g->nran++) {
+		int rc = run_job(j, g, job);
+		if (rc < 0) {
+			log_err("job %s: %s", job->id, store_error(j->st));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* phase_queued - the new jobs this group did not run are written queued,
+ * with their arguments (the password already hashed) */
+static int phase_queued(struct jobs *j, struct group *g)
+{
+	struct job *job = j->run_head;
+	for (int n = 0; job && n < g->nran; n++)
+		job = job->next_run;
+	for (; job; job = job->next_run) {
+		if (!job->fresh)
+			continue;
+		json_t *rec = json_object();
+		char *a = json_dumps(job->args, JSON_COMPACT);
+		rec_set(rec, "id", job->id);
+		rec_set(rec, "type", job->type);
+		rec_set(rec, "front", job->front);
+		rec_set(rec, "jstate", "queued");
+		rec_set_int(rec, "created", job->created);
+		rec_set(rec, "args", a);
+		if (job->key)
+			rec_set(rec, "key", job->key);
+		free(a);
+		int rc = rec_job_put(j->st, job->id, rec);
+		json_decref(rec);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int phase_timers(struct jobs *j, struct group *g)
+{
+	size_t i;
+	json_t *k;
+	json_array_foreach(g->due, i, k) {
+		struct wf_out out;
+		int rc = wf_fire_timer(j->e->ws, j->st, json_string_value(k), g->now, &out);
+		if (rc == 0)
+			rc = rec_apply(j->st, out.writes);
+		if (rc == 0)
+			collect_outbox(g, &out);
+		wf_out_free(&out);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* phase_purge - records past their retention: their secrets scrubbed, then gone */
+static int phase_purge(struct jobs *j, struct group *g)
+{
+	size_t i;
+	json_t *k;
+	json_array_foreach(g->purge, i, k) {
+		int rc = rec_del_key(j->st, json_string_value(k));
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+	}
+	return 0;
+}
+
+static int phase_commit(struct jobs *j)
+{
+	int rc = store_commit(j->st);
+	if (rc == -EAGAIN) { /* written, but the disk would not sync: say so, go on */
+		log_err("store: committed but not synced to disk: %s", store_error(j->st));
+		rc = 0;
+	}
+	return rc;
+}
+
+static int group_write(struct jobs *j, struct group *g)
+{
+	int rc;
+	if ((rc = store_begin(j->st)) < 0)
+		return rc;
+	if ((rc = outbox_delete(j)) < 0 || (rc = intake_write(j, g)) < 0 ||
+	    (rc = phase_run(j, g)) < 0 || (rc = phase_timers(j, g)) < 0 ||
+	    (rc = phase_purge(j, g)) < 0 || (rc = phase_queued(j, g)) < 0)
+		return rc;
+	return phase_commit(j);
+}
+
+/* group_done - the group is durable: count it, drop what ran */
+static void group_done(struct jobs *j, struct group *g)
+{
+	j->commits++;
+	j->timers_fired += (int64_t)json_array_size(g->due);
+	j->purged += (int64_t)json_array_size(g->purge);
+	json_array_clear(j->outbox_del);
+	for (int n = 0; n < g->nran; n++) {
+		struct job *job = j->run_head;
+		j->run_head = job->next_run;
+		j->nrun--;
+		job->queued = 0;
+		const char *state = json_string_value(json_object_get(job->view, "state"));
+		if (state && !strcmp(state, "failed"))
+			j->failed_total++;
+		else
+			j->done_total++;
+		if (!job->done) /* not an intake of this group: nobody else holds it */
+			job_free(job);
+	}
+	if (!j->run_head)
+		j->run_tail = &j->run_head;
+	for (struct job *job = j->run_head; job; job = job->next_run)
+		job->fresh = 0;
+}
+
+/* group_ack - a new job is "queued" to its submitter (SPEC: accepted, on
+ * disk), even if it ran in this very group; a repeated key gets the first
+ * job as it stands */
+static void group_ack(struct jobs *j, struct group *g)
+{
+	struct job *job = g->in, *next;
+	for (; job; job = next) {
+		json_t *view = NULL;
+		next = job->next_in;
+		if (job->rc < 0) {
+			job->done(job->arg, job->rc, NULL);
+		} else {
+			if (!job->dup || jobs_view(j, job->id, &view) < 0)
+				view = json_pack("{s:s, s:s}", "id", job->id, "state", "queued");
+			job->done(job->arg, 0, view);
+			json_decref(view);
+		}
+		job->done = NULL;
+		if (!job->queued)
+			job_free(job);
+	}
+	g->in = NULL;
+}
+
+/* group_wake_spool - waiters first, then the spool: the messages are safe
+ * in the committed outbox already, and a reply must not take longer
+ * because its job sent a message (recovery answers the same whether or not
+ * an account exists) */
+static void group_wake_spool(struct jobs *j, struct group *g)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(g->finished, i, v)
+		waiters_wake(j, json_string_value(json_object_get(v, "id")), v);
+	json_array_foreach(g->spool, i, v)
+		outbox_spool(j, v);
+}
+
+/* group_failed - nothing of the group was written: its new jobs leave the
+ * run queue and their submitters get an error (503); the store is opened
+ * again (a database that stopped on a write error stays stopped until
+ * then) and the queue tries again on a timer only */
+static void group_failed(struct jobs *j, struct group *g, int rc)
+{
+	j->commit_fail++;
+	j->degraded = 1;
+	log_err("store: transaction failed (%s): %s; new jobs get 503 until it works again",
+		strerror(-rc), store_error(j->st));
+	store_abort(j->st);
+	if (store_reopen(j->st) < 0)
+		log_err("store: reopen failed: %s", store_error(j->st));
+	struct job **pp = &j->run_head;
+	while (*pp) {
+		if ((*pp)->fresh) {
+			(*pp)->queued = 0;
+			*pp = (*pp)->next_run;
+			j->nrun--;
+		} else {
+			pp = &(*pp)->next_run;
+		}
+	}
+	j->run_tail = pp;
+	for (struct job *job = g->in, *next; job; job = next) {
+		next = job->next_in;
+		job->done(job->arg, -EIO, NULL);
+		job_free(job);
+	}
+	g->in = NULL;
+	uv_timer_start(&j->retry, group_tick, RETRY_MS, 0);
+}
+
+void group_tick(uv_timer_t *t)
+{
+	struct jobs *j = t->data;
+	struct group g;
+	j->tick_armed = 0;
+	j->degraded = 0; /* this tick tries the store again */
+	group_take(j, &g);
+	if (!group_idle(j, &g)) {
+		int rc = group_write(j, &g);
+		if (rc < 0) {
+			group_failed(j, &g, rc);
+		} else {
+			group_done(j, &g);
+			group_ack(j, &g);
+			group_wake_spool(j, &g);
+		}
+	}
+	group_free(&g);
+	/* after a failure only the retry timer comes back: no busy loop */
+	if (!j->degraded &&
+	    (j->run_head || (j->in_head && !j->in_head->hashing) || json_array_size(j->outbox_del)))
+		jobs_arm(j);
+	jobs_timers_arm(j);
+}

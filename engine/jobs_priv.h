@@ -1,0 +1,107 @@
+/*
+ * jobs_priv - what the job queue's files share: the queue, a job in
+ * memory, one group (one transaction).  Private to intake.c, group.c,
+ * waiters.c, outbox.c and jobs.c.
+ *
+ * A job lives in memory from its submission until it has run and its
+ * submitter has been answered; it carries its resolved event (and a
+ * reference to the set it came from) the whole way, and its arguments are
+ * parsed once.  Two lists hold jobs: the intake (submitted, maybe still
+ * hashing, not yet written) and the run queue (written, or being written
+ * in the current group, and not yet run).
+ */
+#ifndef REGFLOW_JOBS_PRIV_H
+#define REGFLOW_JOBS_PRIV_H
+
+#include "jobs.h"
+#include "util.h"
+
+struct job {
+	struct jobs *j;
+	char id[ID_LEN + 1];
+	char *front, *type, *key;
+	json_t *args;
+	struct wf_set *ws;	   /* the set ev belongs to (a reference) */
+	const struct wf_event *ev; /* NULL: no workflow takes it any more */
+	jobs_done_fn done;	   /* the submitter, until answered; NULL for a recovered job */
+	void *arg;
+	int64_t created;
+	int rc;		     /* <0: its intake failed (hashing): answered with it */
+	int hashing;	     /* waiting for its password hash: later intakes wait too */
+	int dup;	     /* its key named an earlier job (id): that job is the answer */
+	int fresh;	     /* in the run queue, but its record not yet on disk */
+	int queued;	     /* in the run queue */
+	json_t *view;	     /* after its run: the view waiters get */
+	uv_work_t work;	     /* password hashing off the loop */
+	struct job *next_in; /* intake list */
+	struct job *next_run;
+};
+
+/* one group: the work of one transaction */
+struct group {
+	struct job *in;	  /* intakes taken, in arrival order */
+	int nran;	  /* jobs run from the head of the run queue */
+	json_t *due;	  /* timer keys due */
+	json_t *purge;	  /* keys past their retention */
+	json_t *spool;	  /* outbox records committed by this group */
+	json_t *finished; /* views of the jobs that ran */
+	int64_t now;
+};
+
+struct waiter;
+
+struct jobs {
+	struct engine *e;
+	struct store *st;
+	struct jobs_cfg cfg;
+	uv_timer_t tick; /* 0 ms timer: the next loop turn */
+	uv_timer_t retry;
+	uv_timer_t timers; /* the next workflow timer or purge due */
+	uv_timer_t spool_retry;
+	int tick_armed;
+	struct job *in_head, **in_tail;
+	struct job *run_head, **run_tail;
+	int nrun;
+	struct waiter *waiters;
+	json_t *outbox_del;   /* outbox keys spooled, to delete in the next group */
+	json_t *outbox_retry; /* committed outbox records the spool refused for now */
+	int hashing;	      /* intakes whose password is being hashed */
+	int64_t done_total, failed_total, commits, commit_fail, timers_fired, purged;
+	int closing;
+	int handles_closed;
+	int degraded; /* the last transaction failed: retry on a timer only */
+};
+
+/* jobs.c */
+void jobs_arm(struct jobs *j);
+/* jobs_timers_arm - wake up when the earliest timer or purge falls due */
+void jobs_timers_arm(struct jobs *j);
+void job_free(struct job *job);
+/* job_use_set - point the job at ws (resolving its event there) */
+void job_use_set(struct job *job, struct wf_set *ws);
+void runq_push(struct jobs *j, struct job *job);
+void jobs_free_if_idle(struct jobs *j);
+
+/* intake.c */
+/* intake_take - detach the intakes ready to be written, in arrival order */
+struct job *intake_take(struct jobs *j);
+/* intake_write - inside the group's transaction: records and keys of new jobs */
+int intake_write(struct jobs *j, struct group *g);
+/* intake_cancel_all - at close: those not hashing are told -ECANCELED now */
+void intake_cancel_all(struct jobs *j);
+
+/* group.c */
+void group_tick(uv_timer_t *t);
+
+/* waiters.c */
+json_t *job_view_of(const json_t *rec);
+void waiters_wake(struct jobs *j, const char *id, json_t *view);
+void waiters_close(struct jobs *j);
+
+/* outbox.c */
+void outbox_spool(struct jobs *j, json_t *rec);
+/* outbox_delete - inside a transaction: the records spooled since the last one */
+int outbox_delete(struct jobs *j);
+int outbox_recover(struct jobs *j);
+
+#endif

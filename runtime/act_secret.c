@@ -1,0 +1,190 @@
+/*
+ * act_secret - the actions that issue and check secrets: a link's token
+ * (256 bits, stored as its BLAKE2b hash) and a short code (stored as a
+ * keyed hash with its own salt, one live code per purpose and target).
+ * The clear secret is shown only to this transition's templates and the
+ * spool envelope of its messages.
+ */
+#include "secret.h"
+#include "util.h"
+#include "wf_acts.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* secret_rec - what a token's and a code's records share */
+static json_t *secret_rec(struct wf_ctx *c, const char *purpose, int64_t valid)
+{
+	json_t *r = json_object();
+	rec_set(r, "account", wf_ctx_account_id(c));
+	rec_set(r, "purpose", purpose);
+	rec_set(r, "state", "live");
+	rec_set_int(r, "created", c->now);
+	rec_set_int(r, "expires", c->now + valid);
+	/* a spent or lapsed secret is kept a while (for the help desk), then purged */
+	rec_set_int(r, "purge", c->now + valid + c->ws->retention_ms);
+	return r;
+}
+
+/* secret_show - the clear secret goes to the templates and the spool
+ * envelope of this transition's messages, nowhere else */
+static void secret_show(struct wf_ctx *c, const char *var, const char *value, int64_t valid)
+{
+	json_object_set_new(c->vars, var, json_string(value));
+	c->secret = json_string_value(json_object_get(c->vars, var));
+	c->secret_expires = c->now + valid;
+}
+
+/* revoke_live - mark every live secret of this kind and purpose revoked */
+static int revoke_live(struct wf_ctx *c, enum rec_kind kind, const char *purpose)
+{
+	json_t *keys = NULL, *k;
+	size_t i;
+	int rc = wf_ctx_account_records(c, kind, &keys);
+	if (rc < 0)
+		return rc;
+	json_array_foreach(keys, i, k) {
+		json_t *t = wf_ctx_copy(c, json_string_value(k));
+		if (t && rec_is(t, "purpose", purpose) && rec_is(t, "state", "live")) {
+			rec_set(t, "state", "revoked");
+			wf_ctx_put(c, json_string_value(k), t, 0);
+		}
+		json_decref(t);
+	}
+	json_decref(keys);
+	return c->err;
+}
+
+int act_issue_token(struct wf_ctx *c, const struct wf_action *a)
+{
+	char tok[SECRET_TOKEN_LEN + 1], hex[SECRET_HASH_HEX + 1], key[REC_KEY_MAX];
+	const char *purpose = wf_p_str(a, "purpose");
+	int64_t valid = wf_p_int(a, "valid", 0);
+	int rc = revoke_live(c, REC_TOKEN, purpose);
+	if (rc < 0)
+		return rc;
+	secret_token_new(tok);
+	secret_hash_hex(tok, hex);
+	json_t *t = secret_rec(c, purpose, valid);
+	wf_ctx_put(c, rec_token_key(hex, key), t, 0);
+	json_decref(t);
+	secret_show(c, "token", tok, valid);
+	sodium_memzero(tok, sizeof(tok));
+	return 0;
+}
+
+int act_verify_token(struct wf_ctx *c, const struct wf_action *a)
+{
+	char hex[SECRET_HASH_HEX + 1], key[REC_KEY_MAX];
+	const char *tok = json_string_value(json_object_get(c->args, "token"));
+	int rc = 0;
+
+	secret_hash_hex(tok ? tok : "", hex);
+	json_t *t = wf_ctx_copy(c, rec_token_key(hex, key));
+	if (!t || !rec_is(t, "purpose", wf_p_str(a, "purpose")) ||
+	    !rec_is(t, "account", wf_ctx_account_id(c)) || !rec_is(t, "state", "live")) {
+		rc = wf_ctx_fail(c, "CODE_INVALID");
+	} else if (c->now >= rec_int(t, "expires", 0)) {
+		rc = wf_ctx_fail(c, "CODE_EXPIRED");
+	} else {
+		rec_set(t, "state", "used");
+		rec_set_int(t, "used", c->now);
+		wf_ctx_put(c, key, t, 0);
+	}
+	json_decref(t);
+	return rc;
+}
+
+/* code_key - one live code per purpose and phone/address (by its hash) */
+static const char *code_key(const char *purpose, const char *target, char buf[REC_KEY_MAX])
+{
+	char hex[SECRET_HASH_HEX + 1];
+	secret_hash_hex(target, hex);
+	return rec_code_key(purpose, hex, buf);
+}
+
+/* code_hash - keyed BLAKE2b of a short code with its own random salt */
+static void code_hash(const char *code, const char *salt_hex, char out[SECRET_HASH_HEX + 1])
+{
+	unsigned char salt[16], h[32];
+	size_t sl = 0;
+	sodium_hex2bin(salt, sizeof(salt), salt_hex, strlen(salt_hex), NULL, &sl, NULL);
+	crypto_generichash(h, sizeof(h), (const unsigned char *)code, strlen(code), salt, sl);
+	sodium_bin2hex(out, SECRET_HASH_HEX + 1, h, sizeof(h));
+}
+
+int act_issue_code(struct wf_ctx *c, const struct wf_action *a)
+{
+	char key[REC_KEY_MAX], code[16], salt_hex[33], hash[SECRET_HASH_HEX + 1];
+	unsigned char salt[16];
+	int len = (int)wf_p_int(a, "length", 6);
+	int64_t valid = wf_p_int(a, "valid", 0);
+	char *target = wf_render(c->vars, wf_p_str(a, "target"));
+
+	for (int i = 0; i < len; i++)
+		code[i] = (char)('0' + randombytes_uniform(10));
+	code[len] = 0;
+	randombytes_buf(salt, sizeof(salt));
+	sodium_bin2hex(salt_hex, sizeof(salt_hex), salt, sizeof(salt));
+	code_hash(code, salt_hex, hash);
+	/* a new code replaces the previous one for this purpose and target */
+	json_t *r = secret_rec(c, wf_p_str(a, "purpose"), valid);
+	rec_set(r, "salt", salt_hex);
+	rec_set(r, "hash", hash);
+	rec_set(r, "attempts", "0");
+	wf_ctx_put(c, code_key(wf_p_str(a, "purpose"), target, key), r, 0);
+	json_decref(r);
+	secret_show(c, "code", code, valid);
+	sodium_memzero(code, sizeof(code));
+	free(target);
+	return 0;
+}
+
+/* code_wrong - a failed attempt counts even though the transition fails */
+static int code_wrong(struct wf_ctx *c, const char *key, json_t *r, int64_t max)
+{
+	int64_t n = rec_int(r, "attempts", 0) + 1;
+	rec_set_int(r, "attempts", n);
+	if (n >= max)
+		rec_set(r, "state", "locked");
+	wf_ctx_put(c, key, r, 1);
+	return wf_ctx_fail(c, n >= max ? "CODE_ATTEMPTS_EXCEEDED" : "CODE_INVALID");
+}
+
+int act_verify_code(struct wf_ctx *c, const struct wf_action *a)
+{
+	char key[REC_KEY_MAX], hash[SECRET_HASH_HEX + 1];
+	char *target = wf_render(c->vars, wf_p_str(a, "target"));
+	const char *given = json_string_value(json_object_get(c->args, "code"));
+	int rc = 0;
+
+	code_key(wf_p_str(a, "purpose"), target, key);
+	free(target);
+	json_t *r = wf_ctx_copy(c, key);
+	if (!r || !rec_is(r, "state", "live")) {
+		rc = wf_ctx_fail(c, r && rec_is(r, "state", "locked") ? "CODE_ATTEMPTS_EXCEEDED"
+								      : "CODE_INVALID");
+	} else if (c->now >= rec_int(r, "expires", 0)) {
+		rc = wf_ctx_fail(c, "CODE_EXPIRED");
+	} else {
+		code_hash(given ? given : "", rec_str(r, "salt"), hash);
+		if (!secret_equal(hash, rec_str0(r, "hash"))) {
+			rc = code_wrong(c, key, r, wf_p_int(a, "attempts", 5));
+		} else {
+			rec_set(r, "state", "used");
+			rec_set_int(r, "used", c->now);
+			wf_ctx_put(c, key, r, 0);
+		}
+	}
+	json_decref(r);
+	return rc;
+}
+
+/* act_revoke - every live token and code of a purpose stops working (a reset done) */
+int act_revoke(struct wf_ctx *c, const struct wf_action *a)
+{
+	int rc = revoke_live(c, REC_TOKEN, wf_p_str(a, "purpose"));
+	return rc < 0 ? rc : revoke_live(c, REC_CODE, wf_p_str(a, "purpose"));
+}

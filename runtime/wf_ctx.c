@@ -1,0 +1,149 @@
+/*
+ * wf_ctx - what a workflow run sees (see wf_ctx.h): the store through the
+ * run's own writes, the subject and the "other" account, conditions and
+ * templates.
+ */
+#include "buf.h"
+#include "util.h"
+#include "wf_ctx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_t *wf_ctx_get(struct wf_ctx *c, const char *key)
+{
+	json_t *rec = json_object_get(c->writes, key);
+	if (!rec)
+		rec = json_object_get(c->sticky, key);
+	if (rec)
+		return json_is_null(rec) ? NULL : json_incref(rec);
+	int rc = rec_get_key(c->st, key, &rec);
+	if (rc == 0)
+		return rec;
+	/* a store that fails is not a record that is missing: the run is void */
+	if (rc != -ENOENT && c->err == 0)
+		c->err = rc;
+	return NULL;
+}
+
+json_t *wf_ctx_copy(struct wf_ctx *c, const char *key)
+{
+	json_t *r = wf_ctx_get(c, key), *copy = r ? json_deep_copy(r) : NULL;
+	json_decref(r);
+	return copy;
+}
+
+void wf_ctx_put(struct wf_ctx *c, const char *key, json_t *rec, int sticky)
+{
+	if (rec)
+		rec_stamp(key, rec);
+	json_object_set(sticky ? c->sticky : c->writes, key, rec ? rec : json_null());
+}
+
+int wf_ctx_fail(struct wf_ctx *c, const char *code)
+{
+	c->code = code;
+	c->failed = 1;
+	return WF_ACT_FAILED;
+}
+
+json_t *wf_ctx_extra(struct wf_ctx *c)
+{
+	if (!c->extra)
+		c->extra = json_object();
+	return c->extra;
+}
+
+const char *wf_ctx_account_id(const struct wf_ctx *c)
+{
+	return rec_str(c->account, "id");
+}
+
+int wf_ctx_account_records(struct wf_ctx *c, enum rec_kind kind, json_t **keys)
+{
+	json_t *all = NULL, *k;
+	size_t i;
+	int rc = rec_of_account(c->st, kind, wf_ctx_account_id(c), &all);
+	if (rc < 0)
+		return rc;
+	*keys = json_array();
+	json_array_foreach(all, i, k) {
+		json_t *r = wf_ctx_get(c, json_string_value(k));
+		if (r)
+			json_array_append(*keys, k);
+		json_decref(r);
+	}
+	json_decref(all);
+	return c->err;
+}
+
+/* var_name - the name of the {{variable}} at p, or NULL; *skip its length */
+static const char *var_name(const char *p, char name[64], size_t *skip)
+{
+	const char *e;
+	if (p[0] != '{' || p[1] != '{' || !(e = strstr(p + 2, "}}")))
+		return NULL;
+	size_t n = (size_t)(e - p - 2);
+	if (n >= 64)
+		return NULL;
+	memcpy(name, p + 2, n);
+	name[n] = 0;
+	*skip = n + 4;
+	return name;
+}
+
+char *wf_render(const json_t *vars, const char *text)
+{
+	struct buf b;
+	buf_init(&b, BUF_UNLIMITED);
+	for (const char *p = text; *p;) {
+		char name[64];
+		size_t skip;
+		if (var_name(p, name, &skip)) {
+			const char *val = json_string_value(json_object_get(vars, name));
+			buf_adds(&b, val ? val : "");
+			p += skip;
+		} else {
+			buf_add(&b, p++, 1);
+		}
+	}
+	return buf_take(&b, NULL);
+}
+
+void wf_ctx_set_other(struct wf_ctx *c, const char *key, json_t *rec)
+{
+	static const char *fields[] = {"id",	      "status", "name",	 "email",
+				       "phone",	      "login",	"front", "email_bound",
+				       "phone_bound", "idno",	NULL};
+	char var[64], masked[128];
+	json_decref(c->other);
+	c->other = rec ? json_deep_copy(rec) : NULL;
+	snprintf(c->okey, sizeof(c->okey), "%s", key ? key : "");
+	for (int i = 0; fields[i]; i++) {
+		const char *v = rec ? rec_str(rec, fields[i]) : NULL;
+		snprintf(var, sizeof(var), "other_%s", fields[i]);
+		json_object_set_new(c->vars, var, json_string(v ? v : ""));
+	}
+	wf_mask(rec && rec_str(rec, "login") ? rec_str(rec, "login") : "", masked, sizeof(masked));
+	json_object_set_new(c->vars, "other_masked", json_string(rec ? masked : ""));
+}
+
+int wf_ctx_cond(struct wf_ctx *c, const struct wf_cond *k)
+{
+	const char *v;
+	if (!strncmp(k->field, "args.", 5)) /* the job's own argument, never the account's */
+		v = json_string_value(json_object_get(c->args, k->field + 5));
+	else if (!(v = rec_str(c->account, k->field)))
+		v = json_string_value(json_object_get(c->vars, k->field));
+	int holds;
+	if (k->equals) {
+		char *want = wf_render(c->vars, k->equals);
+		holds = v && strcmp(v, want) == 0;
+		free(want);
+	} else {
+		holds = (v && *v) == k->set;
+	}
+	return k->negate ? !holds : holds;
+}

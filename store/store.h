@@ -1,0 +1,125 @@
+/*
+ * store - the engine's storage behind a small function table.
+ *
+ * A record is a flat JSON object whose values are strings, stored under a
+ * string key.  Some columns are indexed: exact match on lexical columns,
+ * "value <= max" on numeric ones; which columns those are is the records
+ * layer's to say (rec.h), and it is the only caller of these functions: no
+ * other module formats a key or reaches a backend.  Tokyo Cabinet serves
+ * production (store_tc.c); an in-memory table serves fast unit tests
+ * (store_mem.c); store_fault.c wraps either and fails on purpose.
+ *
+ * Every function returns 0 or a negative errno.
+ */
+#ifndef REGFLOW_STORE_H
+#define REGFLOW_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/* store_index - the indexed columns a backend keeps (NULL-terminated lists) */
+struct store_index {
+	const char *const *lex; /* exact match */
+	const char *const *num; /* decimal integers: "<= max", smallest first */
+};
+
+struct store;
+
+struct store_ops {
+	const char *name;
+	/* get - a new reference to the record, or -ENOENT */
+	int (*get)(struct store *st, const char *key, json_t **out);
+	int (*put)(struct store *st, const char *key, json_t *rec);
+	/* del - -ENOENT if there was no such record */
+	int (*del)(struct store *st, const char *key);
+	/* find - keys (a new JSON array, sorted) whose col equals val; limit 0 = all */
+	int (*find)(struct store *st, const char *col, const char *val, int limit, json_t **keys);
+	/* due - keys whose numeric col is <= max, smallest first */
+	int (*due)(struct store *st, const char *col, int64_t max, int limit, json_t **keys);
+	int (*begin)(struct store *st);
+	/* commit - make the transaction durable (synced to disk for Tokyo Cabinet);
+	 * -EAGAIN: committed, but the sync to disk failed */
+	int (*commit)(struct store *st);
+	/* reopen - after a failed transaction: close and open again (a backend
+	 * that stopped on a write error, e.g. a full disk, starts afresh) */
+	int (*reopen)(struct store *st);
+	int (*abort)(struct store *st);
+	/* count - number of records */
+	int64_t (*count)(struct store *st);
+	void (*close)(struct store *st);
+};
+
+struct store {
+	const struct store_ops *ops;
+	char err[256]; /* last backend error, for logs */
+};
+
+/* store_open_tc - open (create) the Tokyo Cabinet database at path */
+int store_open_tc(const char *path, const struct store_index *ix, struct store **out);
+/* store_open_mem - an empty in-memory store */
+int store_open_mem(const struct store_index *ix, struct store **out);
+
+/*
+ * store_open_fault - wrap inner (which the wrapper then owns): the nth call
+ * (1 = the next) of operation op ("put", "get", "del", "find", "due",
+ * "begin", "commit", "sync") fails with rc; "sync" makes a commit return
+ * -EAGAIN after committing.  For unit tests of every failure path.
+ */
+int store_open_fault(struct store *inner, struct store **out);
+void store_fault_set(struct store *st, const char *op, int nth, int rc);
+/* store_fault_calls - how many times op was called since the wrapper opened */
+int store_fault_calls(struct store *st, const char *op);
+
+static inline int store_get(struct store *st, const char *key, json_t **out)
+{
+	return st->ops->get(st, key, out);
+}
+static inline int store_put(struct store *st, const char *key, json_t *rec)
+{
+	return st->ops->put(st, key, rec);
+}
+static inline int store_del(struct store *st, const char *key)
+{
+	return st->ops->del(st, key);
+}
+static inline int store_find(struct store *st, const char *col, const char *val, int limit,
+			     json_t **keys)
+{
+	return st->ops->find(st, col, val, limit, keys);
+}
+static inline int store_due(struct store *st, const char *col, int64_t max, int limit,
+			    json_t **keys)
+{
+	return st->ops->due(st, col, max, limit, keys);
+}
+static inline int store_begin(struct store *st)
+{
+	return st->ops->begin(st);
+}
+static inline int store_commit(struct store *st)
+{
+	return st->ops->commit(st);
+}
+static inline int store_abort(struct store *st)
+{
+	return st->ops->abort(st);
+}
+static inline int store_reopen(struct store *st)
+{
+	return st->ops->reopen(st);
+}
+static inline int64_t store_count(struct store *st)
+{
+	return st->ops->count(st);
+}
+static inline const char *store_error(const struct store *st)
+{
+	return st->err;
+}
+static inline void store_close(struct store *st)
+{
+	if (st)
+		st->ops->close(st);
+}
+
+#endif
