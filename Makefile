@@ -115,7 +115,7 @@ run: deps all
 test: deps
 	$(MAKE) all $(B)/unit-tests
 	$(MAKE) SAN=1 all build-san/unit-tests
-	$(MAKE) --no-print-directory lint format-check
+	$(MAKE) --no-print-directory lint tidy format-check
 	./build/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-san/unit-tests
 	REGFLOW_BIN=$(CURDIR)/bin-san python3 tests/e2e/run.py
@@ -184,6 +184,22 @@ format-check:
 	  echo "$$bad" | sed 's/^/  /'; exit 1; fi; echo "format-check: ok"
 format:
 	clang-format -i $(SOURCES)
+
+# tidy - clang-tidy: the bugprone checks and no function over 80 lines.
+# Left out: easily-swappable-parameters (every (buf, n) pair), suspicious-
+# string-compare (the tree writes "strcmp(a, b)" for "differs"), implicit-
+# widening (constant products) and sizeof-expression (arrays of pointers,
+# sized with sizeof(*p)).
+TIDY_CHECKS := -*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-suspicious-string-compare,$\
+               -bugprone-implicit-widening-of-multiplication-result,-bugprone-sizeof-expression,$\
+               readability-function-size
+TIDY_CONFIG := {CheckOptions: [{key: readability-function-size.LineThreshold, value: 80}]}
+tidy:
+	@out=$$(clang-tidy --quiet -checks='$(TIDY_CHECKS)' -config='$(TIDY_CONFIG)' \
+	  --warnings-as-errors='*' $(foreach d,$(LIBDIRS),$(wildcard $(d)/*.c)) -- \
+	  $(STD) $(INC_tests) $(PKG_CFLAGS) 2>&1); rc=$$?; \
+	echo "$$out" | grep -E 'warning:|error:' ; \
+	if [ $$rc != 0 ]; then echo "tidy: FAILED"; exit 1; fi; echo "tidy: ok"
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

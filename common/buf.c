@@ -33,6 +33,11 @@ static int reserve(struct buf *b, size_t n)
 	return 0;
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+	reserve(b, n > b->max - b->len ? b->max - b->len : n);
+}
+
 int buf_add(struct buf *b, const void *data, size_t n)
 {
 	int rc = reserve(b, n);

@@ -19,6 +19,8 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 /* buf_add - append n bytes: 0, or -E2BIG (nothing added) past the cap */
 int buf_add(struct buf *b, const void *data, size_t n);
+/* buf_reserve - room for n more bytes ahead (within the cap): fewer reallocations */
+void buf_reserve(struct buf *b, size_t n);
 /* buf_adds - append a string */
 int buf_adds(struct buf *b, const char *s);
 /* buf_addf - append printf-style text */

@@ -49,82 +49,56 @@ static void conf_fail(struct conf *c, const config_setting_t *s, const char *pat
 		snprintf(c->err, sizeof(c->err), "-o %s: %s", path, why);
 }
 
-/* conf_override_one - "a.b.c=value": set an existing scalar or create a string */
-static int conf_override_one(struct conf *c, const char *assign)
+/* ov_fail - an -o error: "-o what: reason" */
+static int ov_fail(struct conf *c, int rc, const char *what, const char *reason)
 {
-	const char *eq = strchr(assign, '=');
-	char path[256];
-	config_setting_t *parent, *s;
+	snprintf(c->err, sizeof(c->err), "-o %s: %s", what, reason);
+	return rc;
+}
 
-	if (!eq || eq == assign || (size_t)(eq - assign) >= sizeof(path)) {
-		snprintf(c->err, sizeof(c->err), "-o %s: expected path=value", assign);
-		return -EINVAL;
+/* ov_set - give an existing scalar setting the value */
+static int ov_set(struct conf *c, config_setting_t *s, const char *path, const char *val)
+{
+	char *end;
+	long long v;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		errno = 0;
+		v = strtoll(val, &end, 10);
+		if (errno || *end || end == val)
+			return ov_fail(c, -EINVAL, path, "expected an integer");
+		if (config_setting_type(s) == CONFIG_TYPE_INT && (v < INT_MIN || v > INT_MAX))
+			return ov_fail(c, -ERANGE, path, "out of range");
+		config_setting_set_int64(s, v);
+		return 0;
+	case CONFIG_TYPE_BOOL:
+		if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0)
+			return ov_fail(c, -EINVAL, path, "expected true or false");
+		config_setting_set_bool(s, strcmp(val, "true") == 0);
+		return 0;
+	case CONFIG_TYPE_STRING:
+		config_setting_set_string(s, val);
+		return 0;
+	default:
+		return ov_fail(c, -EINVAL, path, "not a scalar setting");
 	}
-	memcpy(path, assign, (size_t)(eq - assign));
-	path[eq - assign] = 0;
-	const char *val = eq + 1;
-	/* a dotted path only: libconfig would also split on '/' and ':' */
-	for (const char *p = path; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.')) {
-			snprintf(c->err, sizeof(c->err), "-o %s: bad setting path", path);
-			return -EINVAL;
-		}
+}
 
-	s = config_lookup(&c->cfg, path);
-	if (s) {
-		char *end;
-		switch (config_setting_type(s)) {
-		case CONFIG_TYPE_INT:
-		case CONFIG_TYPE_INT64: {
-			errno = 0;
-			long long v = strtoll(val, &end, 10);
-			if (errno || *end || end == val) {
-				snprintf(c->err, sizeof(c->err), "-o %s: expected an integer",
-					 path);
-				return -EINVAL;
-			}
-			if (config_setting_type(s) == CONFIG_TYPE_INT &&
-			    (v < INT_MIN || v > INT_MAX)) {
-				snprintf(c->err, sizeof(c->err), "-o %s: out of range", path);
-				return -ERANGE;
-			}
-			config_setting_set_int64(s, v);
-			return 0;
-		}
-		case CONFIG_TYPE_BOOL:
-			if (strcmp(val, "true") && strcmp(val, "false")) {
-				snprintf(c->err, sizeof(c->err), "-o %s: expected true or false",
-					 path);
-				return -EINVAL;
-			}
-			config_setting_set_bool(s, strcmp(val, "true") == 0);
-			return 0;
-		case CONFIG_TYPE_STRING:
-			config_setting_set_string(s, val);
-			return 0;
-		default:
-			snprintf(c->err, sizeof(c->err), "-o %s: not a scalar setting", path);
-			return -EINVAL;
-		}
-	}
-	/* create missing groups along the path, then the setting as a string */
-	parent = config_root_setting(&c->cfg);
-	char *save, *tok, *next;
-	tok = strtok_r(path, ".", &save);
-	while (tok) {
+/* ov_create - create missing groups along the path, then the setting as a string */
+static int ov_create(struct conf *c, char *path, const char *val, const char *assign)
+{
+	config_setting_t *parent = config_root_setting(&c->cfg);
+	char *save, *next, *tok = strtok_r(path, ".", &save);
+	for (; tok; tok = next) {
 		next = strtok_r(NULL, ".", &save);
 		config_setting_t *child = config_setting_get_member(parent, tok);
 		if (!next) {
-			if (child) {
-				snprintf(c->err, sizeof(c->err), "-o %s: not a scalar setting",
-					 assign);
-				return -EINVAL;
-			}
+			if (child)
+				return ov_fail(c, -EINVAL, assign, "not a scalar setting");
 			child = config_setting_add(parent, tok, CONFIG_TYPE_STRING);
-			if (!child) {
-				snprintf(c->err, sizeof(c->err), "-o %s: bad setting name", assign);
-				return -EINVAL;
-			}
+			if (!child)
+				return ov_fail(c, -EINVAL, assign, "bad setting name");
 			config_setting_set_string(child, val);
 			return 0;
 		}
@@ -135,10 +109,26 @@ static int conf_override_one(struct conf *c, const char *assign)
 			return -EINVAL;
 		}
 		parent = child;
-		tok = next;
 	}
-	snprintf(c->err, sizeof(c->err), "-o %s: expected path=value", assign);
-	return -EINVAL;
+	return ov_fail(c, -EINVAL, assign, "expected path=value");
+}
+
+/* conf_override_one - "a.b.c=value": set an existing scalar or create a string */
+static int conf_override_one(struct conf *c, const char *assign)
+{
+	const char *eq = strchr(assign, '=');
+	char path[256];
+
+	if (!eq || eq == assign || (size_t)(eq - assign) >= sizeof(path))
+		return ov_fail(c, -EINVAL, assign, "expected path=value");
+	memcpy(path, assign, (size_t)(eq - assign));
+	path[eq - assign] = 0;
+	/* a dotted path only: libconfig would also split on '/' and ':' */
+	for (const char *p = path; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.'))
+			return ov_fail(c, -EINVAL, path, "bad setting path");
+	config_setting_t *s = config_lookup(&c->cfg, path);
+	return s ? ov_set(c, s, path, eq + 1) : ov_create(c, path, eq + 1, assign);
 }
 
 int conf_open(struct conf *c, const struct conf_args *a)

@@ -1,5 +1,7 @@
 /*
- * http - HTTP/1.1 server on libuv with http_parser (see http.h).
+ * http - HTTP/1.1 server on libuv with http_parser (see http.h): the
+ * listener, connections and writing; requests and parsing are in
+ * http_req.c.
  *
  * A connection reads into a fixed buffer and parses one request at a time:
  * the parser is paused at the end of each message and the request handed to
@@ -8,7 +10,7 @@
  * with a short JSON body, then the connection is shut down and drained for a
  * moment ("lingering close") so that the client sees the reply, not a reset.
  */
-#include "http.h"
+#include "http_priv.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -18,64 +20,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <http_parser.h>
-
 #include "log.h"
 #include "util.h"
-
-#define HTTP_INBUF 16384       /* read buffer per connection */
-#define HTTP_EXTRA_MAX 4096    /* extra reply headers per request */
-#define HTTP_LINGER_MS 2000    /* drain after the last reply */
-#define HTTP_OVERFLOW_CONNS 64 /* past max_conns + this: close unanswered */
-
-#define HTTP_DEF_MAX_BODY (1024 * 1024)
-#define HTTP_DEF_MAX_HEADER (16 * 1024)
-#define HTTP_DEF_MAX_CONNS 1024
-#define HTTP_DEF_IDLE_MS 60000
-
-enum conn_state { CONN_OPEN, CONN_DRAINING, CONN_CLOSING };
-
-struct http_server {
-	uv_loop_t *loop;
-	uv_tcp_t listener;
-	struct http_limits lim;
-	http_handler_fn fn;
-	void *data;
-	struct http_conn *conns;
-	int nconns; /* including those closing */
-	int port;
-	int stopping;
-	int listener_closed;
-	void (*done)(void *);
-	void *done_arg;
-};
-
-struct http_conn {
-	struct http_server *srv;
-	struct http_conn *prev, *next;
-	uv_tcp_t tcp;
-	uv_timer_t timer; /* idle, write and linger deadlines */
-	uv_shutdown_t shut;
-	http_parser parser;
-	enum conn_state state;
-	int handles_open;
-	int reading;
-	int read_eof;
-	int in_process;
-	int err_status; /* set by a parser callback that failed */
-	const char *err_msg;
-	struct http_req *cur;	 /* being parsed */
-	struct http_req *active; /* with the handler */
-	char *in;
-	size_t in_off, in_len;
-};
-
-struct http_write {
-	uv_write_t req;
-	struct http_conn *conn;
-	uv_buf_t buf;
-	char data[];
-};
 
 static const char *const http_days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char *const http_months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -86,71 +32,6 @@ static void conn_close(struct http_conn *c);
 static void conn_finish(struct http_conn *c);
 static void conn_idle(struct http_conn *c);
 
-/* ---- small helpers ---- */
-
-/* buf_append - append n bytes, growing to at most max; -E2BIG past it */
-static int buf_append(char **p, size_t *len, size_t *cap, const char *d, size_t n, size_t max)
-{
-	size_t want = *len + n;
-
-	if (want > max || want < *len)
-		return -E2BIG;
-	if (want > *cap) {
-		size_t nc = *cap ? *cap : 256;
-		while (nc < want)
-			nc *= 2;
-		if (nc > max)
-			nc = max;
-		*p = xrealloc(*p, nc);
-		*cap = nc;
-	}
-	if (n)
-		memcpy(*p + *len, d, n);
-	*len = want;
-	return 0;
-}
-
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* pct_decode - decode s[0..len) into out (NUL-terminated); -1 on a bad escape, a NUL or overflow */
-static long pct_decode(const char *s, size_t len, char *out, size_t outn, int plus)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int ch = (unsigned char)s[i];
-		if (ch == '%') {
-			int hi, lo;
-			if (len - i < 3)
-				return -1;
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			ch = hi * 16 + lo;
-			i += 2;
-		} else if (plus && ch == '+') {
-			ch = ' ';
-		}
-		if (ch == 0 || o + 1 >= outn)
-			return -1;
-		out[o++] = (char)ch;
-	}
-	if (outn == 0)
-		return -1;
-	out[o] = '\0';
-	return (long)o;
-}
-
 static void http_date(char *buf, size_t n)
 {
 	time_t t = time(NULL);
@@ -160,154 +41,6 @@ static void http_date(char *buf, size_t n)
 	snprintf(buf, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", http_days[tm.tm_wday % 7],
 		 tm.tm_mday, http_months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
 		 tm.tm_sec);
-}
-
-static int is_tchar(int ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-/* hdr_value_ok - no CR, LF, NUL or other control byte except TAB */
-static int hdr_value_ok(const char *v)
-{
-	for (; *v; v++)
-		if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
-			return 0;
-	return 1;
-}
-
-static const struct {
-	int code;
-	const char *text;
-} http_reasons[] = {
-	{100, "Continue"},
-	{200, "OK"},
-	{201, "Created"},
-	{202, "Accepted"},
-	{204, "No Content"},
-	{301, "Moved Permanently"},
-	{302, "Found"},
-	{304, "Not Modified"},
-	{400, "Bad Request"},
-	{401, "Unauthorized"},
-	{403, "Forbidden"},
-	{404, "Not Found"},
-	{405, "Method Not Allowed"},
-	{408, "Request Timeout"},
-	{409, "Conflict"},
-	{410, "Gone"},
-	{411, "Length Required"},
-	{413, "Payload Too Large"},
-	{415, "Unsupported Media Type"},
-	{422, "Unprocessable Entity"},
-	{429, "Too Many Requests"},
-	{431, "Request Header Fields Too Large"},
-	{500, "Internal Server Error"},
-	{501, "Not Implemented"},
-	{502, "Bad Gateway"},
-	{503, "Service Unavailable"},
-	{504, "Gateway Timeout"},
-};
-
-const char *http_status_text(int status)
-{
-	for (size_t i = 0; i < sizeof(http_reasons) / sizeof(http_reasons[0]); i++)
-		if (http_reasons[i].code == status)
-			return http_reasons[i].text;
-	return "Unknown";
-}
-
-/* ---- requests ---- */
-
-static struct http_req *req_new(void)
-{
-	struct http_req *r = xcalloc(1, sizeof(*r));
-
-	r->method = "";
-	r->url = r->path = r->query = r->body = "";
-	return r;
-}
-
-static void req_free(struct http_req *r)
-{
-	if (!r)
-		return;
-	free(r->hdrs);
-	free(r->urlbuf);
-	free(r->pathbuf);
-	free(r->hdrbuf);
-	free(r->bodybuf);
-	free(r->extra);
-	free(r);
-}
-
-const char *http_req_header(const struct http_req *r, const char *name)
-{
-	for (size_t i = 0; i < r->nhdrs; i++)
-		if (strcasecmp(r->hdrs[i].name, name) == 0)
-			return r->hdrs[i].value;
-	return NULL;
-}
-
-const char *http_req_query_param(const struct http_req *r, const char *name, char *buf, size_t n)
-{
-	const char *s = r->query;
-	char key[256];
-
-	while (*s) {
-		size_t seglen = strcspn(s, "&");
-		const char *eq = memchr(s, '=', seglen);
-		size_t klen = eq ? (size_t)(eq - s) : seglen;
-
-		if (pct_decode(s, klen, key, sizeof(key), 1) >= 0 && strcmp(key, name) == 0) {
-			if (!eq) {
-				if (n == 0)
-					return NULL;
-				buf[0] = '\0';
-				return buf;
-			}
-			if (pct_decode(eq + 1, seglen - klen - 1, buf, n, 1) < 0)
-				return NULL;
-			return buf;
-		}
-		s += seglen;
-		if (*s == '&')
-			s++;
-	}
-	return NULL;
-}
-
-int http_req_gone(const struct http_req *r)
-{
-	return r->conn == NULL;
-}
-
-int http_respond_header(struct http_req *r, const char *name, const char *value)
-{
-	static const char *const managed[] = {"Content-Length", "Date", "Content-Type",
-					      "Transfer-Encoding"};
-	if (!*name || !hdr_value_ok(value))
-		return -EINVAL;
-	for (const char *p = name; *p; p++)
-		if (!is_tchar((unsigned char)*p))
-			return -EINVAL;
-	for (size_t i = 0; i < sizeof(managed) / sizeof(managed[0]); i++)
-		if (strcasecmp(name, managed[i]) == 0)
-			return -EINVAL;
-	if (strcasecmp(name, "Connection") == 0) {
-		if (strcasecmp(value, "close") != 0)
-			return -EINVAL;
-		r->keep_alive = 0;
-		return 0;
-	}
-	if (r->extra_len + strlen(name) + strlen(value) + 4 > HTTP_EXTRA_MAX)
-		return -E2BIG;
-	if (!r->extra)
-		r->extra = xmalloc(HTTP_EXTRA_MAX + 1);
-	r->extra_len += (size_t)snprintf(r->extra + r->extra_len, HTTP_EXTRA_MAX + 1 - r->extra_len,
-					 "%s: %s\r\n", name, value);
-	return 0;
 }
 
 /* ---- writing ---- */
@@ -326,7 +59,7 @@ static void on_write(uv_write_t *req, int status)
 }
 
 /* conn_write - queue w (allocated by the caller) on c; takes it */
-static void conn_write(struct http_conn *c, struct http_write *w, size_t len)
+void http_conn_write(struct http_conn *c, struct http_write *w, size_t len)
 {
 	int rc;
 
@@ -372,7 +105,7 @@ static void conn_send(struct http_conn *c, int status, const char *ctype, const 
 	memcpy(w->data + hn + extra_len, "\r\n", 2);
 	if (len)
 		memcpy(w->data + hn + extra_len + 2, body, len);
-	conn_write(c, w, total);
+	http_conn_write(c, w, total);
 }
 
 static void json_escape(char *out, size_t n, const char *s)
@@ -421,7 +154,7 @@ void http_respond(struct http_req *r, int status, const char *content_type, cons
 	if (!c || c->state != CONN_OPEN) {
 		if (c)
 			c->active = NULL;
-		req_free(r);
+		http_req_free(r);
 		return;
 	}
 	if (status < 200 || status > 599) {
@@ -429,14 +162,14 @@ void http_respond(struct http_req *r, int status, const char *content_type, cons
 		status = 500;
 	}
 	if (content_type &&
-	    (!hdr_value_ok(content_type) || !*content_type || strlen(content_type) > 256)) {
+	    (!http_hdr_value_ok(content_type) || !*content_type || strlen(content_type) > 256)) {
 		log_err("http: bad content type from handler");
 		content_type = "application/octet-stream";
 	}
 	keep = r->keep_alive;
 	conn_send(c, status, content_type, r->extra, r->extra_len, keep, r->head, body, len);
 	c->active = NULL;
-	req_free(r);
+	http_req_free(r);
 	if (c->state != CONN_OPEN)
 		return; /* the write failed */
 	if (!keep) {
@@ -446,233 +179,6 @@ void http_respond(struct http_req *r, int status, const char *content_type, cons
 	conn_idle(c);
 	conn_process(c);
 }
-
-/* ---- parser callbacks: build c->cur ---- */
-
-static int cb_fail(struct http_conn *c, int status, const char *msg)
-{
-	c->err_status = status;
-	c->err_msg = msg;
-	return -1;
-}
-
-/* head_count - account n more bytes of request line and headers */
-static int head_count(struct http_conn *c, size_t n)
-{
-	struct http_req *r = c->cur;
-
-	r->head_bytes += n;
-	if (r->head_bytes > c->srv->lim.max_header)
-		return cb_fail(c, 431, "request line and headers too large");
-	return 0;
-}
-
-static int on_message_begin(http_parser *p)
-{
-	struct http_conn *c = p->data;
-
-	req_free(c->cur);
-	c->cur = req_new();
-	return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-	struct http_conn *c = p->data;
-	struct http_req *r = c->cur;
-
-	if (head_count(c, len) < 0)
-		return -1;
-	/* head_count bounds the length; +1 keeps room for the NUL */
-	buf_append(&r->urlbuf, &r->url_len, &r->url_cap, at, len, c->srv->lim.max_header + 1);
-	return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-	struct http_conn *c = p->data;
-	struct http_req *r = c->cur;
-	size_t max = c->srv->lim.max_header + 4;
-
-	if (head_count(c, len) < 0)
-		return -1;
-	if (r->hdr_state == 3)
-		return 0; /* a trailer: counted, not kept */
-	if (r->hdr_state != 1) {
-		if (r->hdr_state == 2)
-			buf_append(&r->hdrbuf, &r->hdr_len, &r->hdr_cap, "", 1, max);
-		r->nhdrs++;
-		r->hdr_state = 1;
-	}
-	if (buf_append(&r->hdrbuf, &r->hdr_len, &r->hdr_cap, at, len, max) < 0)
-		return cb_fail(c, 431, "request headers too large");
-	return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-	struct http_conn *c = p->data;
-	struct http_req *r = c->cur;
-	size_t max = c->srv->lim.max_header + 4;
-
-	if (head_count(c, len) < 0)
-		return -1;
-	if (r->hdr_state == 3)
-		return 0;
-	if (r->hdr_state == 1)
-		buf_append(&r->hdrbuf, &r->hdr_len, &r->hdr_cap, "", 1, max);
-	r->hdr_state = 2;
-	if (buf_append(&r->hdrbuf, &r->hdr_len, &r->hdr_cap, at, len, max) < 0)
-		return cb_fail(c, 431, "request headers too large");
-	return 0;
-}
-
-/* index_headers - end the last header and point hdrs into hdrbuf (fixed from now on) */
-static int index_headers(struct http_conn *c, struct http_req *r)
-{
-	size_t max = c->srv->lim.max_header + 4;
-	size_t off = 0, i = 0;
-
-	if (r->hdr_state == 1 && buf_append(&r->hdrbuf, &r->hdr_len, &r->hdr_cap, "\0", 2, max) < 0)
-		return -1;
-	if (r->hdr_state == 2 && buf_append(&r->hdrbuf, &r->hdr_len, &r->hdr_cap, "", 1, max) < 0)
-		return -1;
-	r->hdr_state = 3;
-	if (!r->nhdrs)
-		return 0;
-	r->hdrs = xcalloc(r->nhdrs, sizeof(*r->hdrs));
-	while (i < r->nhdrs && off < r->hdr_len) {
-		const char *name = r->hdrbuf + off;
-		off += strnlen(name, r->hdr_len - off) + 1;
-		if (off >= r->hdr_len)
-			break;
-		r->hdrs[i].name = name;
-		r->hdrs[i].value = r->hdrbuf + off;
-		off += strnlen(r->hdrbuf + off, r->hdr_len - off) + 1;
-		i++;
-	}
-	r->nhdrs = i;
-	return 0;
-}
-
-/* split_target - decode the path and keep the raw query */
-static int split_target(struct http_req *r, int is_connect)
-{
-	struct http_parser_url u;
-	const char *path = "/", *query = "";
-	size_t plen = 1, qlen = 0;
-	long n;
-
-	if (buf_append(&r->urlbuf, &r->url_len, &r->url_cap, "", 1, r->url_len + 1) < 0)
-		return -1;
-	r->url_len--;
-	r->url = r->urlbuf;
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(r->urlbuf, r->url_len, is_connect, &u) != 0)
-		return -1;
-	if (u.field_set & (1 << UF_PATH)) {
-		path = r->urlbuf + u.field_data[UF_PATH].off;
-		plen = u.field_data[UF_PATH].len;
-	}
-	if (u.field_set & (1 << UF_QUERY)) {
-		query = r->urlbuf + u.field_data[UF_QUERY].off;
-		qlen = u.field_data[UF_QUERY].len;
-	}
-	r->pathbuf = xmalloc(plen + qlen + 2);
-	n = pct_decode(path, plen, r->pathbuf, plen + 1, 0);
-	if (n < 0)
-		return -1;
-	memcpy(r->pathbuf + n + 1, query, qlen);
-	r->pathbuf[n + 1 + qlen] = '\0';
-	r->path = r->pathbuf;
-	r->query = r->pathbuf + n + 1;
-	return 0;
-}
-
-static void send_continue(struct http_conn *c)
-{
-	static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
-	struct http_write *w = xmalloc(sizeof(*w) + sizeof(msg));
-
-	memcpy(w->data, msg, sizeof(msg) - 1);
-	conn_write(c, w, sizeof(msg) - 1);
-}
-
-static int on_headers_complete(http_parser *p)
-{
-	struct http_conn *c = p->data;
-	struct http_req *r = c->cur;
-	const char *expect;
-	int has_len = (p->flags & F_CONTENTLENGTH) != 0;
-	int chunked = (p->flags & F_CHUNKED) != 0;
-
-	if (r->hdr_state == 3)
-		return 0;
-	if (index_headers(c, r) < 0)
-		return cb_fail(c, 431, "request headers too large");
-	if (split_target(r, p->method == HTTP_CONNECT) < 0)
-		return cb_fail(c, 400, "invalid request target");
-	r->method = http_method_str((enum http_method)p->method);
-	r->http_major = p->http_major;
-	r->http_minor = p->http_minor;
-	r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
-	r->head = p->method == HTTP_HEAD;
-	if (has_len && p->content_length > c->srv->lim.max_body)
-		return cb_fail(c, 413, "request body too large");
-	if (has_len && p->content_length > 0) {
-		/* up to 64 KiB ahead; beyond, memory follows the bytes received */
-		r->body_cap = (size_t)p->content_length + 1;
-		if (r->body_cap > 65536)
-			r->body_cap = 65536;
-		r->bodybuf = xmalloc(r->body_cap);
-	}
-	expect = http_req_header(r, "Expect");
-	if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_major == 1 &&
-	    p->http_minor >= 1 && (chunked || (has_len && p->content_length > 0)))
-		send_continue(c);
-	return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-	struct http_conn *c = p->data;
-	struct http_req *r = c->cur;
-
-	if (r->body_len + len > c->srv->lim.max_body)
-		return cb_fail(c, 413, "request body too large");
-	/* +1: room for the NUL added at the end */
-	if (buf_append(&r->bodybuf, &r->body_len, &r->body_cap, at, len, c->srv->lim.max_body + 1) <
-	    0)
-		return cb_fail(c, 413, "request body too large");
-	return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-	struct http_conn *c = p->data;
-	struct http_req *r = c->cur;
-
-	if (r->bodybuf) {
-		if (buf_append(&r->bodybuf, &r->body_len, &r->body_cap, "", 1,
-			       c->srv->lim.max_body + 1) < 0)
-			return cb_fail(c, 413, "request body too large");
-		r->body_len--;
-		r->body = r->bodybuf;
-	}
-	/* one request at a time: conn_process hands it over, then resumes */
-	http_parser_pause(p, 1);
-	return 0;
-}
-
-static const http_parser_settings http_settings = {
-	.on_message_begin = on_message_begin,
-	.on_url = on_url,
-	.on_header_field = on_header_field,
-	.on_header_value = on_header_value,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
-};
 
 /* ---- connections ---- */
 
@@ -698,7 +204,7 @@ static void on_conn_closed(uv_handle_t *h)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	req_free(c->cur);
+	http_req_free(c->cur);
 	free(c->in);
 	free(c);
 	s->nconns--;
@@ -837,7 +343,7 @@ static void conn_process(struct http_conn *c)
 		return;
 	c->in_process = 1;
 	while (c->state == CONN_OPEN && !c->active && c->in_off < c->in_len) {
-		size_t n = http_parser_execute(&c->parser, &http_settings, c->in + c->in_off,
+		size_t n = http_parser_execute(&c->parser, &http_parser_callbacks, c->in + c->in_off,
 					       c->in_len - c->in_off);
 		enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
 
@@ -1065,3 +571,4 @@ void http_server_stop(struct http_server *s, void (*done)(void *), void *arg)
 	for (struct http_conn *c = s->conns; c; c = c->next)
 		conn_close(c);
 }
+

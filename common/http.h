@@ -19,6 +19,8 @@
 
 #include <uv.h>
 
+#include "buf.h"
+
 struct http_server;
 struct http_conn;
 
@@ -42,15 +44,12 @@ struct http_req {
 	struct http_conn *conn; /* NULL once the connection is gone */
 	struct http_header *hdrs;
 	size_t nhdrs;
-	char *urlbuf; /* the raw target, NUL-terminated */
-	size_t url_len, url_cap;
+	struct buf urlb; /* the raw target */
 	char *pathbuf;	   /* decoded path \0 raw query \0 */
 	size_t head_bytes; /* request line + headers + trailers seen */
-	char *hdrbuf;	   /* "name\0value\0" pairs */
-	size_t hdr_len, hdr_cap;
+	struct buf hdrb;   /* "name\0value\0" pairs */
 	int hdr_state; /* 0 none yet, 1 in a name, 2 in a value, 3 done */
-	char *bodybuf;
-	size_t body_cap;
+	struct buf bodyb;
 	char *extra; /* extra response headers, "Name: value\r\n" */
 	size_t extra_len;
 	int keep_alive;

@@ -220,49 +220,99 @@ static int parse_num(const char *v, int64_t *out)
 	return 0;
 }
 
-#define PFAIL(...)                                                                                 \
-	do {                                                                                       \
-		snprintf(err, errlen, __VA_ARGS__);                                                \
-		rc = -EBADMSG;                                                                     \
-		goto out;                                                                          \
-	} while (0)
-
-int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, size_t errlen)
-{
-	static const char *const num_names[] = {"created",	"expires",   "attempts",
-						"next-attempt", "delivered", "body-size"};
-	int64_t nums[6] = {-1, 0, 0, 0, 0, -1};
+/* the state of one spool_parse */
+struct sparse {
 	struct spool_msg m;
-	const char *p = text, *end = text + len;
-	int rc = 0, have_id = 0, lineno = 1;
-	unsigned seen = 0;
+	int64_t nums[6]; /* by num_names; -1: not seen (for those required) */
+	unsigned seen;	 /* a bit per field: repeats are refused */
+	int lineno;
+	char *err;
+	size_t errlen;
+};
 
-	memset(&m, 0, sizeof(m));
-	if (len == 0)
-		PFAIL("empty file");
-	if (memchr(text, 0, len))
-		PFAIL("contains a NUL byte");
-	size_t ml = strlen(SPOOL_MAGIC);
-	if (len < ml + 1 || memcmp(text, SPOOL_MAGIC, ml) != 0 || text[ml] != '\n') {
-		if (len > 14 && memcmp(text, "REGFLOW-SPOOL ", 14) == 0)
-			PFAIL("line 1: unsupported spool format version");
-		PFAIL("line 1: not a regflow spool file (expected \"%s\")", SPOOL_MAGIC);
+static const char *const num_names[] = {"created",	"expires",   "attempts",
+					"next-attempt", "delivered", "body-size"};
+
+static int pfail(struct sparse *sp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int pfail(struct sparse *sp, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sp->err, sp->errlen, fmt, ap);
+	va_end(ap);
+	return -EBADMSG;
+}
+
+/* field_once - mark field bit seen: -EBADMSG if it was already */
+static int field_once(struct sparse *sp, int bit, const char *name)
+{
+	if (sp->seen & (1u << bit))
+		return pfail(sp, "line %d: %s: repeated", sp->lineno, name);
+	sp->seen |= 1u << bit;
+	return 0;
+}
+
+/* parse_field - one "name: value" line of the envelope; takes val */
+static int parse_field(struct sparse *sp, const char *name, size_t nlen, char *val)
+{
+	int rc = 0;
+	if (nlen == 7 && !memcmp(name, "history", 7)) {
+		/* the one field that repeats: one line per event, oldest first */
+		if (*val) {
+			char *h = sp->m.history ? xasprintf("%s\n%s", sp->m.history, val)
+						: xstrdup(val);
+			free(sp->m.history);
+			sp->m.history = h;
+		}
+	} else if (nlen == 2 && !memcmp(name, "id", 2)) {
+		if ((rc = field_once(sp, 0, "id")) == 0 && !id_valid(val))
+			rc = pfail(sp, "line %d: id: not a spool id", sp->lineno);
+		if (rc == 0)
+			memcpy(sp->m.id, val, ID_LEN + 1);
+	} else {
+		for (size_t i = 0; i < NSTR; i++)
+			if (strlen(str_fields[i].name) == nlen &&
+			    !memcmp(name, str_fields[i].name, nlen)) {
+				if ((rc = field_once(sp, 1 + (int)i, str_fields[i].name)) == 0 &&
+				    *val) {
+					*str_at(&sp->m, i) = val;
+					return 0;
+				}
+				break;
+			}
+		for (size_t i = 0; i < 6; i++)
+			if (strlen(num_names[i]) == nlen && !memcmp(name, num_names[i], nlen)) {
+				if ((rc = field_once(sp, 1 + (int)NSTR + (int)i, num_names[i])) ==
+					    0 &&
+				    parse_num(val, &sp->nums[i]) < 0)
+					rc = pfail(sp, "line %d: %s: not a number", sp->lineno,
+						   num_names[i]);
+				break;
+			}
+		/* anything else is a newer writer's field: ignored */
 	}
-	p = text + ml + 1;
+	free(val);
+	return rc;
+}
+
+/* parse_envelope - the "name: value" lines up to the blank line; *body after it */
+static int parse_envelope(struct sparse *sp, const char *p, const char *end, const char **body)
+{
 	for (;;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		lineno++;
+		sp->lineno++;
 		if (!nl)
-			PFAIL("truncated: line %d: the envelope does not end with a blank line",
-			      lineno);
+			return pfail(
+				sp,
+				"truncated: line %d: the envelope does not end with a blank line",
+				sp->lineno);
 		if (nl == p) {
-			p = nl + 1;
-			break;
+			*body = nl + 1;
+			return 0;
 		}
 		const char *colon = memchr(p, ':', (size_t)(nl - p));
 		if (!colon || colon == p)
-			PFAIL("line %d: expected \"name: value\"", lineno);
-		size_t nlen = (size_t)(colon - p);
+			return pfail(sp, "line %d: expected \"name: value\"", sp->lineno);
 		const char *v = colon + 1;
 		if (v < nl && *v == ' ')
 			v++;
@@ -272,93 +322,78 @@ int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, 
 		if (memchr(val, '\r', strlen(val)) ||
 		    !utf8_valid((const unsigned char *)val, strlen(val))) {
 			free(val);
-			PFAIL("line %d: value is not clean UTF-8 text", lineno);
+			return pfail(sp, "line %d: value is not clean UTF-8 text", sp->lineno);
 		}
-		int known = 0, bit = -1;
-		if (nlen == 7 && memcmp(p, "history", 7) == 0) {
-			/* the one field that repeats: one line per event, oldest first */
-			if (*val) {
-				char *h = m.history ? xasprintf("%s\n%s", m.history, val)
-						    : xstrdup(val);
-				free(m.history);
-				m.history = h;
-			}
-			free(val);
-			p = nl + 1;
-			continue;
-		}
-		if (nlen == 2 && memcmp(p, "id", 2) == 0) {
-			known = 1, bit = 0;
-			if (!id_valid(val) || seen & 1u) {
-				free(val);
-				PFAIL("line %d: id: %s", lineno,
-				      seen & 1u ? "repeated" : "not a spool id");
-			}
-			memcpy(m.id, val, ID_LEN + 1);
-			have_id = 1;
-			free(val);
-		}
-		for (size_t i = 0; !known && i < NSTR; i++) {
-			if (strlen(str_fields[i].name) != nlen ||
-			    memcmp(p, str_fields[i].name, nlen))
-				continue;
-			known = 1, bit = 1 + (int)i;
-			if (seen & (1u << bit)) {
-				free(val);
-				PFAIL("line %d: %s: repeated", lineno, str_fields[i].name);
-			}
-			if (*val)
-				*str_at(&m, i) = val;
-			else
-				free(val);
-		}
-		for (size_t i = 0; !known && i < 6; i++) {
-			if (strlen(num_names[i]) != nlen || memcmp(p, num_names[i], nlen))
-				continue;
-			known = 1, bit = 1 + (int)NSTR + (int)i;
-			int bad = (seen & (1u << bit)) || parse_num(val, &nums[i]) < 0;
-			free(val);
-			if (bad)
-				PFAIL("line %d: %s: %s", lineno, num_names[i],
-				      (seen & (1u << bit)) ? "repeated" : "not a number");
-		}
-		if (!known)
-			free(val); /* a newer writer's field: ignored */
-		else
-			seen |= 1u << bit;
+		int rc = parse_field(sp, p, (size_t)(colon - p), val);
+		if (rc < 0)
+			return rc;
 		p = nl + 1;
 	}
-	if (!have_id)
-		PFAIL("missing field \"id\"");
+}
+
+/* parse_magic - the first line: this format's magic and version */
+static int parse_magic(struct sparse *sp, const char *text, size_t len)
+{
+	size_t ml = strlen(SPOOL_MAGIC);
+	if (len == 0)
+		return pfail(sp, "empty file");
+	if (memchr(text, 0, len))
+		return pfail(sp, "contains a NUL byte");
+	if (len >= ml + 1 && memcmp(text, SPOOL_MAGIC, ml) == 0 && text[ml] == '\n')
+		return 0;
+	if (len > 14 && memcmp(text, "REGFLOW-SPOOL ", 14) == 0)
+		return pfail(sp, "line 1: unsupported spool format version");
+	return pfail(sp, "line 1: not a regflow spool file (expected \"%s\")", SPOOL_MAGIC);
+}
+
+/* parse_complete - what every message must have, and the body */
+static int parse_complete(struct sparse *sp, const char *p, const char *end)
+{
+	if (!(sp->seen & 1u))
+		return pfail(sp, "missing field \"id\"");
 	for (size_t i = 0; i < NSTR; i++)
-		if (str_fields[i].required && !str_get(&m, i))
-			PFAIL("missing field \"%s\"", str_fields[i].name);
-	if (nums[0] < 0)
-		PFAIL("missing field \"created\"");
-	if (nums[5] < 0)
-		PFAIL("missing field \"body-size\"");
-	if (strcmp(m.channel, "email") && strcmp(m.channel, "sms"))
-		PFAIL("channel: unknown channel \"%.32s\"", m.channel);
-	if ((int64_t)(end - p) != nums[5])
-		PFAIL("truncated: body has %lld bytes, body-size says %lld", (long long)(end - p),
-		      (long long)nums[5]);
+		if (str_fields[i].required && !str_get(&sp->m, i))
+			return pfail(sp, "missing field \"%s\"", str_fields[i].name);
+	if (sp->nums[0] < 0)
+		return pfail(sp, "missing field \"created\"");
+	if (sp->nums[5] < 0)
+		return pfail(sp, "missing field \"body-size\"");
+	if (strcmp(sp->m.channel, "email") != 0 && strcmp(sp->m.channel, "sms") != 0)
+		return pfail(sp, "channel: unknown channel \"%.32s\"", sp->m.channel);
+	if ((int64_t)(end - p) != sp->nums[5])
+		return pfail(sp, "truncated: body has %lld bytes, body-size says %lld",
+			     (long long)(end - p), (long long)sp->nums[5]);
 	if (!utf8_valid((const unsigned char *)p, (size_t)(end - p)))
-		PFAIL("body is not valid UTF-8");
-	if (nums[2] > INT_MAX)
-		PFAIL("attempts: out of range");
-	m.body = strndup(p, (size_t)(end - p));
-	if (!m.body)
+		return pfail(sp, "body is not valid UTF-8");
+	if (sp->nums[2] > INT_MAX)
+		return pfail(sp, "attempts: out of range");
+	sp->m.body = strndup(p, (size_t)(end - p));
+	if (!sp->m.body)
 		fatal("out of memory");
-	m.created_ms = nums[0];
-	m.expires_ms = nums[1];
-	m.attempts = (int)nums[2];
-	m.next_attempt_ms = nums[3];
-	m.delivered_ms = nums[4];
-	*out = m;
+	sp->m.created_ms = sp->nums[0];
+	sp->m.expires_ms = sp->nums[1];
+	sp->m.attempts = (int)sp->nums[2];
+	sp->m.next_attempt_ms = sp->nums[3];
+	sp->m.delivered_ms = sp->nums[4];
 	return 0;
-out:
-	spool_msg_free(&m);
-	return rc;
+}
+
+int spool_parse(const char *text, size_t len, struct spool_msg *out, char *err, size_t errlen)
+{
+	struct sparse sp = {
+		.nums = {-1, 0, 0, 0, 0, -1}, .lineno = 1, .err = err, .errlen = errlen};
+	const char *body = NULL;
+	int rc = parse_magic(&sp, text, len);
+	if (rc == 0)
+		rc = parse_envelope(&sp, text + strlen(SPOOL_MAGIC) + 1, text + len, &body);
+	if (rc == 0)
+		rc = parse_complete(&sp, body, text + len);
+	if (rc < 0) {
+		spool_msg_free(&sp.m);
+		return rc;
+	}
+	*out = sp.m;
+	return 0;
 }
 
 void spool_msg_free(struct spool_msg *m)

@@ -169,12 +169,10 @@ static int parse_flags(int argc, char **argv, int *json, const char **words, int
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
 			*json = 1;
-		else if (argv[i][0] == '-' && strcmp(argv[i], "--all") != 0)
-			return -1;
-		else if (k < nw)
-			words[k++] = argv[i];
+		else if ((argv[i][0] == '-' && strcmp(argv[i], "--all") != 0) || k >= nw)
+			return -1; /* an unknown option, or one word too many */
 		else
-			return -1;
+			words[k++] = argv[i];
 	}
 	return k;
 }

@@ -503,103 +503,121 @@ static int session_setup(smtp_session_t ss, struct sess *s)
 	return 0;
 }
 
-int relay_session(const struct relay_conf *rc, struct relay_item *items, size_t n)
-{
-	smtp_session_t ss = smtp_create_session();
-	smtp_message_t *msgs = NULL;
-	smtp_recipient_t *rcpts = NULL;
-	struct body *bodies = NULL;
-	struct sess s = {.rc = rc, .want_auth = rc->username && *rc->username};
-	char err[256];
-	int ret = 0, reached = 0, said421 = 0, rc2;
+/* the messages of one session, as libesmtp holds them */
+struct batch {
+	smtp_message_t *msgs;
+	smtp_recipient_t *rcpts;
+	struct body *bodies;
+};
 
-	ERR_clear_error();
-	if (!ss) {
-		snprintf(err, sizeof(err), "libesmtp: cannot create a session");
-		ret = -ENOMEM;
-		goto fail_all;
-	}
-	msgs = calloc(n, sizeof(*msgs));
-	rcpts = calloc(n, sizeof(*rcpts));
-	bodies = calloc(n, sizeof(*bodies));
-	if (!msgs || !rcpts || !bodies) {
-		snprintf(err, sizeof(err), "libesmtp: out of memory");
-		ret = -ENOMEM;
-		goto fail_all;
-	}
-	if ((rc2 = session_setup(ss, &s)) < 0) {
-		snprintf(err, sizeof(err), "libesmtp: cannot set up a session to \"%s\"",
-			 rc->hostport);
-		ret = rc2;
-		goto fail_all;
-	}
+/* add_messages - every item as a message of the session; -ENOMEM */
+static int add_messages(smtp_session_t ss, struct sess *s, struct batch *b,
+			struct relay_item *items, size_t n)
+{
+	b->msgs = calloc(n, sizeof(*b->msgs));
+	b->rcpts = calloc(n, sizeof(*b->rcpts));
+	b->bodies = calloc(n, sizeof(*b->bodies));
+	if (!b->msgs || !b->rcpts || !b->bodies)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		bodies[i] = (struct body){&s, items[i].text, strlen(items[i].text), 0};
-		msgs[i] = smtp_add_message(ss);
-		if (!msgs[i] || !smtp_set_reverse_path(msgs[i], rc->from) ||
-		    !(rcpts[i] = smtp_add_recipient(msgs[i], items[i].to)) ||
-		    !smtp_set_messagecb(msgs[i], on_body, &bodies[i])) {
-			snprintf(err, sizeof(err), "libesmtp: cannot add a message");
-			ret = -ENOMEM;
-			goto fail_all;
-		}
+		b->bodies[i] = (struct body){s, items[i].text, strlen(items[i].text), 0};
+		b->msgs[i] = smtp_add_message(ss);
+		if (!b->msgs[i] || !smtp_set_reverse_path(b->msgs[i], s->rc->from) ||
+		    !(b->rcpts[i] = smtp_add_recipient(b->msgs[i], items[i].to)) ||
+		    !smtp_set_messagecb(b->msgs[i], on_body, &b->bodies[i]))
+			return -ENOMEM;
 	}
+	return 0;
+}
+
+/* outcome - item i's code and reply after the session; 1 if it was a 421 */
+static int outcome(const struct sess *s, const struct batch *b, size_t i, struct relay_item *item,
+		   const char *err)
+{
+	const smtp_status_t *rp = smtp_reverse_path_status(b->msgs[i]);
+	const smtp_status_t *rs = smtp_recipient_status(b->rcpts[i]);
+	const smtp_status_t *ts = smtp_message_transfer_status(b->msgs[i]);
+	const smtp_status_t *decided = NULL;
+
+	if (rp && rp->code && !is2xx(rp->code))
+		decided = rp;
+	else if (rs && rs->code && !is2xx(rs->code))
+		decided = rs;
+	else if (ts && ts->code)
+		decided = ts; /* 2xx here: the relay took the message */
+	if (decided && (is2xx(decided->code) || !s->refused[0])) {
+		item->code = decided->code;
+		status_text(decided, item->reply, sizeof(item->reply));
+		return decided->code == 421;
+	}
+	if (s->refused[0]) { /* the session was not as configured: that is the reason */
+		item->code = s->refuse_code;
+		snprintf(item->reply, sizeof(item->reply), "%s", s->refused);
+	} else {
+		item->code = 0;
+		snprintf(item->reply, sizeof(item->reply), "%s", err);
+	}
+	return 0;
+}
+
+/* run_session - one session for the batch; every item's outcome set */
+static int run_session(smtp_session_t ss, struct sess *s, struct batch *b, struct relay_item *items,
+		       size_t n)
+{
+	char err[256];
+	int reached = 0, said421 = 0;
 	smtp_start_session(ss);
 	for (size_t i = 0; i < n; i++) {
-		const smtp_status_t *rp = smtp_reverse_path_status(msgs[i]);
+		const smtp_status_t *rp = smtp_reverse_path_status(b->msgs[i]);
 		reached |= rp && rp->code != 0;
 	}
 	/* asked to authenticate and got as far as a session, but not
 	 * authenticated: that is the reason, even when the relay stopped us
 	 * first (e.g. "554 relay access denied" at RCPT) */
-	if (s.want_auth && !s.authenticated && (reached || s.tls_up || s.auth_tried))
-		auth_refusal(&s);
-	session_error(&s, err, sizeof(err));
-	for (size_t i = 0; i < n; i++) {
-		const smtp_status_t *rp = smtp_reverse_path_status(msgs[i]);
-		const smtp_status_t *rs = smtp_recipient_status(rcpts[i]);
-		const smtp_status_t *ts = smtp_message_transfer_status(msgs[i]);
-		const smtp_status_t *decided = NULL;
+	if (s->want_auth && !s->authenticated && (reached || s->tls_up || s->auth_tried))
+		auth_refusal(s);
+	session_error(s, err, sizeof(err));
+	for (size_t i = 0; i < n; i++)
+		said421 |= outcome(s, b, i, &items[i], err);
+	/* a relay we may not use as configured is down for us: pause it,
+	 * unless it gave a permanent answer (e.g. 535: the messages fail) */
+	if (s->refused[0])
+		return s->refuse_code >= 500 ? 0 : -EHOSTDOWN;
+	return !reached || said421 ? -EHOSTDOWN : 0;
+}
 
-		if (rp && rp->code && !is2xx(rp->code))
-			decided = rp;
-		else if (rs && rs->code && !is2xx(rs->code))
-			decided = rs;
-		else if (ts && ts->code)
-			decided = ts; /* 2xx here: the relay took the message */
-		if (decided && (is2xx(decided->code) || !s.refused[0])) {
-			items[i].code = decided->code;
-			status_text(decided, items[i].reply, sizeof(items[i].reply));
-			said421 |= decided->code == 421;
-		} else if (s.refused[0]) {
-			/* the session was not as configured: that is the reason */
-			items[i].code = s.refuse_code;
-			snprintf(items[i].reply, sizeof(items[i].reply), "%s", s.refused);
-		} else {
+int relay_session(const struct relay_conf *rc, struct relay_item *items, size_t n)
+{
+	smtp_session_t ss = smtp_create_session();
+	struct batch b = {0};
+	struct sess s = {.rc = rc, .want_auth = rc->username && *rc->username};
+	char err[256];
+	int ret;
+
+	ERR_clear_error();
+	if (!ss) {
+		snprintf(err, sizeof(err), "libesmtp: cannot create a session");
+		ret = -ENOMEM;
+	} else if ((ret = session_setup(ss, &s)) < 0) {
+		snprintf(err, sizeof(err), "libesmtp: cannot set up a session to \"%s\"",
+			 rc->hostport);
+	} else if ((ret = add_messages(ss, &s, &b, items, n)) < 0) {
+		snprintf(err, sizeof(err), "libesmtp: cannot add a message");
+	} else {
+		ret = run_session(ss, &s, &b, items, n);
+	}
+	if (ret < 0 && ret != -EHOSTDOWN)
+		for (size_t i = 0; i < n; i++) { /* nothing was tried */
 			items[i].code = 0;
 			snprintf(items[i].reply, sizeof(items[i].reply), "%s", err);
 		}
-	}
-	/* a relay we may not use as configured is down for us: pause it,
-	 * unless it gave a permanent answer (e.g. 535: the messages fail) */
-	if (s.refused[0])
-		ret = s.refuse_code >= 500 ? 0 : -EHOSTDOWN;
-	else if (!reached || said421)
-		ret = -EHOSTDOWN;
-	goto out;
-fail_all:
-	for (size_t i = 0; i < n; i++) {
-		items[i].code = 0;
-		snprintf(items[i].reply, sizeof(items[i].reply), "%s", err);
-	}
-out:
 	if (ss)
 		smtp_destroy_session(ss);
 	if (s.auth)
 		auth_destroy_context(s.auth);
-	free(msgs);
-	free(rcpts);
-	free(bodies);
+	free(b.msgs);
+	free(b.rcpts);
+	free(b.bodies);
 	ERR_clear_error();
 	return ret;
 }

@@ -104,9 +104,8 @@ int act_limit(struct wf_ctx *c, const struct wf_action *a)
 	json_t *r = wf_ctx_copy(c, key);
 	if (!r)
 		r = json_object();
-	if (c->now < rec_int(r, "blacklisted_until", 0))
-		rc = wf_ctx_fail(c, "BLACKLISTED");
-	else if (bl && blacklist_count(c, r, bl))
+	/* a blacklisted key, or this request crosses the blacklist's line */
+	if (c->now < rec_int(r, "blacklisted_until", 0) || (bl && blacklist_count(c, r, bl)))
 		rc = wf_ctx_fail(c, "BLACKLISTED");
 	else
 		rc = rules_check(c, r, rules);

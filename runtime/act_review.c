@@ -39,12 +39,11 @@ int act_check_photo(struct wf_ctx *c, const struct wf_action *a)
 	unsigned char *bin = xmalloc(cap + 1);
 	const char *mime = NULL;
 	int rc = 0;
-	if (!b64 || sodium_base642bin(bin, cap + 1, b64, cap, "\r\n", &n, NULL,
-				      sodium_base64_VARIANT_ORIGINAL) != 0)
-		rc = wf_ctx_fail(c, "PHOTO_FORMAT");
-	else if (n > max)
+	int b64_ok = b64 && sodium_base642bin(bin, cap + 1, b64, cap, "\r\n", &n, NULL,
+					      sodium_base64_VARIANT_ORIGINAL) == 0;
+	if (b64_ok && n > max)
 		rc = wf_ctx_fail(c, "PHOTO_TOO_LARGE");
-	else if (!(mime = photo_mime(bin, n)))
+	else if (!b64_ok || !(mime = photo_mime(bin, n)))
 		rc = wf_ctx_fail(c, "PHOTO_FORMAT");
 	else
 		json_object_set_new(c->vars, "photo_type", json_string(mime));

@@ -67,9 +67,7 @@ static json_t *mem_select(struct store_mem *s, const char *col, const char *eq, 
 		const char *v = col_str(rec, col);
 		if (!v)
 			continue;
-		if (eq && strcmp(v, eq) == 0)
-			keys[k++] = key;
-		else if (max && strtoll(v, NULL, 10) <= *max)
+		if ((eq && strcmp(v, eq) == 0) || (max && strtoll(v, NULL, 10) <= *max))
 			keys[k++] = key;
 	}
 	qsort(keys, k, sizeof(*keys), key_cmp);

@@ -107,10 +107,139 @@ static void load_states(struct lctx *lc, struct wf *wf, config_setting_t *root)
 	}
 }
 
-static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
+static void event_args(struct lctx *lc, struct wf_event *ev, config_setting_t *e)
+{
+	config_setting_t *a = config_setting_get_member(e, "args");
+	for (int j = 0; a && j < config_setting_length(a); j++) {
+		config_setting_t *m = config_setting_get_elem(a, (unsigned)j);
+		const char *t = config_setting_get_string(m);
+		if (!config_setting_name(m) || !t) {
+			wfl_lerr(lc, wfl_sline(m), "args: expected name = \"type\"");
+			continue;
+		}
+		if (!wf_arg_type_known(t))
+			wfl_lerr(lc, wfl_sline(m), "argument \"%s\": unknown type \"%s\"",
+				 config_setting_name(m), t);
+		json_object_set_new(ev->args, config_setting_name(m), json_string(t));
+	}
+	ev->reveal = 1;
+	config_setting_t *rv = config_setting_get_member(e, "reveal");
+	if (rv && config_setting_type(rv) != CONFIG_TYPE_BOOL)
+		wfl_lerr(lc, wfl_sline(rv), "reveal must be true or false");
+	else if (rv)
+		ev->reveal = config_setting_get_bool(rv);
+}
+
+static void event_match(struct lctx *lc, struct wf_event *ev, config_setting_t *e)
+{
+	ev->match = json_object();
+	config_setting_t *mt = config_setting_get_member(e, "match");
+	for (int j = 0; mt && j < config_setting_length(mt); j++) {
+		config_setting_t *m = config_setting_get_elem(mt, (unsigned)j);
+		const char *mv = config_setting_get_string(m);
+		if (!config_setting_name(m) || !mv) {
+			wfl_lerr(lc, wfl_sline(m), "match: expected argument = \"value\"");
+			continue;
+		}
+		if (!json_object_get(ev->args, config_setting_name(m)))
+			wfl_lerr(lc, wfl_sline(m), "match: \"%s\" is not an argument of the event",
+				 config_setting_name(m));
+		json_object_set_new(ev->match, config_setting_name(m), json_string(mv));
+	}
+}
+
+/* event_limits - limits run before the account is looked up: they see the
+ * job's arguments and its front only */
+static void event_limits(struct lctx *lc, struct wf *wf, struct wf_event *ev, config_setting_t *e)
+{
+	config_setting_t *lim = config_setting_get_member(e, "limits");
+	if (!lim)
+		return;
+	if (config_setting_type(lim) != CONFIG_TYPE_LIST) {
+		wfl_lerr(lc, wfl_sline(lim),
+			 "limits must be a list ( { key = ...; rules = ...; }, ... )");
+		return;
+	}
+	struct scope sc = {.n = 0};
+	const char *an;
+	json_t *at;
+	wfl_scope_add(&sc, "front");
+	json_object_foreach(ev->args, an, at)
+		if (strcmp(json_string_value(at), "password") != 0)
+			wfl_scope_add(&sc, an);
+	ev->nlimits = config_setting_length(lim);
+	ev->limits = xcalloc((size_t)ev->nlimits + 1, sizeof(*ev->limits));
+	for (int j = 0; j < ev->nlimits; j++) {
+		config_setting_t *l = config_setting_get_elem(lim, (unsigned)j);
+		if (config_setting_type(l) == CONFIG_TYPE_GROUP &&
+		    !config_setting_get_member(l, "action"))
+			config_setting_set_string(
+				config_setting_add(l, "action", CONFIG_TYPE_STRING), "limit");
+		wfl_load_action(lc, wf, ev, l, &ev->limits[j], &sc);
+		if (ev->limits[j].def && strcmp(ev->limits[j].def->name, "limit") != 0)
+			wfl_lerr(lc, ev->limits[j].line, "limits: only limit actions belong here");
+	}
+}
+
+static void event_subject(struct lctx *lc, struct wf_event *ev, config_setting_t *e)
+{
+	static const char *subj_known[] = {"by", "purpose", "missing", NULL};
+	config_setting_t *s = config_setting_get_member(e, "subject");
+	if (!s || config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		wfl_lerr(lc, ev->line, "event \"%s\": missing subject = { by = ...; }", ev->name);
+		return;
+	}
+	wfl_check_known(lc, s, subj_known, "a subject");
+	ev->by = wfl_member_str(lc, s, "by", 1);
+	ev->purpose = wfl_member_str(lc, s, "purpose", 0);
+	ev->missing = wfl_member_str(lc, s, "missing", 1);
+	if (ev->by) {
+		static const char *bys[] = {"email",   "phone",	 "idno",    "token",
+					    "account", "review", "request", NULL};
+		char *b = xstrdup(ev->by), *save = NULL;
+		for (char *one = strtok_r(b, "|", &save); one; one = strtok_r(NULL, "|", &save)) {
+			if (!wfl_in_list(bys, one))
+				wfl_lerr(lc, wfl_sline(s),
+					 "subject: unknown lookup \"%s\" (email, phone, "
+					 "idno, token, account, review, request)",
+					 one);
+			if (!json_object_get(ev->args, wf_by_arg(one)))
+				wfl_lerr(lc, wfl_sline(s),
+					 "subject: by \"%s\" needs the argument %s", one,
+					 wf_by_arg(one));
+			if (strcmp(one, "token") == 0 && !ev->purpose)
+				wfl_lerr(lc, wfl_sline(s), "subject: by token needs a purpose");
+		}
+		free(b);
+	}
+	if (ev->missing && strcmp(ev->missing, "create") && !wf_known_code(ev->missing))
+		wfl_lerr(lc, wfl_sline(s),
+			 "subject: missing = \"%s\" is neither create nor a result code",
+			 ev->missing);
+}
+
+static void load_event(struct lctx *lc, struct wf *wf, struct wf_event *ev, config_setting_t *e)
 {
 	static const char *known[] = {"args", "subject", "limits", "match", "reveal", NULL};
-	static const char *subj_known[] = {"by", "purpose", "missing", NULL};
+	ev->name = xstrdup(config_setting_name(e));
+	ev->line = wfl_sline(e);
+	ev->wf = wf;
+	ev->args = json_object();
+	if (!wfl_in_list(job_types, ev->name))
+		wfl_lerr(lc, ev->line, "unknown job type \"%s\"", ev->name);
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+		wfl_lerr(lc, ev->line, "event \"%s\" must be a group", ev->name);
+		return;
+	}
+	wfl_check_known(lc, e, known, "an event");
+	event_args(lc, ev, e);
+	event_match(lc, ev, e);
+	event_limits(lc, wf, ev, e);
+	event_subject(lc, ev, e);
+}
+
+static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
+{
 	config_setting_t *g = config_setting_get_member(root, "events");
 	if (!g || config_setting_type(g) != CONFIG_TYPE_GROUP) {
 		wfl_lerr(lc, wfl_sline(g ? g : root), "\"events\" must be a group of job types");
@@ -118,119 +247,8 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 	}
 	wf->nevents = config_setting_length(g);
 	wf->events = xcalloc((size_t)wf->nevents, sizeof(*wf->events));
-	for (int i = 0; i < wf->nevents; i++) {
-		config_setting_t *e = config_setting_get_elem(g, (unsigned)i);
-		struct wf_event *ev = &wf->events[i];
-		ev->name = xstrdup(config_setting_name(e));
-		ev->line = wfl_sline(e);
-		ev->wf = wf;
-		ev->args = json_object();
-		if (!wfl_in_list(job_types, ev->name))
-			wfl_lerr(lc, ev->line, "unknown job type \"%s\"", ev->name);
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			wfl_lerr(lc, ev->line, "event \"%s\" must be a group", ev->name);
-			continue;
-		}
-		wfl_check_known(lc, e, known, "an event");
-		config_setting_t *a = config_setting_get_member(e, "args");
-		for (int j = 0; a && j < config_setting_length(a); j++) {
-			config_setting_t *m = config_setting_get_elem(a, (unsigned)j);
-			const char *t = config_setting_get_string(m);
-			if (!config_setting_name(m) || !t) {
-				wfl_lerr(lc, wfl_sline(m), "args: expected name = \"type\"");
-				continue;
-			}
-			if (!wf_arg_type_known(t))
-				wfl_lerr(lc, wfl_sline(m), "argument \"%s\": unknown type \"%s\"",
-					 config_setting_name(m), t);
-			json_object_set_new(ev->args, config_setting_name(m), json_string(t));
-		}
-		ev->reveal = 1;
-		config_setting_t *rv = config_setting_get_member(e, "reveal");
-		if (rv && config_setting_type(rv) != CONFIG_TYPE_BOOL)
-			wfl_lerr(lc, wfl_sline(rv), "reveal must be true or false");
-		else if (rv)
-			ev->reveal = config_setting_get_bool(rv);
-		ev->match = json_object();
-		config_setting_t *mt = config_setting_get_member(e, "match");
-		for (int j = 0; mt && j < config_setting_length(mt); j++) {
-			config_setting_t *m = config_setting_get_elem(mt, (unsigned)j);
-			const char *mv = config_setting_get_string(m);
-			if (!config_setting_name(m) || !mv) {
-				wfl_lerr(lc, wfl_sline(m), "match: expected argument = \"value\"");
-				continue;
-			}
-			if (!json_object_get(ev->args, config_setting_name(m)))
-				wfl_lerr(lc, wfl_sline(m),
-					 "match: \"%s\" is not an argument of the event",
-					 config_setting_name(m));
-			json_object_set_new(ev->match, config_setting_name(m), json_string(mv));
-		}
-		config_setting_t *lim = config_setting_get_member(e, "limits");
-		if (lim && config_setting_type(lim) != CONFIG_TYPE_LIST) {
-			wfl_lerr(lc, wfl_sline(lim),
-				 "limits must be a list ( { key = ...; rules = ...; }, ... )");
-		} else if (lim) {
-			/* limits run before the account is looked up: they see the
-			 * job's arguments and its front only */
-			struct scope sc = {.n = 0};
-			wfl_scope_add(&sc, "front");
-			const char *an;
-			json_t *at;
-			json_object_foreach(ev->args, an, at)
-				if (strcmp(json_string_value(at), "password"))
-					wfl_scope_add(&sc, an);
-			ev->nlimits = config_setting_length(lim);
-			ev->limits = xcalloc((size_t)ev->nlimits + 1, sizeof(*ev->limits));
-			for (int j = 0; j < ev->nlimits; j++) {
-				config_setting_t *l = config_setting_get_elem(lim, (unsigned)j);
-				if (config_setting_type(l) == CONFIG_TYPE_GROUP &&
-				    !config_setting_get_member(l, "action"))
-					config_setting_set_string(
-						config_setting_add(l, "action", CONFIG_TYPE_STRING),
-						"limit");
-				wfl_load_action(lc, wf, ev, l, &ev->limits[j], &sc);
-				if (ev->limits[j].def && strcmp(ev->limits[j].def->name, "limit"))
-					wfl_lerr(lc, ev->limits[j].line,
-						 "limits: only limit actions belong here");
-			}
-		}
-		config_setting_t *s = config_setting_get_member(e, "subject");
-		if (!s || config_setting_type(s) != CONFIG_TYPE_GROUP) {
-			wfl_lerr(lc, ev->line, "event \"%s\": missing subject = { by = ...; }",
-				 ev->name);
-			continue;
-		}
-		wfl_check_known(lc, s, subj_known, "a subject");
-		ev->by = wfl_member_str(lc, s, "by", 1);
-		ev->purpose = wfl_member_str(lc, s, "purpose", 0);
-		ev->missing = wfl_member_str(lc, s, "missing", 1);
-		if (ev->by) {
-			static const char *bys[] = {"email",   "phone",	 "idno",    "token",
-						    "account", "review", "request", NULL};
-			char *b = xstrdup(ev->by), *save = NULL;
-			for (char *one = strtok_r(b, "|", &save); one;
-			     one = strtok_r(NULL, "|", &save)) {
-				if (!wfl_in_list(bys, one))
-					wfl_lerr(lc, wfl_sline(s),
-						 "subject: unknown lookup \"%s\" (email, phone, "
-						 "idno, token, account, review, request)",
-						 one);
-				if (!json_object_get(ev->args, wf_by_arg(one)))
-					wfl_lerr(lc, wfl_sline(s),
-						 "subject: by \"%s\" needs the argument %s", one,
-						 wf_by_arg(one));
-				if (strcmp(one, "token") == 0 && !ev->purpose)
-					wfl_lerr(lc, wfl_sline(s),
-						 "subject: by token needs a purpose");
-			}
-			free(b);
-		}
-		if (ev->missing && strcmp(ev->missing, "create") && !wf_known_code(ev->missing))
-			wfl_lerr(lc, wfl_sline(s),
-				 "subject: missing = \"%s\" is neither create nor a result code",
-				 ev->missing);
-	}
+	for (int i = 0; i < wf->nevents; i++)
+		load_event(lc, wf, &wf->events[i], config_setting_get_elem(g, (unsigned)i));
 }
 
 static char *load_body_file(struct lctx *lc, const char *dir, const char *name, int line)
@@ -472,7 +490,7 @@ static void load_timers(struct lctx *lc, struct wf *wf, config_setting_t *root)
 /* check_reachable - every state must be reachable from start */
 static void check_reachable(struct lctx *lc, struct wf *wf)
 {
-	char *seen = xcalloc((size_t)wf->nstates + 1, 1);
+	unsigned char *seen = xcalloc((size_t)wf->nstates + 1, 1);
 	int changed = 1;
 	for (int i = 0; i < wf->nstates; i++)
 		if (wf->start && strcmp(wf->states[i].name, wf->start) == 0)
@@ -750,91 +768,4 @@ void wf_set_free(struct wf_set *ws)
 	json_decref(ws->messages);
 	free(ws->dir);
 	free(ws);
-}
-
-struct wf_set *wf_set_ref(struct wf_set *ws)
-{
-	ws->refs++;
-	return ws;
-}
-
-void wf_set_unref(struct wf_set *ws)
-{
-	if (ws && --ws->refs == 0)
-		wf_set_free(ws);
-}
-
-void wf_errs_free(struct wf_errs *e)
-{
-	for (int i = 0; i < e->n; i++)
-		free(e->v[i]);
-	free(e->v);
-	e->v = NULL;
-	e->n = 0;
-}
-
-static int event_matches(const struct wf_event *ev, const json_t *args)
-{
-	const char *k;
-	json_t *v;
-	if (!args)
-		return 1;
-	json_object_foreach(ev->match, k, v) {
-		const char *a = json_string_value(json_object_get(args, k));
-		if (!a || strcmp(a, json_string_value(v)) != 0)
-			return 0;
-	}
-	return 1;
-}
-
-const struct wf_event *wf_set_event(const struct wf_set *ws, const char *name, const json_t *args)
-{
-	const struct wf_event *plain = NULL;
-	/* an event that names argument values wins over one that takes any */
-	for (int w = 0; w < ws->n; w++)
-		for (int i = 0; i < ws->wfs[w]->nevents; i++) {
-			const struct wf_event *ev = &ws->wfs[w]->events[i];
-			if (strcmp(ev->name, name) != 0 || !event_matches(ev, args))
-				continue;
-			if (json_object_size(ev->match) > 0 && args)
-				return ev;
-			if (!plain)
-				plain = ev;
-		}
-	return plain;
-}
-
-int wf_set_has_type(const struct wf_set *ws, const char *name)
-{
-	return wf_set_event(ws, name, NULL) != NULL;
-}
-
-const struct wf *wf_set_find(const struct wf_set *ws, const char *name)
-{
-	for (int w = 0; w < ws->n; w++)
-		if (ws->wfs[w]->name && strcmp(ws->wfs[w]->name, name) == 0)
-			return ws->wfs[w];
-	return NULL;
-}
-
-const struct wf_state *wf_state_find(const struct wf *wf, const char *name)
-{
-	for (int i = 0; i < wf->nstates; i++)
-		if (strcmp(wf->states[i].name, name) == 0)
-			return &wf->states[i];
-	return NULL;
-}
-
-const struct wf_template *wf_template_find(const struct wf *wf, const char *name)
-{
-	for (int i = 0; i < wf->ntemplates; i++)
-		if (strcmp(wf->templates[i].name, name) == 0)
-			return &wf->templates[i];
-	return NULL;
-}
-
-const char *wf_message(const struct wf_set *ws, const char *code)
-{
-	const char *m = json_string_value(json_object_get(ws->messages, code));
-	return m ? m : "";
 }

@@ -134,137 +134,148 @@ int wf_field_reserved(const char *f)
 }
 
 /* load_param - check one parameter of an action and store it converted */
-static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
-		       const struct wf_param *pd, config_setting_t *s, struct scope *sc)
+#define BAD_DURATION "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)"
+
+/* param_rules - a list of { max = N; per = "1h"; } */
+static void param_rules(struct lctx *lc, struct wf_action *act, const char *name,
+			config_setting_t *s)
 {
-	const char *name = pd->name;
-	int line = wfl_sline(s);
-	if (pd->kind == WP_RULES) {
-		if (config_setting_type(s) != CONFIG_TYPE_LIST) {
-			wfl_lerr(lc, line,
-				 "%s: expected a list ( { max = N; per = \"1h\"; }, ... )", name);
-			return;
-		}
-		json_t *rules = json_array();
-		for (int i = 0; i < config_setting_length(s); i++) {
-			config_setting_t *r = config_setting_get_elem(s, (unsigned)i);
-			int max = 0;
-			const char *per = NULL;
-			int64_t ms;
-			if (config_setting_type(r) != CONFIG_TYPE_GROUP ||
-			    !config_setting_lookup_int(r, "max", &max) ||
-			    !config_setting_lookup_string(r, "per", &per)) {
-				wfl_lerr(lc, wfl_sline(r),
-					 "%s: each rule is { max = N; per = \"DURATION\"; }", name);
-				continue;
-			}
-			if (max < 1)
-				wfl_lerr(lc, wfl_sline(r), "%s: max must be at least 1", name);
-			if (duration_parse(per, &ms) < 0 || ms <= 0)
-				wfl_lerr(lc, wfl_sline(r),
-					 "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", per);
-			json_array_append_new(
-				rules, json_pack("{s:i, s:I}", "max", max, "per", (json_int_t)ms));
-		}
-		json_object_set_new(act->p, name, rules);
+	if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+		wfl_lerr(lc, wfl_sline(s),
+			 "%s: expected a list ( { max = N; per = \"1h\"; }, ... )", name);
 		return;
 	}
-	if (pd->kind == WP_BLACKLIST) {
+	json_t *rules = json_array();
+	for (int i = 0; i < config_setting_length(s); i++) {
+		config_setting_t *r = config_setting_get_elem(s, (unsigned)i);
 		int max = 0;
-		const char *per = NULL, *dur = NULL;
-		int64_t per_ms = 0, for_ms = 0;
-		if (config_setting_type(s) != CONFIG_TYPE_GROUP ||
-		    !config_setting_lookup_int(s, "max", &max) ||
-		    !config_setting_lookup_string(s, "per", &per) ||
-		    !config_setting_lookup_string(s, "for", &dur)) {
-			wfl_lerr(lc, line, "%s: expected { max = N; per = \"1d\"; for = \"1d\"; }",
-				 name);
-			return;
+		const char *per = NULL;
+		int64_t ms;
+		if (config_setting_type(r) != CONFIG_TYPE_GROUP ||
+		    !config_setting_lookup_int(r, "max", &max) ||
+		    !config_setting_lookup_string(r, "per", &per)) {
+			wfl_lerr(lc, wfl_sline(r),
+				 "%s: each rule is { max = N; per = \"DURATION\"; }", name);
+			continue;
 		}
-		if (duration_parse(per, &per_ms) < 0 || per_ms <= 0)
-			wfl_lerr(lc, line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", per);
-		if (duration_parse(dur, &for_ms) < 0 || for_ms <= 0)
-			wfl_lerr(lc, line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", dur);
-		json_object_set_new(act->p, name,
-				    json_pack("{s:i, s:I, s:I}", "max", max, "per",
-					      (json_int_t)per_ms, "for", (json_int_t)for_ms));
+		if (max < 1)
+			wfl_lerr(lc, wfl_sline(r), "%s: max must be at least 1", name);
+		if (duration_parse(per, &ms) < 0 || ms <= 0)
+			wfl_lerr(lc, wfl_sline(r), BAD_DURATION, per);
+		json_array_append_new(rules,
+				      json_pack("{s:i, s:I}", "max", max, "per", (json_int_t)ms));
+	}
+	json_object_set_new(act->p, name, rules);
+}
+
+/* param_blacklist - { max = N; per = "1d"; for = "1d"; } */
+static void param_blacklist(struct lctx *lc, struct wf_action *act, const char *name,
+			    config_setting_t *s)
+{
+	int max = 0, line = wfl_sline(s);
+	const char *per = NULL, *dur = NULL;
+	int64_t per_ms = 0, for_ms = 0;
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP ||
+	    !config_setting_lookup_int(s, "max", &max) ||
+	    !config_setting_lookup_string(s, "per", &per) ||
+	    !config_setting_lookup_string(s, "for", &dur)) {
+		wfl_lerr(lc, line, "%s: expected { max = N; per = \"1d\"; for = \"1d\"; }", name);
 		return;
 	}
-	if (pd->kind == WP_INT) {
-		if (config_setting_type(s) != CONFIG_TYPE_INT &&
-		    config_setting_type(s) != CONFIG_TYPE_INT64) {
-			wfl_lerr(lc, line, "%s must be an integer", name);
-			return;
+	if (duration_parse(per, &per_ms) < 0 || per_ms <= 0)
+		wfl_lerr(lc, line, BAD_DURATION, per);
+	if (duration_parse(dur, &for_ms) < 0 || for_ms <= 0)
+		wfl_lerr(lc, line, BAD_DURATION, dur);
+	json_object_set_new(act->p, name,
+			    json_pack("{s:i, s:I, s:I}", "max", max, "per", (json_int_t)per_ms,
+				      "for", (json_int_t)for_ms));
+}
+
+/* param_int - an integer in range (a code's length: short enough to type,
+ * long enough to guess rarely) */
+static void param_int(struct lctx *lc, struct wf_action *act, const char *name, config_setting_t *s)
+{
+	int line = wfl_sline(s);
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64) {
+		wfl_lerr(lc, line, "%s must be an integer", name);
+		return;
+	}
+	long long v = config_setting_get_int64(s), lo = 1, hi = 1000000;
+	if (!strcmp(name, "length"))
+		lo = 4, hi = 8;
+	if (v < lo || v > hi)
+		wfl_lerr(lc, line, "%s: %lld is out of range (%lld to %lld)", name, v, lo, hi);
+	json_object_set_new(act->p, name, json_integer(v));
+}
+
+/* param_template - a template of this workflow, and every per-front
+ * variant "name@front" of it, must see only variables in scope */
+static void param_template(struct lctx *lc, struct wf *wf, struct wf_action *act, const char *v,
+			   int line, struct scope *sc)
+{
+	const struct wf_template *t = wf_template_find(wf, v);
+	for (int i = 0; t && i < wf->ntemplates; i++) {
+		const char *tn = wf->templates[i].name;
+		size_t l = strlen(v);
+		if (!strncmp(tn, v, l) && tn[l] == '@') {
+			wfl_tmpl_vars_check(lc, line, wf->templates[i].body, sc->v, tn);
+			wfl_tmpl_vars_check(lc, line, wf->templates[i].subject, sc->v, tn);
 		}
-		long long v = config_setting_get_int64(s);
-		/* a code's length: short enough to type, long enough to guess rarely */
-		long long lo = 1, hi = 1000000;
-		if (!strcmp(name, "length"))
-			lo = 4, hi = 8;
-		if (v < lo || v > hi)
-			wfl_lerr(lc, line, "%s: %lld is out of range (%lld to %lld)", name, v, lo,
-				 hi);
-		json_object_set_new(act->p, name, json_integer(v));
+	}
+	if (!t) {
+		wfl_lerr(lc, line, "%s: no template \"%s\"", act->def->name, v);
 		return;
 	}
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		wfl_lerr(lc, line, "%s must be a string", name);
-		return;
-	}
-	const char *v = config_setting_get_string(s);
+	wfl_tmpl_vars_check(lc, line, t->body, sc->v, t->name);
+	wfl_tmpl_vars_check(lc, line, t->subject, sc->v, t->name);
+}
+
+/* param_string - the string kinds: checked by kind, kept as written
+ * (a duration converted to milliseconds) */
+static void param_string(struct lctx *lc, struct wf *wf, struct wf_action *act,
+			 const struct wf_param *pd, config_setting_t *s, struct scope *sc)
+{
+	const char *name = pd->name, *v = config_setting_get_string(s);
+	int line = wfl_sline(s);
+	int64_t ms;
 	if (!wfl_utf8_ok(v)) {
 		wfl_lerr(lc, line, "%s is not valid UTF-8", name);
 		return;
 	}
-	switch (pd->kind) {
-	case WP_DUR: {
-		int64_t ms;
-		if (duration_parse(v, &ms) < 0 || ms <= 0) {
-			wfl_lerr(lc, line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", v);
-			return;
-		}
-		json_object_set_new(act->p, name, json_integer(ms));
+	if (pd->kind == WP_DUR) {
+		if (duration_parse(v, &ms) < 0 || ms <= 0)
+			wfl_lerr(lc, line, BAD_DURATION, v);
+		else
+			json_object_set_new(act->p, name, json_integer(ms));
 		return;
 	}
-	case WP_CODE:
-		if (!wf_known_code(v))
-			wfl_lerr(lc, line, "%s: unknown result code \"%s\"", act->def->name, v);
-		break;
-	case WP_TEMPLATE: {
-		const struct wf_template *t = wf_template_find(wf, v);
-		/* and every per-front variant "name@front" sees the same variables */
-		for (int i = 0; t && i < wf->ntemplates; i++) {
-			const char *tn = wf->templates[i].name;
-			size_t l = strlen(v);
-			if (!strncmp(tn, v, l) && tn[l] == '@') {
-				wfl_tmpl_vars_check(lc, line, wf->templates[i].body, sc->v, tn);
-				wfl_tmpl_vars_check(lc, line, wf->templates[i].subject, sc->v, tn);
-			}
-		}
-		if (!t) {
-			wfl_lerr(lc, line, "%s: no template \"%s\"", act->def->name, v);
-			break;
-		}
-		wfl_tmpl_vars_check(lc, line, t->body, sc->v, t->name);
-		wfl_tmpl_vars_check(lc, line, t->subject, sc->v, t->name);
-		break;
-	}
-	case WP_STATE:
-		if (!wf_state_find(wf, v))
-			wfl_lerr(lc, line, "%s: unknown state \"%s\"", act->def->name, v);
-		break;
-	case WP_FIELD:
-		if (wf_field_reserved(v))
-			wfl_lerr(lc, line, "%s: field \"%s\" is managed by the engine",
-				 act->def->name, v);
-		break;
-	case WP_TMPL:
+	if (pd->kind == WP_CODE && !wf_known_code(v))
+		wfl_lerr(lc, line, "%s: unknown result code \"%s\"", act->def->name, v);
+	if (pd->kind == WP_TEMPLATE)
+		param_template(lc, wf, act, v, line, sc);
+	if (pd->kind == WP_STATE && !wf_state_find(wf, v))
+		wfl_lerr(lc, line, "%s: unknown state \"%s\"", act->def->name, v);
+	if (pd->kind == WP_FIELD && wf_field_reserved(v))
+		wfl_lerr(lc, line, "%s: field \"%s\" is managed by the engine", act->def->name, v);
+	if (pd->kind == WP_TMPL)
 		wfl_tmpl_vars_check(lc, line, v, sc->v, act->def->name);
-		break;
-	default:
-		break;
-	}
 	json_object_set_new(act->p, name, json_string(v));
+}
+
+static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
+		       const struct wf_param *pd, config_setting_t *s, struct scope *sc)
+{
+	if (pd->kind == WP_RULES)
+		param_rules(lc, act, pd->name, s);
+	else if (pd->kind == WP_BLACKLIST)
+		param_blacklist(lc, act, pd->name, s);
+	else if (pd->kind == WP_INT)
+		param_int(lc, act, pd->name, s);
+	else if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		wfl_lerr(lc, wfl_sline(s), "%s must be a string", pd->name);
+	else
+		param_string(lc, wf, act, pd, s, sc);
 }
 
 /* needs_arg - actions that read an argument of the event */
