@@ -343,8 +343,8 @@ static void conn_process(struct http_conn *c)
 		return;
 	c->in_process = 1;
 	while (c->state == CONN_OPEN && !c->active && c->in_off < c->in_len) {
-		size_t n = http_parser_execute(&c->parser, &http_parser_callbacks, c->in + c->in_off,
-					       c->in_len - c->in_off);
+		size_t n = http_parser_execute(&c->parser, &http_parser_callbacks,
+					       c->in + c->in_off, c->in_len - c->in_off);
 		enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
 
 		c->in_off += n;
@@ -571,4 +571,3 @@ void http_server_stop(struct http_server *s, void (*done)(void *), void *arg)
 	for (struct http_conn *c = s->conns; c; c = c->next)
 		conn_close(c);
 }
-

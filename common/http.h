@@ -44,11 +44,11 @@ struct http_req {
 	struct http_conn *conn; /* NULL once the connection is gone */
 	struct http_header *hdrs;
 	size_t nhdrs;
-	struct buf urlb; /* the raw target */
+	struct buf urlb;   /* the raw target */
 	char *pathbuf;	   /* decoded path \0 raw query \0 */
 	size_t head_bytes; /* request line + headers + trailers seen */
 	struct buf hdrb;   /* "name\0value\0" pairs */
-	int hdr_state; /* 0 none yet, 1 in a name, 2 in a value, 3 done */
+	int hdr_state;	   /* 0 none yet, 1 in a name, 2 in a value, 3 done */
 	struct buf bodyb;
 	char *extra; /* extra response headers, "Name: value\r\n" */
 	size_t extra_len;

@@ -54,7 +54,6 @@ static long pct_decode(const char *s, size_t len, char *out, size_t outn, int pl
 	return (long)o;
 }
 
-
 static int is_tchar(int ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -110,7 +109,6 @@ const char *http_status_text(int status)
 			return http_reasons[i].text;
 	return "Unknown";
 }
-
 
 struct http_req *http_req_new(void)
 {
@@ -375,7 +373,8 @@ static int on_headers_complete(http_parser *p)
 		return cb_fail(c, 413, "request body too large");
 	if (has_len && p->content_length > 0) {
 		/* up to 64 KiB ahead; beyond, memory follows the bytes received */
-		buf_reserve(&r->bodyb, p->content_length < 65536 ? (size_t)p->content_length : 65536);
+		buf_reserve(&r->bodyb,
+			    p->content_length < 65536 ? (size_t)p->content_length : 65536);
 	}
 	expect = http_req_header(r, "Expect");
 	if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_major == 1 &&
@@ -415,4 +414,3 @@ const http_parser_settings http_parser_callbacks = {
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
 };
-

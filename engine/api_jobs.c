@@ -96,8 +96,8 @@ static const char *check_args(const struct wf_event *ev, json_t *args, struct ve
 }
 
 /* check_job - validate one job object; NULL and its event if fine */
-static const char *check_job(struct api *a, json_t *obj, const struct wf_event **ev,
-			     json_t **args, const char **key, struct verdict *v)
+static const char *check_job(struct api *a, json_t *obj, const struct wf_event **ev, json_t **args,
+			     const char **key, struct verdict *v)
 {
 	const char *type, *why = check_envelope(a, obj, &type, args, key, v);
 	if (why)
@@ -112,7 +112,8 @@ static const char *check_job(struct api *a, json_t *obj, const struct wf_event *
 		json_object_foreach(any->match, mk, mv)
 			break;
 		snprintf(field, sizeof(field), "args.%s", mk ? mk : "");
-		return refuse(v, "INVALID_FIELD", "no workflow takes this job with this value", field);
+		return refuse(v, "INVALID_FIELD", "no workflow takes this job with this value",
+			      field);
 	}
 	return check_args(*ev, *args, v);
 }
@@ -278,10 +279,11 @@ static void batch_line(struct batch *b, const char *p, size_t n, json_t *r, cons
 	json_t *args, *obj = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (!obj) {
 		char msg[300];
-		snprintf(msg, sizeof(msg), "malformed JSON at column %d: %s", jerr.column, jerr.text);
-		json_object_set_new(r, "error", json_pack("{s:s, s:s, s:n}", "code",
-							  "MALFORMED_JSON", "message", msg,
-							  "field"));
+		snprintf(msg, sizeof(msg), "malformed JSON at column %d: %s", jerr.column,
+			 jerr.text);
+		json_object_set_new(r, "error",
+				    json_pack("{s:s, s:s, s:n}", "code", "MALFORMED_JSON",
+					      "message", msg, "field"));
 		b->a->rejected++;
 	} else if (check_job(b->a, obj, &ev, &args, &key, &v)) {
 		json_object_set_new(r, "error", verdict_json(&v));

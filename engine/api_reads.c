@@ -134,7 +134,8 @@ static const struct {
 	{"done", "regflow_jobs_done_total", "counter", "Jobs run to a result."},
 	{"failed", "regflow_jobs_failed_total", "counter",
 	 "Jobs with no transition for their state."},
-	{"commits", "regflow_store_commits_total", "counter", "Group commits (one disk sync each)."},
+	{"commits", "regflow_store_commits_total", "counter",
+	 "Group commits (one disk sync each)."},
 	{"commit_failures", "regflow_store_commit_failures_total", "counter",
 	 "Transactions the store refused."},
 	{"timers_fired", "regflow_timers_fired_total", "counter", "Workflow timers that fell due."},
@@ -161,7 +162,8 @@ void api_get_metrics(struct api_call *c)
 			"# HELP regflow_http_rejected_total API requests refused (4xx/5xx).\n"
 			"# TYPE regflow_http_rejected_total counter\nregflow_http_rejected_total "
 			"%lld\n"
-			"# HELP regflow_workflows Workflows loaded.\n# TYPE regflow_workflows gauge\n"
+			"# HELP regflow_workflows Workflows loaded.\n# TYPE regflow_workflows "
+			"gauge\n"
 			"regflow_workflows %d\n",
 			(long long)a->requests, (long long)a->rejected, a->e->ws->n);
 		fclose(f);

@@ -122,8 +122,8 @@ int act_deregister_others(struct wf_ctx *c, const struct wf_action *a)
 		const char *front = rec_str(copy, "front");
 		if (front && (!strcmp(front, "conscript") || !strcmp(front, "yz")))
 			json_array_append_new(warn, json_pack("{s:s, s:s}", "account",
-							      rec_str(copy, "id"),
-							      "registered_at", front));
+							      rec_str(copy, "id"), "registered_at",
+							      front));
 		wf_ctx_set_other(c, key, copy); /* its owner is told, as the other account */
 		if ((rc = tell_deregistered(c, a, copy)) == 0)
 			wf_ctx_put(c, key, copy, 0);

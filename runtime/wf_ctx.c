@@ -3,9 +3,9 @@
  * run's own writes, the subject and the "other" account, conditions and
  * templates.
  */
+#include "wf_ctx.h"
 #include "buf.h"
 #include "util.h"
-#include "wf_ctx.h"
 
 #include <errno.h>
 #include <stdio.h>
