@@ -308,7 +308,7 @@ static void group_failed(struct jobs *j, struct group *g, int rc)
 		job_free(job);
 	}
 	g->in = NULL;
-	uv_timer_start(&j->retry, group_tick, RETRY_MS, 0);
+	uv_timer_start(&j->retry, group_tick, j->cfg.retry_ms ? j->cfg.retry_ms : RETRY_MS, 0);
 }
 
 void group_tick(uv_timer_t *t)

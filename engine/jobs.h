@@ -24,7 +24,8 @@ typedef void (*jobs_done_fn)(void *arg, int rc, json_t *view);
 
 struct jobs_cfg {
 	const char *spool_dir;
-	int group_max; /* jobs per transaction */
+	int group_max;	   /* jobs per transaction */
+	uint64_t retry_ms; /* after a failed transaction; 0: 1 s */
 };
 
 /* jobs_open - the queue on e's store; queued jobs and outbox messages a

@@ -2,6 +2,8 @@
 S(util_suite)
 S(conf_suite)
 S(store_suite)
+S(rec_suite)
+S(jobs_suite)
 S(wf_suite)
 S(http_suite)
 S(auth_suite)

@@ -14,6 +14,8 @@ Suite *auth_suite(void);
 Suite *store_suite(void);
 Suite *wf_suite(void);
 Suite *engine_suite(void);
+Suite *jobs_suite(void);
+Suite *rec_suite(void);
 Suite *mime_suite(void);
 Suite *sms_suite(void);
 
