@@ -144,7 +144,7 @@ static void write_pid_file(const char *pidfile)
 
 static void start(struct regflowd *d)
 {
-	struct jobs_cfg jc = {d->set.spool, (int)d->set.group_commit};
+	struct jobs_cfg jc = {d->set.spool, (int)d->set.group_commit, 0};
 	struct http_limits lim = {.max_body = (size_t)d->set.max_body,
 				  .max_conns = (int)d->set.max_connections};
 	int rc = jobs_open(&d->e, &jc, &d->e.jobs);
