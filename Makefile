@@ -1,11 +1,13 @@
 # regflow - top level build.
 #
 #   make            build bin/regflowd, bin/regflow-gw, bin/regflowctl
-#   make deps       install the Debian packages needed (root, non-interactive)
-#   make run        deps + build + run engine and gateway on conf/regflow.conf
-#   make test       deps + build + lint + unit tests (plain and ASan/UBSan) + end-to-end tests
-#   make bench      benchmarks (prints numbers, asserts nothing)
-#   make lint       cppcheck over the sources
+#   make deps       install the Debian packages the tests need (root, non-interactive)
+#   make run        what running needs + build + engine and gateway on conf/regflow.conf
+#   make reset      forget make run's state (database, spool, sinks): start afresh
+#   make test       deps + build + lint, tidy, format-check + unit tests (plain and
+#                   ASan/UBSan) + end-to-end tests
+#   make bench      benchmarks side by side with their anchors (prints, asserts nothing)
+#   make lint       cppcheck; make tidy clang-tidy; make format-check clang-format
 #
 # SAN=1 builds everything with AddressSanitizer and UBSan into build-san/ and
 # bin-san/ (the test suite runs both ways).
@@ -70,7 +72,7 @@ $(B)/lib%.a:
 
 PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl
 
-.PHONY: all deps run test unit e2e bench lint tidy format format-check clean check-deps
+.PHONY: all deps deps-run deps-bench deps-fuzz reset run test unit e2e bench lint tidy format format-check clean check-deps
 all: $(PROGS)
 
 define compile
@@ -105,10 +107,23 @@ $(B)/bench-fill: $(call obj,tests/bench/fill.c) $(call lib,store) $(call lib,com
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_D)) $(LIBS_D)
 
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh test
+deps-run:
+	@sh scripts/deps.sh run
+deps-bench:
+	@sh scripts/deps.sh bench
+deps-fuzz:
+	@sh scripts/deps.sh fuzz
 
-run: deps all
+run: deps-run
+	@$(MAKE) --no-print-directory all
 	@sh scripts/run.sh
+
+# reset - forget the state of make run (database, spool, file sinks): the
+# tour starts afresh.  The daemons must be stopped.
+reset:
+	rm -rf var
+	find spool -mindepth 1 -maxdepth 1 ! -name README -exec rm -rf {} +
 
 # Unit tests plain and sanitized, then the end-to-end suite against the
 # sanitized daemons (real smtp-sink, real sockets).
@@ -126,7 +141,7 @@ unit: all $(B)/unit-tests
 e2e: all
 	REGFLOW_BIN=$(CURDIR)/$(BIN) python3 tests/e2e/run.py $(T)
 
-bench: deps all $(B)/bench-fill
+bench: deps-bench all $(B)/bench-fill
 	python3 tests/bench/run.py
 
 # make fuzz - libFuzzer targets (tests/fuzz/, clang, ASan + UBSan) built
@@ -151,7 +166,7 @@ $(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_B)/libregflow.a
 	clang -fsanitize=fuzzer,address,undefined $($(notdir $@)_LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_D)) $(LIBS_D)
 
 .PHONY: fuzz
-fuzz: deps
+fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory $(addprefix $(FUZZ_B)/,$(FUZZ_TARGETS))
 	@tmp=$$(mktemp -d /tmp/regflow-fuzz.XXXXXX); failed=""; \
 	for t in $(FUZZ_TARGETS); do \

@@ -5,6 +5,7 @@
  * sends it in chunks with libcurl, prints one result line per input line
  * with the input's line number, and shows progress on a terminal.
  */
+#include "ctl.h"
 #include "engine_cmd.h"
 #include "util.h"
 
@@ -179,7 +180,7 @@ int ctl_enqueue(struct conf *c, int argc, char **argv)
 		return 1;
 	return rejected ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: regflowctl enqueue [--front NAME] FILE|-\n");
+	ctl_usage("enqueue");
 	return 2;
 }
 
@@ -231,8 +232,7 @@ int ctl_account(struct conf *c, int argc, char **argv)
 			id = NULL, i = argc;
 	}
 	if (!id || !id_valid(id)) {
-		fprintf(stderr, "usage: regflowctl account [--front NAME] [--json] ACCOUNT-ID\n");
-		return 2;
+		return ctl_usage("account");
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	snprintf(path, sizeof(path), "/v1/accounts/%s", id);

@@ -1,11 +1,16 @@
 /*
  * regflowctl - the operator's tool.
  *
- *   regflowctl [-c FILE] [-o path=value]... COMMAND [ARGS]
+ *   regflowctl [-c FILE] [-o path=value]... VERB [ARGS]
+ *   regflowctl --help | help [VERB] | VERB --help
  *
- * Commands are a table of "verb" -> function (as OpenSMTPD's smtpctl).
+ * Verbs are a table (as OpenSMTPD's smtpctl): name, arguments, one line
+ * of help, more lines for "VERB --help", and the function; the usage is
+ * made from it.  Verbs that need the interpreter or a store backend run
+ * as helper programs of their own, so regflowctl links neither.
  */
 #include "conf.h"
+#include "ctl.h"
 #include "engine_cmd.h"
 #include "log.h"
 #include "spool_cmd.h"
@@ -17,30 +22,98 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct {
-	const char *verb;
+struct verb {
+	const char *name, *args, *help;
+	const char *more; /* further lines for VERB --help, or NULL */
 	int (*fn)(struct conf *c, int argc, char **argv);
-	const char *help;
-} commands[] = {
-	{"enqueue", ctl_enqueue, "enqueue [--front NAME] FILE  send NDJSON jobs in batches"},
-	{"account", ctl_account,
-	 "account [--json] ID   an account as the engine shows it, with its inbox"},
-	{"reload", ctl_reload, "reload               ask regflowd to reload its workflows"},
-	{"check", ctl_check,
-	 "check [FILES]        validate workflow files (default: engine.workflows)"},
-	{"spool", ctl_spool,
-	 "spool list|show ID|find RECIPIENT|retry ID|--all|hold ID|release ID|"
-	 "delete ID|stats [--json]\n"
-	 "                       look at and steer the spool (\"spool help\" for more)"},
 };
 
-static void usage(void)
+static const struct verb verbs[] = {
+	{"check", "[FILES]", "validate workflow files (file:line: reason)",
+	 "  With no FILES, every *.wf of engine.workflows and its messages.conf,\n"
+	 "  exactly as regflowd would load them; exit status 1 on any error.\n",
+	 ctl_check},
+	{"reload", "", "ask regflowd to reload its workflows (SIGHUP by engine.pid_file)",
+	 "  A set with errors is refused and the last good set keeps running:\n"
+	 "  the engine's log says which.\n",
+	 ctl_reload},
+	{"enqueue", "[--front NAME] FILE|-", "send NDJSON jobs in batches, a result line per input",
+	 "  One job a line, {\"type\", \"args\", \"key\"?}, as POST /v1/jobs/batch takes\n"
+	 "  them; the token is the front's from api.tokens_file (the first one\n"
+	 "  without --front).  A bad line is reported alone, with its number.\n",
+	 ctl_enqueue},
+	{"account", "[--front NAME] [--json] ID", "an account as the engine shows it, with its inbox",
+	 NULL, ctl_account},
+	{"spool", "COMMAND [--json]", "look at and steer the spool", NULL, ctl_spool},
+	{"help", "[VERB]", "this text, or one verb's", NULL, NULL},
+};
+
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+static const struct verb *verb_of(const char *name)
 {
-	fprintf(stderr,
-		"usage: regflowctl [-c FILE] [-o path=value]... COMMAND [ARGS]\ncommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(stderr, "  %s\n", commands[i].help);
-	exit(2);
+	for (size_t i = 0; i < NVERBS; i++)
+		if (!strcmp(verbs[i].name, name))
+			return &verbs[i];
+	return NULL;
+}
+
+static void usage_line(FILE *f, const struct verb *v)
+{
+	fprintf(f, "usage: regflowctl %s%s%s\n", v->name, *v->args ? " " : "", v->args);
+}
+
+int ctl_usage(const char *name)
+{
+	const struct verb *v = verb_of(name);
+	if (v)
+		usage_line(stderr, v);
+	return CTL_USAGE;
+}
+
+/* verb_help - "VERB --help" */
+static void verb_help(const struct verb *v)
+{
+	if (!strcmp(v->name, "spool")) {
+		ctl_spool_help(stdout);
+		return;
+	}
+	usage_line(stdout, v);
+	printf("  %s\n", v->help);
+	if (v->more)
+		fputs(v->more, stdout);
+}
+
+static void usage(FILE *f)
+{
+	char left[64];
+	fprintf(f, "usage: regflowctl [-c FILE] [-o path=value]... VERB [ARGS]\nverbs:\n");
+	for (size_t i = 0; i < NVERBS; i++) {
+		snprintf(left, sizeof(left), "%s %s", verbs[i].name, verbs[i].args);
+		fprintf(f, "  %-36s %s\n", left, verbs[i].help);
+	}
+	fprintf(f, "\"regflowctl VERB --help\" says more of one verb.\n");
+}
+
+static int is_help(const char *a)
+{
+	return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+/* help - "help", "help VERB", "--help": on stdout, exit status 0 */
+static int help(int argc, char **argv)
+{
+	const struct verb *v = argc > 0 ? verb_of(argv[0]) : NULL;
+	if (argc > 0 && !v) {
+		fprintf(stderr, "regflowctl: unknown verb \"%s\"\n", argv[0]);
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	if (v)
+		verb_help(v);
+	else
+		usage(stdout);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -50,24 +123,44 @@ int main(int argc, char **argv)
 	int opt;
 
 	log_init("regflowctl", LOG_WARN);
-	/* "+" stops at the command word: its own options are its own */
-	while ((opt = getopt(argc, argv, "+c:o:h")) != -1)
-		if (conf_args_add(&ca, opt, optarg) < 0)
-			usage();
-	if (optind >= argc)
-		usage();
+	/* --help before the verb (after any -c / -o) */
+	int first = 1;
+	while (first + 1 < argc && (!strcmp(argv[first], "-c") || !strcmp(argv[first], "-o")))
+		first += 2;
+	if (first < argc && !strcmp(argv[first], "--help"))
+		return help(0, NULL);
+	/* "+" stops at the verb: its own options are its own */
+	while ((opt = getopt(argc, argv, "+c:o:h")) != -1) {
+		if (opt == 'h')
+			return help(0, NULL);
+		if (conf_args_add(&ca, opt, optarg) < 0) {
+			usage(stderr);
+			return CTL_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	const struct verb *v = verb_of(argv[optind]);
+	int vargc = argc - optind - 1;
+	char **vargv = argv + optind + 1;
+	if (!v) {
+		fprintf(stderr, "regflowctl: unknown verb \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	if (!v->fn)
+		return help(vargc, vargv);
+	if (vargc > 0 && is_help(vargv[0]))
+		return help(1, argv + optind);
 	if (sodium_init() < 0)
 		return 1;
 	if (conf_open(&c, &ca) < 0) {
 		fprintf(stderr, "regflowctl: %s\n", conf_error(&c));
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[optind], commands[i].verb) == 0) {
-			int rc = commands[i].fn(&c, argc - optind - 1, argv + optind + 1);
-			conf_close(&c);
-			return rc;
-		}
-	fprintf(stderr, "regflowctl: unknown command \"%s\"\n", argv[optind]);
-	usage();
+	int rc = v->fn(&c, vargc, vargv);
+	conf_close(&c);
+	return rc;
 }

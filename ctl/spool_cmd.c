@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,19 +34,7 @@ static int row_cmp(const void *a, const void *b)
 	return c ? c : (int)x->st - (int)y->st;
 }
 
-static void spool_usage(void)
-{
-	fprintf(stderr,
-		"usage: regflowctl spool COMMAND [--json]\n"
-		"  list                 queued, active, deferred, held and failed messages\n"
-		"  show ID              one message: envelope, history, body (secret masked)\n"
-		"  find RECIPIENT       every message to a phone or address, in any state\n"
-		"  retry ID|--all       deferred (or failed) messages: deliver now\n"
-		"  hold ID              keep a queued or deferred message back\n"
-		"  release ID           a held message: deliver now\n"
-		"  delete ID            remove a message that is not being delivered\n"
-		"  stats                counts per state and channel, oldest age\n");
-}
+static void spool_usage(void);
 
 typedef int (*row_filter)(const struct spool_msg *m, const void *arg);
 
@@ -180,8 +169,16 @@ static int parse_flags(int argc, char **argv, int *json, const char **words, int
 static const char *spool_dir_of(struct conf *c)
 {
 	const char *dir = conf_str(c, "spool.dir", "spool");
+	struct stat sb;
 	if (conf_error(c)) {
 		fprintf(stderr, "regflowctl: %s\n", conf_error(c));
+		return NULL;
+	}
+	if (stat(dir, &sb) < 0 && errno == ENOENT) {
+		fprintf(stderr,
+			"regflowctl: spool.dir %s does not exist yet: regflowd makes it when it "
+			"starts\n",
+			dir);
 		return NULL;
 	}
 	return dir;
@@ -206,7 +203,9 @@ static int spool_cmd_list(struct conf *c, int argc, char **argv)
 	if (load_rows(dir, states, 5, NULL, NULL, &rows, &n, &bad) < 0)
 		return 1;
 	if (!json && n == 0)
-		printf("spool is empty: nothing queued, active, deferred, held or failed\n");
+		printf("spool is empty: nothing queued, active, deferred, held or failed\n"
+		       "(delivered messages are kept as sent: regflowctl spool stats counts them,\n"
+		       " regflowctl spool find RECIPIENT shows them)\n");
 	if (!json && n > 0)
 		printf("%-13s  %-8s  %-5s  %-30s  %4s  %6s  %s\n", "ID", "STATE", "CHAN", "TO",
 		       "ATT", "AGE", "NEXT ATTEMPT / LAST ERROR");
@@ -717,18 +716,48 @@ static int spool_cmd_delete(struct conf *c, int argc, char **argv)
 	return 0;
 }
 
+/* the spool's commands: name, arguments, what it does (the usage is made from it) */
 static const struct {
-	const char *name;
+	const char *name, *args, *help;
 	int (*fn)(struct conf *c, int argc, char **argv);
 } spool_cmds[] = {
-	{"list", spool_cmd_list},	{"show", spool_cmd_show},     {"find", spool_cmd_find},
-	{"stats", spool_cmd_stats},	{"retry", spool_cmd_retry},   {"hold", spool_cmd_hold},
-	{"release", spool_cmd_release}, {"delete", spool_cmd_delete},
+	{"list", "", "queued, active, deferred, held and failed messages", spool_cmd_list},
+	{"show", "ID", "one message: envelope, history, body (secret masked)", spool_cmd_show},
+	{"find", "RECIPIENT", "every message to a phone or address, in any state", spool_cmd_find},
+	{"retry", "ID|--all", "deferred (or failed) messages: deliver now", spool_cmd_retry},
+	{"hold", "ID", "keep a queued or deferred message back", spool_cmd_hold},
+	{"release", "ID", "a held message: deliver now", spool_cmd_release},
+	{"delete", "ID", "remove a message that is not being delivered", spool_cmd_delete},
+	{"stats", "", "counts per state and channel, oldest age", spool_cmd_stats},
 };
+
+#define NCMDS (sizeof(spool_cmds) / sizeof(spool_cmds[0]))
+
+/* spool_help_to - the commands, one a line */
+static void spool_help_to(FILE *f)
+{
+	char left[64];
+	fprintf(f, "usage: regflowctl spool COMMAND [--json]\n");
+	for (size_t i = 0; i < NCMDS; i++) {
+		snprintf(left, sizeof(left), "%s%s%s", spool_cmds[i].name,
+			 *spool_cmds[i].args ? " " : "", spool_cmds[i].args);
+		fprintf(f, "  %-20s %s\n", left, spool_cmds[i].help);
+	}
+}
+
+static void spool_usage(void)
+{
+	spool_help_to(stderr);
+}
+
+void ctl_spool_help(FILE *f)
+{
+	spool_help_to(f);
+}
 
 int ctl_spool(struct conf *c, int argc, char **argv)
 {
-	for (size_t i = 0; argc >= 1 && i < sizeof(spool_cmds) / sizeof(spool_cmds[0]); i++)
+	for (size_t i = 0; argc >= 1 && i < NCMDS; i++)
 		if (strcmp(argv[0], spool_cmds[i].name) == 0)
 			return spool_cmds[i].fn(c, argc, argv);
 	spool_usage();

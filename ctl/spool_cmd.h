@@ -6,7 +6,11 @@
 
 #include "conf.h"
 
+#include <stdio.h>
+
 /* ctl_spool - argv[0] is the subcommand ("list"); returns the exit code (2: usage) */
 int ctl_spool(struct conf *c, int argc, char **argv);
+/* ctl_spool_help - the spool commands, for regflowctl spool --help */
+void ctl_spool_help(FILE *f);
 
 #endif

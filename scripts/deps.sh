@@ -1,12 +1,26 @@
 #!/bin/sh
-# deps.sh - install the Debian packages that building, running and testing
-# regflow need, non-interactively, and only those that are missing.
+# deps.sh - install the Debian packages a task needs, non-interactively,
+# and only those that are missing.
+#
+#   scripts/deps.sh run     build and run (make run)
+#   scripts/deps.sh test    and the test peers and checkers (make test)
+#   scripts/deps.sh bench   and the load generators and anchors (make bench)
+#   scripts/deps.sh fuzz    and clang with its fuzzing runtime (make fuzz)
 set -eu
-PKGS="build-essential pkg-config cppcheck
+BUILD="build-essential pkg-config
 libuv1-dev libcurl4-openssl-dev libesmtp-dev libtokyocabinet-dev libconfig-dev
-libhttp-parser-dev libjansson-dev libsodium-dev libmagic-dev check
-libssl-dev openssl postfix sasl2-bin libsasl2-modules
-kannel kannel-extras faketime curl python3 procps tokyocabinet-bin strace clang libclang-rt-14-dev"
+libhttp-parser-dev libjansson-dev libsodium-dev libmagic-dev libssl-dev openssl"
+TEST="check cppcheck clang-format clang-tidy postfix sasl2-bin libsasl2-modules
+kannel kannel-extras faketime curl python3 procps tokyocabinet-bin strace"
+BENCH="wrk redis-server redis-tools nghttp2-client apache2-utils"
+FUZZ="clang libclang-rt-14-dev"
+case "${1:-test}" in
+run) PKGS="$BUILD" ;;
+test) PKGS="$BUILD $TEST" ;;
+bench) PKGS="$BUILD $TEST $BENCH" ;;
+fuzz) PKGS="$BUILD $TEST $FUZZ" ;;
+*) echo "usage: deps.sh run|test|bench|fuzz" >&2; exit 2 ;;
+esac
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
