@@ -24,7 +24,8 @@ static int hexval(int ch)
 	return -1;
 }
 
-/* pct_decode - decode s[0..len) into out (NUL-terminated); -1 on a bad escape, a NUL or overflow */
+/* pct_decode - decode s[0..len) into out (NUL-terminated): its length, or
+ * -EINVAL for a bad escape, a NUL or no room */
 static long pct_decode(const char *s, size_t len, char *out, size_t outn, int plus)
 {
 	size_t o = 0;
@@ -34,22 +35,22 @@ static long pct_decode(const char *s, size_t len, char *out, size_t outn, int pl
 		if (ch == '%') {
 			int hi, lo;
 			if (len - i < 3)
-				return -1;
+				return -EINVAL;
 			hi = hexval((unsigned char)s[i + 1]);
 			lo = hexval((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0)
-				return -1;
+				return -EINVAL;
 			ch = hi * 16 + lo;
 			i += 2;
 		} else if (plus && ch == '+') {
 			ch = ' ';
 		}
 		if (ch == 0 || o + 1 >= outn)
-			return -1;
+			return -EINVAL;
 		out[o++] = (char)ch;
 	}
 	if (outn == 0)
-		return -1;
+		return -EINVAL;
 	out[o] = '\0';
 	return (long)o;
 }
@@ -321,7 +322,7 @@ static int split_target(struct http_req *r, int is_connect)
 	r->url = buf_ptr(&r->urlb);
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(r->url, r->urlb.len, is_connect, &u) != 0)
-		return -1;
+		return -EINVAL;
 	if (u.field_set & (1 << UF_PATH)) {
 		path = r->url + u.field_data[UF_PATH].off;
 		plen = u.field_data[UF_PATH].len;
@@ -333,7 +334,7 @@ static int split_target(struct http_req *r, int is_connect)
 	r->pathbuf = xmalloc(plen + qlen + 2);
 	n = pct_decode(path, plen, r->pathbuf, plen + 1, 0);
 	if (n < 0)
-		return -1;
+		return -EINVAL;
 	memcpy(r->pathbuf + n + 1, query, qlen);
 	r->pathbuf[n + 1 + qlen] = '\0';
 	r->path = r->pathbuf;

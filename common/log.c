@@ -3,6 +3,8 @@
  */
 #include "log.h"
 
+#include <errno.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@ int log_set_level_name(const char *name)
 			log_min = (enum log_level)i;
 			return 0;
 		}
-	return -1;
+	return -EINVAL;
 }
 
 static void log_vemit(enum log_level lvl, const char *fmt, va_list ap)

@@ -5,8 +5,9 @@
  * sends it in chunks with libcurl, prints one result line per input line
  * with the input's line number, and shows progress on a terminal.
  */
-#include "ctl.h"
 #include "engine_cmd.h"
+#include "buf.h"
+#include "ctl.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -20,25 +21,9 @@
 
 #define CHUNK_LINES 500
 
-struct growbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void gb_add(struct growbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
 static size_t on_body(char *data, size_t sz, size_t n, void *arg)
 {
-	gb_add(arg, data, sz * n);
+	buf_add(arg, data, sz * n);
 	return sz * n;
 }
 
@@ -68,7 +53,8 @@ static int front_token(const char *file, const char *front, char *name, char *to
 static int send_chunk(CURL *h, const char *url, struct curl_slist *hdrs, const char *body,
 		      size_t len, long first, long *rejected)
 {
-	struct growbuf resp = {0};
+	struct buf resp;
+	buf_init(&resp, BUF_UNLIMITED);
 	long status = 0;
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -79,17 +65,16 @@ static int send_chunk(CURL *h, const char *url, struct curl_slist *hdrs, const c
 	CURLcode cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		fprintf(stderr, "regflowctl: %s: %s\n", url, curl_easy_strerror(cc));
-		free(resp.p);
+		buf_free(&resp);
 		return -EIO;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
-		fprintf(stderr, "regflowctl: %s: HTTP %ld: %s\n", url, status,
-			resp.p ? resp.p : "");
-		free(resp.p);
+		fprintf(stderr, "regflowctl: %s: HTTP %ld: %s\n", url, status, buf_ptr(&resp));
+		buf_free(&resp);
 		return -EIO;
 	}
-	char *save, *line = strtok_r(resp.p, "\n", &save);
+	char *save, *line = strtok_r(resp.p ? resp.p : (char *)"", "\n", &save);
 	for (; line; line = strtok_r(NULL, "\n", &save)) {
 		json_t *r = json_loads(line, 0, NULL);
 		if (!r)
@@ -103,7 +88,7 @@ static int send_chunk(CURL *h, const char *url, struct curl_slist *hdrs, const c
 		free(out);
 		json_decref(r);
 	}
-	free(resp.p);
+	buf_free(&resp);
 	return 0;
 }
 
@@ -111,9 +96,11 @@ int ctl_enqueue(struct conf *c, int argc, char **argv)
 {
 	const char *front = NULL, *path = NULL;
 	char name[128], tok[600], url[512], auth[700];
-	struct growbuf chunk = {0};
+	struct buf chunk;
 	long lineno = 0, first = 1, in_chunk = 0, rejected = 0, total = 0;
 	int tty = isatty(2), rc = 0;
+
+	buf_init(&chunk, BUF_UNLIMITED);
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--front") && i + 1 < argc)
@@ -148,29 +135,29 @@ int ctl_enqueue(struct conf *c, int argc, char **argv)
 	ssize_t n;
 	while ((n = getline(&line, &cap, f)) >= 0) {
 		lineno++;
-		gb_add(&chunk, line, (size_t)n);
+		buf_add(&chunk, line, (size_t)n);
 		if (n == 0 || line[n - 1] != '\n')
-			gb_add(&chunk, "\n", 1);
+			buf_add(&chunk, "\n", 1);
 		if (++in_chunk == CHUNK_LINES) {
-			if ((rc = send_chunk(h, url, hdrs, chunk.p, chunk.len, first, &rejected)) <
-			    0)
+			if ((rc = send_chunk(h, url, hdrs, buf_ptr(&chunk), chunk.len, first,
+					     &rejected)) < 0)
 				break;
 			total += in_chunk;
 			first = lineno + 1;
 			in_chunk = 0;
-			chunk.len = 0;
+			buf_reset(&chunk);
 			if (tty)
 				fprintf(stderr, "\r%ld lines sent, %ld rejected", total, rejected);
 		}
 	}
 	if (rc == 0 && in_chunk > 0) {
-		rc = send_chunk(h, url, hdrs, chunk.p, chunk.len, first, &rejected);
+		rc = send_chunk(h, url, hdrs, buf_ptr(&chunk), chunk.len, first, &rejected);
 		total += in_chunk;
 	}
 	if (tty)
 		fprintf(stderr, "\r%ld lines sent, %ld rejected\n", total, rejected);
 	free(line);
-	free(chunk.p);
+	buf_free(&chunk);
 	if (f != stdin)
 		fclose(f);
 	curl_slist_free_all(hdrs);
@@ -188,13 +175,14 @@ usage:
 static long api_get(struct conf *c, const char *front, const char *path, char **out)
 {
 	char name[128], tok[600], url[512], auth[700];
-	struct growbuf resp = {0};
+	struct buf resp;
+	buf_init(&resp, BUF_UNLIMITED);
 	long status = -1;
 	const char *listen = conf_str(c, "engine.listen", "127.0.0.1:7800");
 	if (front_token(conf_str(c, "api.tokens_file", "conf/tokens"), front, name, tok,
 			sizeof(tok)) < 0) {
 		fprintf(stderr, "regflowctl: no API token for front %s\n", front ? front : "(any)");
-		return -1;
+		return -ENOENT;
 	}
 	snprintf(url, sizeof(url), "http://%s%s", listen, path);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
@@ -212,7 +200,7 @@ static long api_get(struct conf *c, const char *front, const char *path, char **
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
-	*out = resp.p ? resp.p : xstrdup("");
+	*out = buf_take(&resp, NULL);
 	return status;
 }
 

@@ -42,8 +42,8 @@ static const struct verb verbs[] = {
 	 "  them; the token is the front's from api.tokens_file (the first one\n"
 	 "  without --front).  A bad line is reported alone, with its number.\n",
 	 ctl_enqueue},
-	{"account", "[--front NAME] [--json] ID", "an account as the engine shows it, with its inbox",
-	 NULL, ctl_account},
+	{"account", "[--front NAME] [--json] ID",
+	 "an account as the engine shows it, with its inbox", NULL, ctl_account},
 	{"spool", "COMMAND [--json]", "look at and steer the spool", NULL, ctl_spool},
 	{"help", "[VERB]", "this text, or one verb's", NULL, NULL},
 };

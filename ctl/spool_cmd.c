@@ -159,7 +159,7 @@ static int parse_flags(int argc, char **argv, int *json, const char **words, int
 		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
 			*json = 1;
 		else if ((argv[i][0] == '-' && strcmp(argv[i], "--all") != 0) || k >= nw)
-			return -1; /* an unknown option, or one word too many */
+			return -EINVAL; /* an unknown option, or one word too many */
 		else
 			words[k++] = argv[i];
 	}

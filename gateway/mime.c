@@ -3,6 +3,7 @@
  * sends exactly these bytes; it adds no header we already carry.
  */
 #include "mime.h"
+#include "buf.h"
 #include "log.h"
 #include "util.h"
 
@@ -45,37 +46,22 @@ static int printable_ascii(const char *s)
 static char *encoded_words(const char *s)
 {
 	size_t n = strlen(s), off = 0;
-	size_t cap = n * 2 + 64;
-	char *out = xmalloc(cap), *o = out;
+	char b64[sodium_base64_ENCODED_LEN(EW_CHUNK, sodium_base64_VARIANT_ORIGINAL)];
+	struct buf out;
 
-	*o = 0;
+	buf_init(&out, BUF_UNLIMITED);
 	while (off < n) {
 		size_t k = n - off > EW_CHUNK ? EW_CHUNK : n - off;
 		/* never split a character: back up to a lead byte */
 		while (k > 1 && off + k < n && ((unsigned char)s[off + k] & 0xC0) == 0x80)
 			k--;
-		size_t need = (size_t)(o - out) +
-			      sodium_base64_ENCODED_LEN(k, sodium_base64_VARIANT_ORIGINAL) + 20;
-		if (need > cap) {
-			size_t used = (size_t)(o - out);
-			cap = need * 2;
-			out = xrealloc(out, cap);
-			o = out + used;
-		}
-		if (off > 0) {
-			memcpy(o, "\r\n ", 3); /* fold between words; decoders drop it */
-			o += 3;
-		}
-		memcpy(o, "=?UTF-8?B?", 10);
-		o += 10;
-		sodium_bin2base64(o, cap - (size_t)(o - out), (const unsigned char *)s + off, k,
+		sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)s + off, k,
 				  sodium_base64_VARIANT_ORIGINAL);
-		o += strlen(o);
-		memcpy(o, "?=", 3);
-		o += 2;
+		/* folded between words; decoders drop the fold */
+		buf_addf(&out, "%s=?UTF-8?B?%s?=", off > 0 ? "\r\n " : "", b64);
 		off += k;
 	}
-	return out;
+	return buf_take(&out, NULL);
 }
 
 char *mime_header_text(const char *s)
