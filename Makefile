@@ -39,6 +39,7 @@ endif
 #   engine/   regflowd      job API, job queue, auth
 #   gateway/  regflow-gw    spool delivery
 #   ctl/      regflowctl    the operator's tool (loader and spool; no interpreter, no store)
+#   storectl/ regflowctl-store  its store verbs (migrate), a helper program regflowctl runs
 INC_common  := -Icommon
 INC_wf      := -Icommon -Iwf
 INC_store   := -Icommon -Istore
@@ -46,7 +47,8 @@ INC_runtime := -Icommon -Iwf -Istore -Iruntime
 INC_engine  := -Icommon -Iwf -Istore -Iruntime -Iengine
 INC_gateway := -Icommon -Igateway
 INC_ctl     := -Icommon -Iwf -Ictl
-INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl
+INC_storectl := -Icommon -Istore -Istorectl
+INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl -Istorectl
 
 # pkg-config packages (and plain libraries) per program
 PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic check
@@ -56,6 +58,7 @@ PKGS_GW   := libuv libcurl libesmtp-1.0 openssl libconfig jansson libsodium
 LIBS_GW   := -lhttp_parser -lpthread
 PKGS_CTL  := libcurl libconfig jansson libsodium
 LIBS_CTL  :=
+PKGS_STC  := tokyocabinet libconfig jansson libsodium
 pkglibs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS_ALL) 2>/dev/null)
@@ -65,12 +68,12 @@ obj = $(patsubst %.c,$(B)/%.o,$(1))
 lib = $(B)/lib$(1).a
 srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 
-LIBDIRS := common wf store runtime engine gateway ctl
+LIBDIRS := common wf store runtime engine gateway ctl storectl
 $(foreach d,$(LIBDIRS),$(eval $(call lib,$(d)): $(call obj,$(call srcs,$(d)))))
 $(B)/lib%.a:
 	@rm -f $@; ar rcs $@ $^
 
-PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl
+PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl $(BIN)/regflowctl-store
 
 .PHONY: all deps deps-run deps-bench deps-fuzz reset run test unit e2e bench lint tidy format format-check clean check-deps
 all: $(PROGS)
@@ -99,8 +102,13 @@ $(BIN)/regflowctl: $(call obj,ctl/main.c) $(CTL_LIBS)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_CTL)) $(LIBS_CTL)
 
+STC_LIBS := $(call lib,storectl) $(call lib,store) $(call lib,common)
+$(BIN)/regflowctl-store: $(call obj,storectl/main.c) $(STC_LIBS)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_STC))
+
 UNIT_SRC := $(wildcard tests/unit/*.c)
-$(B)/unit-tests: $(call obj,$(UNIT_SRC)) $(call lib,ctl) $(call lib,gateway) $(D_LIBS)
+$(B)/unit-tests: $(call obj,$(UNIT_SRC)) $(call lib,ctl) $(call lib,gateway) $(call lib,storectl) $(D_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_ALL)) -lhttp_parser -lpthread -lm
 
 $(B)/bench-fill: $(call obj,tests/bench/fill.c) $(call lib,store) $(call lib,common)

@@ -577,6 +577,84 @@ int spool_enqueue(const char *dir, const struct spool_msg *m)
 	return rc;
 }
 
+int spool_enqueue_batch(const char *dir, const struct spool_msg *ms, size_t n, int *rcs)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX], err[128];
+	int linked = 0, rc;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct spool_msg *m = &ms[i];
+		rcs[i] = spool_check(m, err, sizeof(err));
+		if (rcs[i] < 0 || spool_find(dir, m->id, NULL) == 0)
+			continue; /* refused, or there already: taken once */
+		if ((rcs[i] = spool_path(dst, sizeof(dst), dir, state_dirs[SPOOL_QUEUED], m->id)) <
+			    0 ||
+		    (rcs[i] = write_tmp(dir, m, tmp, sizeof(tmp))) < 0)
+			continue;
+		/* link() never replaces: a concurrent enqueue of the same id is a no-op */
+		if (link(tmp, dst) < 0 && errno != EEXIST)
+			rcs[i] = -errno;
+		else
+			linked++;
+		unlink(tmp);
+	}
+	if (!linked)
+		return 0;
+	/* one directory sync makes every link of the batch durable */
+	if ((rc = spool_path(dst, sizeof(dst), dir, state_dirs[SPOOL_QUEUED], NULL)) == 0)
+		rc = fsync_dir(dst);
+	for (size_t i = 0; rc < 0 && i < n; i++)
+		if (rcs[i] == 0)
+			rcs[i] = rc;
+	return 0;
+}
+
+int spool_record_batch(const char *dir, const struct spool_msg *ms, const enum spool_state *to,
+		       size_t n, int *rcs)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	unsigned synced = 0; /* a bit per state directory that needs its sync */
+
+	for (size_t i = 0; i < n; i++) {
+		if ((rcs[i] = spool_path(dst, sizeof(dst), dir, state_dirs[to[i]], ms[i].id)) < 0 ||
+		    (rcs[i] = write_tmp(dir, &ms[i], tmp, sizeof(tmp))) < 0)
+			continue;
+		if (rename(tmp, dst) < 0) {
+			rcs[i] = -errno;
+			unlink(tmp);
+			continue;
+		}
+		synced |= 1u << to[i];
+	}
+	for (int st = 0; st < SPOOL_NSTATE; st++) {
+		if (!(synced & (1u << st)) ||
+		    spool_path(dst, sizeof(dst), dir, state_dirs[st], NULL))
+			continue;
+		int rc = fsync_dir(dst);
+		for (size_t i = 0; rc < 0 && i < n; i++)
+			if (rcs[i] == 0 && to[i] == (enum spool_state)st)
+				rcs[i] = rc;
+	}
+	/* the copies in active/ go once the outcomes are durable; one left by a
+	 * crash is recognised at start (spool_leftover) and removed */
+	for (size_t i = 0; i < n; i++)
+		if (rcs[i] == 0 && to[i] != SPOOL_ACTIVE &&
+		    spool_path(dst, sizeof(dst), dir, state_dirs[SPOOL_ACTIVE], ms[i].id) == 0)
+			unlink(dst);
+	return 0;
+}
+
+int spool_leftover(const char *dir, const char *id)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+	for (int st = 0; st < SPOOL_NSTATE; st++)
+		if (st != SPOOL_ACTIVE && st != SPOOL_QUEUED && st != SPOOL_CORRUPT &&
+		    spool_path(p, sizeof(p), dir, state_dirs[st], id) == 0 && stat(p, &sb) == 0)
+			return 1;
+	return 0;
+}
+
 int spool_write(const char *dir, enum spool_state st, const struct spool_msg *m)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];

@@ -84,6 +84,21 @@ void spool_set_error(struct spool_msg *m, const char *text);
  * do nothing.  -EINVAL for a message spool_check refuses.
  */
 int spool_enqueue(const char *dir, const struct spool_msg *m);
+/*
+ * spool_enqueue_batch - spool_enqueue for each of ms[0..n), with one sync of
+ * incoming/ for them all; rcs[i] is message i's outcome
+ */
+int spool_enqueue_batch(const char *dir, const struct spool_msg *ms, size_t n, int *rcs);
+/*
+ * spool_record_batch - the outcome of each message of a batch delivered from
+ * active/: ms[i] written to state to[i] (file synced, renamed in, each state
+ * folder synced once), then its copy in active/ removed; rcs[i] its outcome
+ */
+int spool_record_batch(const char *dir, const struct spool_msg *ms, const enum spool_state *to,
+		       size_t n, int *rcs);
+/* spool_leftover - 1 if a file of active/ has its outcome recorded in another
+ * state already (a crash came between the two): the active copy is spare */
+int spool_leftover(const char *dir, const char *id);
 /* spool_write - atomically create or replace <st>/<m->id> with m */
 int spool_write(const char *dir, enum spool_state st, const struct spool_msg *m);
 /* spool_load - read and parse <st>/<name>: -ENOENT, -EBADMSG/-EFBIG (why in err) */

@@ -16,6 +16,9 @@
 #include "spool_cmd.h"
 #include "wfcheck.h"
 
+#include "util.h"
+
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,26 +29,34 @@ struct verb {
 	const char *name, *args, *help;
 	const char *more; /* further lines for VERB --help, or NULL */
 	int (*fn)(struct conf *c, int argc, char **argv);
+	const char *helper; /* or a program of its own, beside regflowctl */
 };
 
 static const struct verb verbs[] = {
 	{"check", "[FILES]", "validate workflow files (file:line: reason)",
 	 "  With no FILES, every *.wf of engine.workflows and its messages.conf,\n"
 	 "  exactly as regflowd would load them; exit status 1 on any error.\n",
-	 ctl_check},
+	 ctl_check, NULL},
 	{"reload", "", "ask regflowd to reload its workflows (SIGHUP by engine.pid_file)",
 	 "  A set with errors is refused and the last good set keeps running:\n"
 	 "  the engine's log says which.\n",
-	 ctl_reload},
+	 ctl_reload, NULL},
 	{"enqueue", "[--front NAME] FILE|-", "send NDJSON jobs in batches, a result line per input",
 	 "  One job a line, {\"type\", \"args\", \"key\"?}, as POST /v1/jobs/batch takes\n"
 	 "  them; the token is the front's from api.tokens_file (the first one\n"
 	 "  without --front).  A bad line is reported alone, with its number.\n",
-	 ctl_enqueue},
+	 ctl_enqueue, NULL},
 	{"account", "[--front NAME] [--json] ID",
-	 "an account as the engine shows it, with its inbox", NULL, ctl_account},
-	{"spool", "COMMAND [--json]", "look at and steer the spool", NULL, ctl_spool},
-	{"help", "[VERB]", "this text, or one verb's", NULL, NULL},
+	 "an account as the engine shows it, with its inbox", NULL, ctl_account, NULL},
+	{"spool", "COMMAND [--json]", "look at and steer the spool", NULL, ctl_spool, NULL},
+	{"store", "migrate | find COLUMN VALUE", "the store (engine.db), with regflowd stopped",
+	 "  migrate   an older regflow's store into the current format: written\n"
+	 "            beside it, verified (count, checksum), renamed into place; the\n"
+	 "            old files are kept as NAME.old-tct*.\n"
+	 "  find      the keys of the records whose indexed COLUMN (email, phone,\n"
+	 "            idno, account, kind, jstate) is VALUE.\n",
+	 NULL, "regflowctl-store"},
+	{"help", "[VERB]", "this text, or one verb's", NULL, NULL, NULL},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -93,6 +104,39 @@ static void usage(FILE *f)
 		fprintf(f, "  %-36s %s\n", left, verbs[i].help);
 	}
 	fprintf(f, "\"regflowctl VERB --help\" says more of one verb.\n");
+}
+
+/* run_helper - exec the verb's own program (beside this one) with the same
+ * -c and -o and the verb's arguments; an exit status if it cannot be run */
+static int run_helper(const struct verb *v, const struct conf_args *ca, int argc, char **argv)
+{
+	char self[4096], *args[2 * CONF_MAX_OVERRIDES + 8];
+	int n = 0;
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len <= 0) {
+		fprintf(stderr, "regflowctl: cannot find where regflowctl is\n");
+		return 1;
+	}
+	self[len] = 0;
+	char *slash = strrchr(self, '/');
+	char *path = xasprintf("%.*s/%s", slash ? (int)(slash - self) : 1, slash ? self : ".",
+			       v->helper);
+	args[n++] = path;
+	if (ca->file) {
+		args[n++] = "-c";
+		args[n++] = (char *)ca->file;
+	}
+	for (int i = 0; i < ca->nov; i++) {
+		args[n++] = "-o";
+		args[n++] = (char *)ca->ov[i];
+	}
+	for (int i = 0; i < argc && n < (int)(sizeof(args) / sizeof(args[0])) - 1; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	execv(path, args);
+	fprintf(stderr, "regflowctl: %s: %s\n", path, strerror(errno));
+	free(path);
+	return 1;
 }
 
 static int is_help(const char *a)
@@ -150,10 +194,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CTL_USAGE;
 	}
-	if (!v->fn)
-		return help(vargc, vargv);
 	if (vargc > 0 && is_help(vargv[0]))
 		return help(1, argv + optind);
+	if (v->helper)
+		return run_helper(v, &ca, vargc, vargv);
+	if (!v->fn)
+		return help(vargc, vargv);
 	if (sodium_init() < 0)
 		return 1;
 	if (conf_open(&c, &ca) < 0) {

@@ -274,8 +274,7 @@ static void group_wake_spool(struct jobs *j, struct group *g)
 	json_t *v;
 	json_array_foreach(g->finished, i, v)
 		waiters_wake(j, json_string_value(json_object_get(v, "id")), v);
-	json_array_foreach(g->spool, i, v)
-		outbox_spool(j, v);
+	outbox_spool_all(j, g->spool);
 }
 
 /* group_failed - nothing of the group was written: its new jobs leave the

@@ -65,12 +65,12 @@ void jobs_timers_arm(struct jobs *j)
 
 json_t *jobs_stats(struct jobs *j)
 {
-	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", j->nrun,
+	return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued", j->nrun,
 			 "hashing", j->hashing, "done", (json_int_t)j->done_total, "failed",
 			 (json_int_t)j->failed_total, "commits", (json_int_t)j->commits,
 			 "commit_failures", (json_int_t)j->commit_fail, "timers_fired",
 			 (json_int_t)j->timers_fired, "records", (json_int_t)store_count(j->st),
-			 "purged", (json_int_t)j->purged);
+			 "purged", (json_int_t)j->purged, "spooling", (json_int_t)j->spooling_msgs);
 }
 
 /* recovered - a queued job read back from the store */
@@ -157,7 +157,7 @@ fail:
 /* jobs_free_if_idle - j goes once its timers are closed and no hash is running */
 void jobs_free_if_idle(struct jobs *j)
 {
-	if (j->closing && j->handles_closed && j->hashing == 0)
+	if (j->closing && j->handles_closed && j->hashing == 0 && j->spooling == 0)
 		free(j);
 }
 

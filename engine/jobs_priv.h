@@ -63,9 +63,11 @@ struct jobs {
 	struct job *run_head, **run_tail;
 	int nrun;
 	struct waiter *waiters;
-	json_t *outbox_del;   /* outbox keys spooled, to delete in the next group */
-	json_t *outbox_retry; /* committed outbox records the spool refused for now */
-	int hashing;	      /* intakes whose password is being hashed */
+	json_t *outbox_del;    /* outbox keys spooled, to delete in the next group */
+	json_t *outbox_retry;  /* committed outbox records the spool refused for now */
+	int hashing;	       /* intakes whose password is being hashed */
+	int spooling;	       /* batches of messages on their way to the spool */
+	int64_t spooling_msgs; /* the messages in them */
 	int64_t done_total, failed_total, commits, commit_fail, timers_fired, purged;
 	int closing;
 	int handles_closed;
@@ -99,7 +101,9 @@ void waiters_wake(struct jobs *j, const char *id, json_t *view);
 void waiters_close(struct jobs *j);
 
 /* outbox.c */
-void outbox_spool(struct jobs *j, json_t *rec);
+/* outbox_spool_all - hand committed outbox records (an array) to the spool,
+ * off the loop; their records are deleted once the spool has them */
+void outbox_spool_all(struct jobs *j, json_t *recs);
 /* outbox_delete - inside a transaction: the records spooled since the last one */
 int outbox_delete(struct jobs *j);
 int outbox_recover(struct jobs *j);

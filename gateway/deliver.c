@@ -131,14 +131,11 @@ static void relay_batch(struct gw_batch *b, int64_t now)
 	free(lens);
 }
 
-/* finish - rewrite the file with the outcome and move it out of active/ */
-static void finish(struct gw_batch *b, struct gw_item *it, int64_t now)
+/* outcome - the message as its outcome leaves it, and the state it goes to */
+static enum spool_state outcome(struct gw_batch *b, struct gw_item *it, int64_t now)
 {
 	const struct gw_conf *c = b->conf;
-	const char *dir = c->spool_dir;
 	struct spool_msg *m = &it->m;
-	enum spool_state to = SPOOL_DEFERRED;
-	int rc;
 
 	if (it->tried)
 		m->attempts++;
@@ -147,42 +144,36 @@ static void finish(struct gw_batch *b, struct gw_item *it, int64_t now)
 			  : it->outcome == GW_FAIL ? "failed"
 						   : "deferred",
 			  it->tried ? "" : " (not tried)", it->why);
-	switch (it->outcome) {
-	case GW_SENT:
-		to = SPOOL_SENT;
+	spool_set_error(m, it->why);
+	if (it->outcome == GW_SENT) {
 		spool_mask_secret(m);
 		m->delivered_ms = now;
-		spool_set_error(m, it->why); /* a sanitised copy, kept as the reply */
-		free(m->reply);
+		free(m->reply); /* the sanitised text is kept as the reply */
 		m->reply = m->last_error;
 		m->last_error = NULL;
 		m->next_attempt_ms = 0;
-		break;
-	case GW_FAIL:
-		to = SPOOL_FAILED;
-		spool_set_error(m, it->why);
-		m->next_attempt_ms = 0;
-		break;
-	case GW_DEFER:
-		spool_set_error(m, it->why);
-		if (it->tried)
-			m->next_attempt_ms = now + gw_backoff(c, m->attempts);
-		else /* the relay is backing off: come back when it is tried again */
-			m->next_attempt_ms =
-				b->relay_until +
-				randombytes_uniform((uint32_t)(c->retry_min_ms / 2 + 1));
-		/* never later than the message can still be sent: it then expires */
-		if (m->expires_ms && m->next_attempt_ms > m->expires_ms)
-			m->next_attempt_ms = m->expires_ms;
-		if (c->lifetime_ms && m->next_attempt_ms > m->created_ms + c->lifetime_ms)
-			m->next_attempt_ms = m->created_ms + c->lifetime_ms + 1;
-		break;
+		return SPOOL_SENT;
 	}
-	rc = spool_write(dir, SPOOL_ACTIVE, m);
-	if (rc == 0)
-		rc = spool_move(dir, m->id, SPOOL_ACTIVE, to, 0);
-	if (rc == 0)
-		return;
+	if (it->outcome == GW_FAIL) {
+		m->next_attempt_ms = 0;
+		return SPOOL_FAILED;
+	}
+	if (it->tried)
+		m->next_attempt_ms = now + gw_backoff(c, m->attempts);
+	else /* the relay is backing off: come back when it is tried again */
+		m->next_attempt_ms =
+			b->relay_until + randombytes_uniform((uint32_t)(c->retry_min_ms / 2 + 1));
+	/* never later than the message can still be sent: it then expires */
+	if (m->expires_ms && m->next_attempt_ms > m->expires_ms)
+		m->next_attempt_ms = m->expires_ms;
+	if (c->lifetime_ms && m->next_attempt_ms > m->created_ms + c->lifetime_ms)
+		m->next_attempt_ms = m->created_ms + c->lifetime_ms + 1;
+	return SPOOL_DEFERRED;
+}
+
+/* unrecorded - an outcome the spool would not take (a full disk) */
+static void unrecorded(const char *dir, const struct spool_msg *m, enum spool_state to, int rc)
+{
 	log_err("spool: %s: cannot record outcome in %s/: %s", m->id, spool_state_dir(to),
 		strerror(-rc));
 	if (to == SPOOL_SENT) {
@@ -193,6 +184,26 @@ static void finish(struct gw_batch *b, struct gw_item *it, int64_t now)
 	} else {
 		spool_move(dir, m->id, SPOOL_ACTIVE, to, 0);
 	}
+}
+
+/* finish - every item's outcome written, synced once per state folder, and
+ * its file out of active/ */
+static void finish(struct gw_batch *b, int64_t now)
+{
+	struct spool_msg *ms = xcalloc(b->n + 1, sizeof(*ms));
+	enum spool_state *to = xcalloc(b->n + 1, sizeof(*to));
+	int *rcs = xcalloc(b->n + 1, sizeof(*rcs));
+	for (size_t i = 0; i < b->n; i++) {
+		to[i] = outcome(b, &b->items[i], now);
+		ms[i] = b->items[i].m; /* a shallow copy: the item keeps its strings */
+	}
+	spool_record_batch(b->conf->spool_dir, ms, to, b->n, rcs);
+	for (size_t i = 0; i < b->n; i++)
+		if (rcs[i] < 0)
+			unrecorded(b->conf->spool_dir, &ms[i], to[i], rcs[i]);
+	free(ms);
+	free(to);
+	free(rcs);
 }
 
 void deliver_batch(struct gw_batch *b)
@@ -227,7 +238,5 @@ void deliver_batch(struct gw_batch *b)
 	}
 	if (*c->relay)
 		relay_batch(b, now);
-	now = now_ms();
-	for (size_t i = 0; i < b->n; i++)
-		finish(b, &b->items[i], now);
+	finish(b, now_ms());
 }

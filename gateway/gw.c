@@ -577,8 +577,16 @@ static void recover_active(struct gw *g)
 
 	if (spool_list(g->c.spool_dir, SPOOL_ACTIVE, &names, &n) < 0)
 		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		char p[PATH_MAX];
+		/* its outcome was recorded before the crash: the active copy is spare */
+		if (spool_leftover(g->c.spool_dir, names[i])) {
+			snprintf(p, sizeof(p), "%s/active/%s", g->c.spool_dir, names[i]);
+			unlink(p);
+			continue;
+		}
 		moved += spool_move(g->c.spool_dir, names[i], SPOOL_ACTIVE, SPOOL_QUEUED, 0) == 0;
+	}
 	if (moved)
 		log_warn("spool: %zu message(s) left in active/ by an earlier run queued again "
 			 "(they may be delivered twice)",

@@ -36,6 +36,9 @@ struct store_ops {
 	int (*find)(struct store *st, const char *col, const char *val, int limit, json_t **keys);
 	/* due - keys whose numeric col is <= max, smallest first */
 	int (*due)(struct store *st, const char *col, int64_t max, int limit, json_t **keys);
+	/* scan - up to limit records with keys after after (NULL: from the
+	 * first), in key order: a new array of [key, record] pairs */
+	int (*scan)(struct store *st, const char *after, int limit, json_t **out);
 	int (*begin)(struct store *st);
 	/* commit - make the transaction durable (synced to disk for Tokyo Cabinet);
 	 * -EAGAIN: committed, but the sync to disk failed */
@@ -54,8 +57,23 @@ struct store {
 	char err[256]; /* last backend error, for logs */
 };
 
-/* store_open_tc - open (create) the Tokyo Cabinet database at path */
+/* store_open_tc - open (create) the Tokyo Cabinet database at path; -EPROTO
+ * (why in err) for a file of an older format, which is never changed */
 int store_open_tc(const char *path, const struct store_index *ix, struct store **out);
+/* store_tc_kind - what the file at path is */
+enum store_tc_kind {
+	STORE_TC_NONE,	  /* no file (or an empty one) */
+	STORE_TC_CURRENT, /* a B+ tree file: this format */
+	STORE_TC_OLD	  /* a table database: the format of an older regflow */
+};
+/* store_tc_kind - the kind, or -EBADMSG for a file that is not Tokyo Cabinet's */
+int store_tc_kind(const char *path);
+
+/* store_each_fn - one record of a walk (0 goes on, <0 stops the walk with it) */
+typedef int (*store_each_fn)(const char *key, json_t *rec, void *arg);
+/* store_tct_each - every record of a store of the older format (a table
+ * database), opened read-only; -EBUSY while regflowd has it open */
+int store_tct_each(const char *path, store_each_fn fn, void *arg, char *err, size_t errlen);
 /* store_open_mem - an empty in-memory store */
 int store_open_mem(const struct store_index *ix, struct store **out);
 
@@ -91,6 +109,10 @@ static inline int store_due(struct store *st, const char *col, int64_t max, int 
 			    json_t **keys)
 {
 	return st->ops->due(st, col, max, limit, keys);
+}
+static inline int store_scan(struct store *st, const char *after, int limit, json_t **out)
+{
+	return st->ops->scan(st, after, limit, out);
 }
 static inline int store_begin(struct store *st)
 {

@@ -83,6 +83,11 @@ static int f_due(struct store *st, const char *col, int64_t max, int limit, json
 	return rc ? rc : pass(st, store_due(inner(st), col, max, limit, keys));
 }
 
+static int f_scan(struct store *st, const char *after, int limit, json_t **out)
+{
+	return pass(st, store_scan(inner(st), after, limit, out));
+}
+
 static int f_begin(struct store *st)
 {
 	int rc = hit(st, F_BEGIN);
@@ -130,6 +135,7 @@ static const struct store_ops fault_ops = {
 	.del = f_del,
 	.find = f_find,
 	.due = f_due,
+	.scan = f_scan,
 	.begin = f_begin,
 	.commit = f_commit,
 	.reopen = f_reopen,

@@ -101,6 +101,25 @@ static int mem_due(struct store *st, const char *col, int64_t max, int limit, js
 	return 0;
 }
 
+static int mem_scan(struct store *st, const char *after, int limit, json_t **out)
+{
+	struct store_mem *s = (struct store_mem *)st;
+	size_t n = json_object_size(s->tab), k = 0;
+	const char **keys = xcalloc(n + 1, sizeof(*keys));
+	const char *key;
+	json_t *rec;
+	json_object_foreach(s->tab, key, rec)
+		if (!after || strcmp(key, after) > 0)
+			keys[k++] = key;
+	qsort(keys, k, sizeof(*keys), key_cmp);
+	*out = json_array();
+	for (size_t i = 0; i < k && (limit <= 0 || (int)i < limit); i++)
+		json_array_append_new(
+			*out, json_pack("[s, O]", keys[i], json_object_get(s->tab, keys[i])));
+	free(keys);
+	return 0;
+}
+
 static int mem_begin(struct store *st)
 {
 	struct store_mem *s = (struct store_mem *)st;
@@ -154,6 +173,7 @@ static const struct store_ops mem_ops = {
 	.del = mem_del,
 	.find = mem_find,
 	.due = mem_due,
+	.scan = mem_scan,
 	.begin = mem_begin,
 	.commit = mem_commit,
 	.reopen = mem_reopen,

@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import time
 
 import harness
 from harness import Daemon, free_port
@@ -242,15 +243,20 @@ def spool_messages(spool_dir):
 
     The engine answers a job before it moves the job's messages from its
     committed outbox to the spool (a reply must not take longer because a
-    message was sent).  It does both in one turn of its loop, so any request
-    answered after that turn finds the spool written: one health request to
-    the engine on this spool is the barrier."""
+    message was sent), and writes them off its loop, a group at a time: any
+    request answered after that group finds them on their way, and the
+    engine's health says how many are (jobs.spooling).  Health requests
+    until none is are the barrier (at most a few seconds: a spool that
+    refuses a message keeps it for a retry)."""
     eng = _ENGINES.get(os.path.abspath(spool_dir))
-    if eng is not None and eng.running():
+    deadline = time.monotonic() + 5
+    while eng is not None and eng.running() and time.monotonic() < deadline:
         try:
-            eng.health()
+            if eng.health()["jobs"].get("spooling", 0) == 0:
+                break
         except (OSError, AssertionError):
-            pass
+            break
+        time.sleep(0.002)
     out = []
     for state, d in harness.STATE_DIRS.items():
         path = os.path.join(spool_dir, d)
