@@ -176,9 +176,9 @@ void api_get_metrics(struct api_call *c)
 void api_get_health(struct api_call *c)
 {
 	struct engine *e = c->a->e;
-	json_t *h = json_pack("{s:s, s:I, s:i, s:o}", "status", "ok", "uptime_ms",
+	json_t *h = json_pack("{s:s, s:I, s:i, s:o, s:o}", "status", "ok", "uptime_ms",
 			      (json_int_t)(now_ms() - e->started_ms), "workflows", e->ws->n, "jobs",
-			      jobs_stats(e->jobs));
+			      jobs_stats(e->jobs), "store", jobs_store_calls(e->jobs));
 	api_reply_json(c->req, 200, h);
 	json_decref(h);
 }

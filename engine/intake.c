@@ -10,6 +10,8 @@
 #include "secret.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +28,9 @@ static int password_args(const struct wf_event *ev, const json_t *args)
 
 /* hash_work - thread pool: the job's passwords become Argon2id strings;
  * reads only the job's own arguments and its event (kept alive by its set) */
-static void hash_work(uv_work_t *w)
+static void hash_work(struct hash_task *t)
 {
-	struct job *job = w->data;
+	struct job *job = (struct job *)((char *)t - offsetof(struct job, hash));
 	const char *name;
 	json_t *v;
 	json_object_foreach(job->ev->args, name, v) {
@@ -63,15 +65,13 @@ static void intake_cancel(struct job *job)
 	job_free(job);
 }
 
-static void hash_done(uv_work_t *w, int status)
+static void hash_done(struct hash_task *t)
 {
-	struct job *job = w->data;
+	struct job *job = (struct job *)((char *)t - offsetof(struct job, hash));
 	struct jobs *j = job->j;
 	j->hashing--;
 	job->hashing = 0;
-	if (status < 0) /* intake_write skips it and its submitter hears why */
-		job->rc = status;
-	if (j->closing) {
+	if (j->closing || t->cancelled) {
 		intake_unlink(j, job);
 		intake_cancel(job);
 		jobs_free_if_idle(j);
@@ -96,10 +96,12 @@ void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, j
 	*j->in_tail = job;
 	j->in_tail = &job->next_in;
 	if (password_args(ev, args)) {
-		job->work.data = job;
+		job->hash.work = hash_work;
+		job->hash.done = hash_done;
+		snprintf(job->hash.group, sizeof(job->hash.group), "%s", front);
 		job->hashing = 1;
 		j->hashing++;
-		uv_queue_work(j->e->loop, &job->work, hash_work, hash_done);
+		hashpool_submit(j->hashes, &job->hash);
 		return;
 	}
 	jobs_arm(j);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define TIMER_CHECK_MS 10000 /* at most this long between looks at the clock */
+#define HASH_NICE 5	     /* the hash threads yield the core to the loop */
 
 void job_free(struct job *job)
 {
@@ -71,6 +72,15 @@ json_t *jobs_stats(struct jobs *j)
 			 "commit_failures", (json_int_t)j->commit_fail, "timers_fired",
 			 (json_int_t)j->timers_fired, "records", (json_int_t)store_count(j->st),
 			 "purged", (json_int_t)j->purged, "spooling", (json_int_t)j->spooling_msgs);
+}
+
+json_t *jobs_store_calls(struct jobs *j)
+{
+	const int64_t *n = j->st->calls;
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "get", (json_int_t)n[STORE_GET], "put",
+			 (json_int_t)n[STORE_PUT], "del", (json_int_t)n[STORE_DEL], "find",
+			 (json_int_t)n[STORE_FIND], "due", (json_int_t)n[STORE_DUE], "commit",
+			 (json_int_t)n[STORE_COMMIT]);
 }
 
 /* recovered - a queued job read back from the store */
@@ -133,6 +143,15 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 	j->run_tail = &j->run_head;
 	j->outbox_del = json_array();
 	j->outbox_retry = json_array();
+	rc = hashpool_open(e->loop,
+			   cfg->hash_threads > 0 ? cfg->hash_threads
+						 : (int)uv_available_parallelism(),
+			   HASH_NICE, &j->hashes);
+	if (rc < 0) {
+		log_err("cannot start the password hash threads: %s", strerror(-rc));
+		free(j);
+		return rc;
+	}
 	timer_init(j, &j->tick);
 	timer_init(j, &j->retry);
 	timer_init(j, &j->timers);
@@ -180,6 +199,7 @@ void jobs_close(struct jobs *j)
 	uv_close((uv_handle_t *)&j->retry, jobs_closed);
 	waiters_close(j);
 	intake_cancel_all(j);
+	hashpool_close(j->hashes); /* those still hashing are told now */
 	while (j->run_head) {
 		struct job *job = j->run_head;
 		j->run_head = job->next_run;

@@ -26,6 +26,7 @@ struct jobs_cfg {
 	const char *spool_dir;
 	int group_max;	   /* jobs per transaction */
 	uint64_t retry_ms; /* after a failed transaction; 0: 1 s */
+	int hash_threads;  /* password hashes at once; 0: one per core */
 };
 
 /* jobs_open - the queue on e's store; queued jobs and outbox messages a
@@ -45,6 +46,8 @@ void jobs_wait(struct jobs *j, const char *id, uint64_t timeout_ms, jobs_done_fn
 int jobs_view(struct jobs *j, const char *id, json_t **view);
 /* jobs_stats - counts for health and metrics */
 json_t *jobs_stats(struct jobs *j);
+/* jobs_store_calls - the store's operations since start, by kind */
+json_t *jobs_store_calls(struct jobs *j);
 /* jobs_close - stop: pending submitters are told -ECANCELED; j is freed
  * once the last password hash running on the thread pool is done */
 void jobs_close(struct jobs *j);

@@ -13,6 +13,7 @@
 #ifndef REGFLOW_JOBS_PRIV_H
 #define REGFLOW_JOBS_PRIV_H
 
+#include "hashpool.h"
 #include "jobs.h"
 #include "util.h"
 
@@ -26,14 +27,14 @@ struct job {
 	jobs_done_fn done;	   /* the submitter, until answered; NULL for a recovered job */
 	void *arg;
 	int64_t created;
-	int rc;		     /* <0: its intake failed (hashing): answered with it */
-	int hashing;	     /* waiting for its password hash: later intakes wait too */
-	int dup;	     /* its key named an earlier job (id): that job is the answer */
-	int fresh;	     /* in the run queue, but its record not yet on disk */
-	int queued;	     /* in the run queue */
-	json_t *view;	     /* after its run: the view waiters get */
-	uv_work_t work;	     /* password hashing off the loop */
-	struct job *next_in; /* intake list */
+	int rc;		       /* <0: its intake failed (hashing): answered with it */
+	int hashing;	       /* waiting for its password hash: later intakes wait too */
+	int dup;	       /* its key named an earlier job (id): that job is the answer */
+	int fresh;	       /* in the run queue, but its record not yet on disk */
+	int queued;	       /* in the run queue */
+	json_t *view;	       /* after its run: the view waiters get */
+	struct hash_task hash; /* password hashing off the loop */
+	struct job *next_in;   /* intake list */
 	struct job *next_run;
 };
 
@@ -63,6 +64,7 @@ struct jobs {
 	struct job *run_head, **run_tail;
 	int nrun;
 	struct waiter *waiters;
+	struct hashpool *hashes;
 	json_t *outbox_del;    /* outbox keys spooled, to delete in the next group */
 	json_t *outbox_retry;  /* committed outbox records the spool refused for now */
 	int hashing;	       /* intakes whose password is being hashed */

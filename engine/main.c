@@ -26,7 +26,7 @@
 
 struct settings {
 	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file;
-	long long group_commit, max_body, max_connections;
+	long long group_commit, max_body, max_connections, hash_threads;
 	int64_t retention;
 };
 
@@ -40,6 +40,7 @@ static const struct conf_item settings_table[] = {
 	{"engine.group_commit", CONF_INT, "256", 1, 100000, S(group_commit)},
 	{"engine.max_body", CONF_INT, "1048576", 1024, 1LL << 30, S(max_body)},
 	{"engine.max_connections", CONF_INT, "1024", 1, 1000000, S(max_connections)},
+	{"engine.hash_threads", CONF_INT, "0", 0, 256, S(hash_threads)},
 	{"log.level", CONF_STR, "info", 0, 0, S(log_level)},
 	{"engine.pid_file", CONF_STR, "var/regflowd.pid", 0, 0, S(pid_file)},
 	{"engine.retention", CONF_DUR, "30d", 1000, 3650LL * 86400000, S(retention)},
@@ -144,7 +145,7 @@ static void write_pid_file(const char *pidfile)
 
 static void start(struct regflowd *d)
 {
-	struct jobs_cfg jc = {d->set.spool, (int)d->set.group_commit, 0};
+	struct jobs_cfg jc = {d->set.spool, (int)d->set.group_commit, 0, (int)d->set.hash_threads};
 	struct http_limits lim = {.max_body = (size_t)d->set.max_body,
 				  .max_conns = (int)d->set.max_connections};
 	int rc = jobs_open(&d->e, &jc, &d->e.jobs);

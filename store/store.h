@@ -52,9 +52,13 @@ struct store_ops {
 	void (*close)(struct store *st);
 };
 
+/* the operations counted (per job type in make bench, in /metrics) */
+enum store_op { STORE_GET, STORE_PUT, STORE_DEL, STORE_FIND, STORE_DUE, STORE_COMMIT, STORE_NOPS };
+
 struct store {
 	const struct store_ops *ops;
-	char err[256]; /* last backend error, for logs */
+	char err[256];		   /* last backend error, for logs */
+	int64_t calls[STORE_NOPS]; /* operations since open */
 };
 
 /* store_open_tc - open (create) the Tokyo Cabinet database at path; -EPROTO
@@ -90,24 +94,29 @@ int store_fault_calls(struct store *st, const char *op);
 
 static inline int store_get(struct store *st, const char *key, json_t **out)
 {
+	st->calls[STORE_GET]++;
 	return st->ops->get(st, key, out);
 }
 static inline int store_put(struct store *st, const char *key, json_t *rec)
 {
+	st->calls[STORE_PUT]++;
 	return st->ops->put(st, key, rec);
 }
 static inline int store_del(struct store *st, const char *key)
 {
+	st->calls[STORE_DEL]++;
 	return st->ops->del(st, key);
 }
 static inline int store_find(struct store *st, const char *col, const char *val, int limit,
 			     json_t **keys)
 {
+	st->calls[STORE_FIND]++;
 	return st->ops->find(st, col, val, limit, keys);
 }
 static inline int store_due(struct store *st, const char *col, int64_t max, int limit,
 			    json_t **keys)
 {
+	st->calls[STORE_DUE]++;
 	return st->ops->due(st, col, max, limit, keys);
 }
 static inline int store_scan(struct store *st, const char *after, int limit, json_t **out)
@@ -120,6 +129,7 @@ static inline int store_begin(struct store *st)
 }
 static inline int store_commit(struct store *st)
 {
+	st->calls[STORE_COMMIT]++;
 	return st->ops->commit(st);
 }
 static inline int store_abort(struct store *st)

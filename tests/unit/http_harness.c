@@ -267,9 +267,9 @@ static void handler(struct http_req *r, void *data)
 			     (int)(r->body_len > 1000 ? 1000 : r->body_len), r->body);
 		http_respond(r, 200, "text/plain", out, (size_t)n);
 	} else if (strcmp(r->path, "/defer") == 0) {
-		http_t_defer_reply(t, r,
-			    http_req_query_param(r, "ms", a, sizeof(a)) ? strtoul(a, NULL, 10)
-									: 50);
+		http_t_defer_reply(
+			t, r,
+			http_req_query_param(r, "ms", a, sizeof(a)) ? strtoul(a, NULL, 10) : 50);
 	} else if (strcmp(r->path, "/hdr") == 0) {
 		const char *v = http_req_header(r, "x-test");
 		const char *m = http_req_header(r, "X-Missing");
@@ -331,4 +331,3 @@ struct tctx *http_t_tctx_new(void)
 }
 
 /* ---- scenarios and tests ---- */
-

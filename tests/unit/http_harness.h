@@ -64,5 +64,4 @@ struct tctx *http_t_tctx_new(void);
 void http_t_defer_reply(struct tctx *t, struct http_req *r, uint64_t ms);
 long http_t_now_mono_ms(void);
 
-
 #endif

@@ -1,0 +1,218 @@
+/*
+ * hashpool - the password hashes' own threads (see hashpool.h).
+ *
+ * A mutex guards the queues; a condition variable wakes a thread; a done
+ * task goes on a list the loop drains when a uv_async wakes it.
+ */
+#include "hashpool.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct group {
+	char name[64];
+	struct hash_task *head, **tail;
+	struct group *next; /* the ring of groups with work, taken in turn */
+};
+
+struct hashpool {
+	uv_loop_t *loop;
+	uv_async_t async;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t *threads;
+	int nthreads, nice;
+	struct group *ring; /* the next group to take from; NULL: nothing queued */
+	struct hash_task *done_head, **done_tail;
+	int depth, stopping;
+	int64_t done_total;
+	int64_t win_start_ms, win_done; /* the rate's window */
+	double rate;
+};
+
+/* take - the next task, from the groups in turn (locked) */
+static struct hash_task *take(struct hashpool *p)
+{
+	struct group *g = p->ring;
+	if (!g)
+		return NULL;
+	struct hash_task *t = g->head;
+	g->head = t->next;
+	if (!g->head) { /* the group leaves the ring */
+		struct group *prev = g;
+		while (prev->next != g)
+			prev = prev->next;
+		p->ring = prev == g ? NULL : g->next;
+		if (prev != g)
+			prev->next = g->next;
+		free(g);
+	} else {
+		p->ring = g->next;
+	}
+	return t;
+}
+
+static void *worker(void *arg)
+{
+	struct hashpool *p = arg;
+	/* a thread of its own: its nice value is its own (Linux) */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct hash_task *t;
+		while (!p->stopping && !(t = take(p)))
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stopping)
+			break;
+		pthread_mutex_unlock(&p->mu);
+		t->work(t);
+		pthread_mutex_lock(&p->mu);
+		t->next = NULL;
+		*p->done_tail = t;
+		p->done_tail = &t->next;
+		uv_async_send(&p->async);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* measure - tasks done per second over windows of a second or more */
+static void measure(struct hashpool *p, int n)
+{
+	int64_t now = now_ms();
+	p->win_done += n;
+	if (now - p->win_start_ms >= 1000) {
+		double r = (double)p->win_done * 1000.0 / (double)(now - p->win_start_ms);
+		p->rate = p->rate > 0 ? 0.5 * p->rate + 0.5 * r : r;
+		p->win_start_ms = now;
+		p->win_done = 0;
+	}
+}
+
+static void on_done(uv_async_t *a)
+{
+	struct hashpool *p = a->data;
+	pthread_mutex_lock(&p->mu);
+	struct hash_task *t = p->done_head;
+	p->done_head = NULL;
+	p->done_tail = &p->done_head;
+	pthread_mutex_unlock(&p->mu);
+	int n = 0;
+	while (t) {
+		struct hash_task *next = t->next;
+		p->depth--;
+		p->done_total++;
+		n++;
+		t->done(t);
+		t = next;
+	}
+	measure(p, n);
+}
+
+int hashpool_open(uv_loop_t *loop, int threads, int nice, struct hashpool **out)
+{
+	struct hashpool *p = xcalloc(1, sizeof(*p));
+	p->loop = loop;
+	p->nthreads = threads < 1 ? 1 : threads;
+	p->nice = nice;
+	p->done_tail = &p->done_head;
+	p->win_start_ms = now_ms();
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	uv_async_init(loop, &p->async, on_done);
+	p->async.data = p;
+	p->threads = xcalloc((size_t)p->nthreads, sizeof(*p->threads));
+	for (int i = 0; i < p->nthreads; i++) {
+		int rc = pthread_create(&p->threads[i], NULL, worker, p);
+		if (rc != 0) {
+			p->nthreads = i;
+			hashpool_close(p);
+			return -rc;
+		}
+	}
+	*out = p;
+	return 0;
+}
+
+void hashpool_submit(struct hashpool *p, struct hash_task *t)
+{
+	t->next = NULL;
+	p->depth++;
+	pthread_mutex_lock(&p->mu);
+	struct group *g = p->ring;
+	if (g)
+		do
+			if (!strcmp(g->name, t->group))
+				break;
+		while ((g = g->next) != p->ring);
+	if (!g || strcmp(g->name, t->group) != 0) { /* a new group joins the ring last */
+		g = xcalloc(1, sizeof(*g));
+		snprintf(g->name, sizeof(g->name), "%s", t->group);
+		g->tail = &g->head;
+		if (!p->ring) {
+			g->next = g;
+			p->ring = g;
+		} else {
+			struct group *last = p->ring;
+			while (last->next != p->ring)
+				last = last->next;
+			last->next = g;
+			g->next = p->ring;
+		}
+	}
+	*g->tail = t;
+	g->tail = &t->next;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+int hashpool_depth(const struct hashpool *p)
+{
+	return p->depth;
+}
+
+double hashpool_rate(const struct hashpool *p)
+{
+	return p->rate;
+}
+
+int hashpool_threads(const struct hashpool *p)
+{
+	return p->nthreads;
+}
+
+static void pool_closed(uv_handle_t *h)
+{
+	struct hashpool *p = h->data;
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->threads);
+	free(p);
+}
+
+void hashpool_close(struct hashpool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	/* what was never started is cancelled; all hear, on the loop's thread */
+	struct hash_task *t;
+	while ((t = take(p)) != NULL) {
+		t->cancelled = 1;
+		t->next = NULL;
+		*p->done_tail = t;
+		p->done_tail = &t->next;
+	}
+	on_done(&p->async);
+	uv_close((uv_handle_t *)&p->async, pool_closed);
+}
