@@ -14,29 +14,53 @@
 
 enum api_method { API_GET, API_POST };
 
+#define OPEN 0u		/* no token: monitoring */
+#define ANY_TOKEN (~0u) /* any token; the job type (or the record) decides */
+#define FRONT AUTH_FRONT
+#define STAFF(r) (r)
+
 static const struct route {
 	enum api_method method;
 	const char *pattern; /* literal segments and ":id" (one segment) */
-	int open;	     /* 1: no token needed (monitoring) */
+	unsigned roles;	     /* any one of them will do (admin: every route) */
 	api_handler_fn fn;
 	const char *help;
 } routes[] = {
-	{API_GET, "/v1/health", 1, api_get_health, "liveness and counters"},
-	{API_GET, "/metrics", 1, api_get_metrics, "Prometheus text"},
-	{API_POST, "/v1/jobs/batch", 0, api_post_batch, "NDJSON jobs, a result line each"},
-	{API_POST, "/v1/jobs", 0, api_post_job, "submit a job (?wait=MS)"},
-	{API_GET, "/v1/jobs/:id", 0, api_get_job, "a job of this front"},
-	{API_GET, "/v1/accounts/:id/inbox", 0, api_get_inbox, "an account's inbox"},
-	{API_GET, "/v1/accounts/:id", 0, api_get_account, "an account"},
-	{API_GET, "/v1/reviews", 0, api_get_reviews, "reviews by state (?state=)"},
-	{API_GET, "/v1/reviews/:id/photo", 0, api_get_review_photo, "a review's photo"},
+	{API_GET, "/v1/health", OPEN, api_get_health, "liveness and counters"},
+	{API_GET, "/metrics", OPEN, api_get_metrics, "Prometheus text"},
+	{API_POST, "/v1/jobs/batch", ANY_TOKEN, api_post_batch, "NDJSON jobs, a result line each"},
+	{API_POST, "/v1/jobs", ANY_TOKEN, api_post_job, "submit a job (?wait=MS)"},
+	{API_GET, "/v1/jobs/:id", ANY_TOKEN, api_get_job, "a job of this front"},
+	{API_GET, "/v1/accounts/:id/inbox", FRONT | AUTH_HELPDESK, api_get_inbox,
+	 "an account's inbox"},
+	{API_GET, "/v1/accounts/:id", FRONT | AUTH_HELPDESK | AUTH_REVIEWER, api_get_account,
+	 "an account"},
+	{API_GET, "/v1/reviews", STAFF(AUTH_REVIEWER), api_get_reviews, "reviews (?state=)"},
+	{API_GET, "/v1/reviews/:id/photo", STAFF(AUTH_REVIEWER), api_get_review_photo,
+	 "a review's photo"},
 };
+
+/* route_role - the role a route's refusal names */
+static const char *route_role(unsigned roles)
+{
+	for (unsigned r = 1; r && r <= AUTH_ADMIN; r <<= 1)
+		if (roles & r)
+			return auth_role_name(r);
+	return "admin";
+}
 
 void api_reply_json(struct http_req *req, int status, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	http_respond(req, status, "application/json; charset=utf-8", text, strlen(text));
 	free(text);
+}
+
+void api_forbidden(struct api *a, struct http_req *req, const char *role, const char *field)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "this token does not hold the role %s", role);
+	api_reply_error(a, req, 403, "FORBIDDEN", msg, field);
 }
 
 void api_reply_error(struct api *a, struct http_req *req, int status, const char *code,
@@ -96,10 +120,11 @@ void api_handle(struct http_req *req, void *data)
 	const struct route *any, *r = route_of(req, id, sizeof(id), &any);
 
 	a->requests++;
-	if (!(any && any->open) && !strncmp(req->path, "/v1/", 4)) {
+	if (!(any && any->roles == OPEN) && !strncmp(req->path, "/v1/", 4)) {
 		/* everything under /v1/ but health needs a token, even to hear 404 */
-		c.front = auth_check(a->e->auth, http_req_header(req, "Authorization"));
-		if (!c.front) {
+		c.who = auth_check(a->e->auth, http_req_header(req, "Authorization"));
+		c.front = c.who ? c.who->name : NULL;
+		if (!c.who) {
 			http_respond_header(req, "WWW-Authenticate", "Bearer");
 			api_reply_error(a, req, 401, "UNAUTHORIZED",
 					"missing or wrong bearer token", NULL);
@@ -112,6 +137,10 @@ void api_handle(struct http_req *req, void *data)
 	}
 	if (!r) {
 		api_reply_error(a, req, 404, "NOT_FOUND", "no such resource", NULL);
+		return;
+	}
+	if (r->roles != OPEN && r->roles != ANY_TOKEN && !auth_may(c.who, r->roles)) {
+		api_forbidden(a, req, route_role(r->roles), NULL);
 		return;
 	}
 	c.id = id[0] ? id : NULL;

@@ -19,14 +19,16 @@
 #define API_MAX_KEY 128
 #define API_BATCH_REPLY_MAX (64u << 20)
 
-/* a job's problem: the error code, the message, the field it names */
+/* a job's problem: the status, the error code, the message, the field it names */
 struct verdict {
+	int status;
 	const char *code, *why;
 	char field[160];
 };
 
 static const char *refuse(struct verdict *v, const char *code, const char *why, const char *field)
 {
+	v->status = 400;
 	v->code = code;
 	v->why = why;
 	snprintf(v->field, sizeof(v->field), "%s", field ? field : "");
@@ -67,6 +69,23 @@ static const char *check_envelope(struct api *a, json_t *obj, const char **type,
 	return NULL;
 }
 
+static int is_caller(const char *type)
+{
+	char base[32];
+	return !strcmp(wf_arg_base(type, base, sizeof(base)), "caller");
+}
+
+/* fill_caller - an argument of type caller is the token's name, whatever
+ * the caller sent (a review's reviewer is who decided it) */
+static void fill_caller(const struct wf_event *ev, json_t *args, const struct auth_id *who)
+{
+	const char *name;
+	json_t *m;
+	json_object_foreach(ev->args, name, m)
+		if (is_caller(json_string_value(m)))
+			json_object_set_new(args, name, json_string(who->name));
+}
+
 /* check_args - every argument by the type its event declares */
 static const char *check_args(const struct wf_event *ev, json_t *args, struct verdict *v)
 {
@@ -84,6 +103,8 @@ static const char *check_args(const struct wf_event *ev, json_t *args, struct ve
 	json_object_foreach(ev->args, name, m) {
 		json_t *val = json_object_get(args, name);
 		snprintf(field, sizeof(field), "args.%s", name);
+		if (is_caller(json_string_value(m)))
+			continue; /* the engine's to fill */
 		if (!val && wf_arg_optional(json_string_value(m)))
 			continue;
 		if (!val)
@@ -95,9 +116,10 @@ static const char *check_args(const struct wf_event *ev, json_t *args, struct ve
 	return NULL;
 }
 
-/* check_job - validate one job object; NULL and its event if fine */
-static const char *check_job(struct api *a, json_t *obj, const struct wf_event **ev, json_t **args,
-			     const char **key, struct verdict *v)
+/* check_job - validate one job object for who; NULL and its event if fine */
+static const char *check_job(struct api *a, const struct auth_id *who, json_t *obj,
+			     const struct wf_event **ev, json_t **args, const char **key,
+			     struct verdict *v)
 {
 	const char *type, *why = check_envelope(a, obj, &type, args, key, v);
 	if (why)
@@ -115,7 +137,17 @@ static const char *check_job(struct api *a, json_t *obj, const struct wf_event *
 		return refuse(v, "INVALID_FIELD", "no workflow takes this job with this value",
 			      field);
 	}
-	return check_args(*ev, *args, v);
+	/* every job type declares the role it needs (front unless its workflow says) */
+	if (!auth_may(who, auth_role_parse((*ev)->role, strlen((*ev)->role)))) {
+		refuse(v, "FORBIDDEN", "this token does not hold the role this job type needs",
+		       "type");
+		v->status = 403;
+		return v->why;
+	}
+	if ((why = check_args(*ev, *args, v)))
+		return why;
+	fill_caller(*ev, *args, who);
+	return NULL;
 }
 
 static json_t *verdict_json(const struct verdict *v)
@@ -197,8 +229,8 @@ void api_post_job(struct api_call *c)
 		api_reply_error(c->a, c->req, 400, "MALFORMED_JSON", msg, NULL);
 		return;
 	}
-	if (check_job(c->a, obj, &ev, &args, &key, &v)) {
-		api_reply_error(c->a, c->req, 400, v.code, v.why, v.field[0] ? v.field : NULL);
+	if (check_job(c->a, c->who, obj, &ev, &args, &key, &v)) {
+		api_reply_error(c->a, c->req, v.status, v.code, v.why, v.field[0] ? v.field : NULL);
 	} else {
 		struct pending *p = xcalloc(1, sizeof(*p));
 		p->a = c->a;
@@ -270,7 +302,8 @@ static int blank(const char *p, size_t n)
 }
 
 /* batch_line - check one line and submit it; its result slot is r */
-static void batch_line(struct batch *b, const char *p, size_t n, json_t *r, const char *front)
+static void batch_line(struct batch *b, const char *p, size_t n, json_t *r,
+		       const struct auth_id *who)
 {
 	json_error_t jerr;
 	struct verdict v;
@@ -285,7 +318,7 @@ static void batch_line(struct batch *b, const char *p, size_t n, json_t *r, cons
 				    json_pack("{s:s, s:s, s:n}", "code", "MALFORMED_JSON",
 					      "message", msg, "field"));
 		b->a->rejected++;
-	} else if (check_job(b->a, obj, &ev, &args, &key, &v)) {
+	} else if (check_job(b->a, who, obj, &ev, &args, &key, &v)) {
 		json_object_set_new(r, "error", verdict_json(&v));
 		b->a->rejected++;
 	} else {
@@ -293,7 +326,7 @@ static void batch_line(struct batch *b, const char *p, size_t n, json_t *r, cons
 		it->b = b;
 		it->idx = json_array_size(b->results) - 1;
 		b->pending++;
-		jobs_submit(b->a->e->jobs, ev, front, args, key, batch_durable, it);
+		jobs_submit(b->a->e->jobs, ev, who->name, args, key, batch_durable, it);
 	}
 	json_decref(obj);
 }
@@ -319,7 +352,7 @@ void api_post_batch(struct api_call *c)
 		} else {
 			json_t *r = json_pack("{s:I}", "line", (json_int_t)lineno + 1);
 			json_array_append_new(b->results, r);
-			batch_line(b, p, n, r, c->front);
+			batch_line(b, p, n, r, c->who);
 		}
 		p = le + 1;
 	}

@@ -6,15 +6,17 @@
 #define REGFLOW_API_PRIV_H
 
 #include "api.h"
+#include "auth.h"
 
 #include <jansson.h>
 
-/* a matched request: the path's :id, the caller's front */
+/* a matched request: the path's :id, who calls */
 struct api_call {
 	struct api *a;
 	struct http_req *req;
-	const char *id;	   /* the pattern's :id segment, or NULL */
-	const char *front; /* the token's front, or NULL for an open route */
+	const char *id;		   /* the pattern's :id segment, or NULL */
+	const struct auth_id *who; /* the token's front and roles; NULL for an open route */
+	const char *front;	   /* who->name */
 };
 
 typedef void (*api_handler_fn)(struct api_call *c);
@@ -22,6 +24,8 @@ typedef void (*api_handler_fn)(struct api_call *c);
 void api_reply_json(struct http_req *req, int status, json_t *body);
 void api_reply_error(struct api *a, struct http_req *req, int status, const char *code,
 		     const char *message, const char *field);
+/* api_forbidden - 403 FORBIDDEN: the token lacks the role, named */
+void api_forbidden(struct api *a, struct http_req *req, const char *role, const char *field);
 
 /* api_jobs.c */
 void api_post_job(struct api_call *c);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -23,9 +24,45 @@
 #define AUTH_HASH_LEN crypto_generichash_BYTES
 
 struct auth_entry {
-	char name[AUTH_NAME_MAX + 1];
+	struct auth_id id;
 	unsigned char hash[AUTH_HASH_LEN];
 };
+
+static const char *const role_names[] = {"front",    "office",	"reviewer",
+					 "helpdesk", "gateway", "admin"};
+
+unsigned auth_role_parse(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (strlen(role_names[i]) == len && !strncmp(role_names[i], name, len))
+			return 1u << i;
+	return 0;
+}
+
+const char *auth_role_name(unsigned role)
+{
+	for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (role == 1u << i)
+			return role_names[i];
+	return "?";
+}
+
+/* parse_roles - "front,office": their bits, or 0 for an unknown one */
+static unsigned parse_roles(const char *s, size_t len)
+{
+	unsigned roles = 0;
+	for (size_t i = 0; i < len;) {
+		size_t n = 0;
+		while (i + n < len && s[i + n] != ',')
+			n++;
+		unsigned r = auth_role_parse(s + i, n);
+		if (!r)
+			return 0;
+		roles |= r;
+		i += n + 1;
+	}
+	return roles;
+}
 
 struct auth {
 	unsigned char key[crypto_generichash_KEYBYTES];
@@ -62,12 +99,13 @@ static int token_ok(const char *s, size_t len)
 	return 1;
 }
 
-/* parse_line - one "name token" line into a new entry; NULL or the reason */
+/* parse_line - one "name token [roles]" line into a new entry; NULL or the reason */
 static const char *parse_line(struct auth *a, char *line)
 {
 	static const char ws[] = " \t";
-	char *name, *tok;
-	size_t nlen, tlen;
+	char *name, *tok, *roles;
+	size_t nlen, tlen, rlen;
+	unsigned rbits = AUTH_FRONT;
 	struct auth_entry *e;
 	unsigned char h[AUTH_HASH_LEN];
 
@@ -77,9 +115,14 @@ static const char *parse_line(struct auth *a, char *line)
 	tok += strspn(tok, ws);
 	tlen = strcspn(tok, ws);
 	if (tlen == 0)
-		return "expected \"front-name token\"";
-	if (tok[tlen + strspn(tok + tlen, ws)] != '\0')
-		return "extra text after the token";
+		return "expected \"front-name token [roles]\"";
+	roles = tok + tlen + strspn(tok + tlen, ws);
+	rlen = strcspn(roles, ws);
+	if (roles[rlen + strspn(roles + rlen, ws)] != '\0')
+		return "extra text after the roles";
+	if (rlen && !(rbits = parse_roles(roles, rlen)))
+		return "unknown role (front, office, reviewer, helpdesk, gateway, admin; "
+		       "comma-separated)";
 	if (!name_ok(name, nlen))
 		return "bad front name (letters, digits, '.', '_', '-'; at most 64)";
 	if (tlen < AUTH_TOKEN_MIN)
@@ -97,8 +140,9 @@ static const char *parse_line(struct auth *a, char *line)
 		a->e = xrealloc(a->e, a->cap * sizeof(*a->e));
 	}
 	e = &a->e[a->n++];
-	memcpy(e->name, name, nlen);
-	e->name[nlen] = '\0';
+	memcpy(e->id.name, name, nlen);
+	e->id.name[nlen] = '\0';
+	e->id.roles = rbits;
 	memcpy(e->hash, h, sizeof(h));
 	sodium_memzero(h, sizeof(h));
 	return NULL;
@@ -180,7 +224,7 @@ size_t auth_count(const struct auth *a)
 	return a ? a->n : 0;
 }
 
-const char *auth_check(const struct auth *a, const char *authorization)
+const struct auth_id *auth_check(const struct auth *a, const char *authorization)
 {
 	unsigned char h[AUTH_HASH_LEN];
 	const char *tok;
@@ -206,5 +250,15 @@ const char *auth_check(const struct auth *a, const char *authorization)
 		found |= eq & (i + 1);
 	}
 	sodium_memzero(h, sizeof(h));
-	return found ? a->e[found - 1].name : NULL;
+	return found ? &a->e[found - 1].id : NULL;
+}
+
+const char *auth_check_mode(const char *file, char *buf, size_t n)
+{
+	struct stat sb;
+	if (stat(file, &sb) < 0 || (sb.st_mode & 077) == 0)
+		return NULL;
+	snprintf(buf, n, "%s: readable by others (mode %03o): chmod 600 it", file,
+		 (unsigned)(sb.st_mode & 0777));
+	return buf;
 }

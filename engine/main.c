@@ -80,10 +80,37 @@ void engine_set_workflows(struct engine *e, struct wf_set *ws)
 	e->ws = ws;
 }
 
+/* load_tokens - api.tokens_file, with a warning if others may read it */
+static int load_tokens(struct regflowd *d, struct auth **out)
+{
+	char err[512];
+	if (auth_load(d->set.tokens, out, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -EINVAL;
+	}
+	if (auth_check_mode(d->set.tokens, err, sizeof(err)))
+		log_warn("%s", err);
+	return 0;
+}
+
+/* reload_tokens - a token is revoked (or added) without a restart */
+static void reload_tokens(struct regflowd *d)
+{
+	struct auth *a;
+	if (load_tokens(d, &a) < 0) {
+		log_err("tokens not reloaded: the file above has errors; the tokens before stay");
+		return;
+	}
+	auth_free(d->e.auth);
+	d->e.auth = a;
+	log_info("reloaded %zu token(s) from %s", auth_count(a), d->set.tokens);
+}
+
 static void on_reload(uv_signal_t *s, int signum)
 {
 	struct regflowd *d = s->data;
 	struct wf_set *ws;
+	reload_tokens(d);
 	if (load_workflows(d, &ws) < 0) {
 		log_err("reload refused: the workflows above have errors; the last good set keeps "
 			"running");
@@ -169,7 +196,6 @@ static void start(struct regflowd *d)
 int main(int argc, char **argv)
 {
 	static struct regflowd d;
-	char err[512];
 
 	log_init("regflowd", LOG_INFO);
 	if (sodium_init() < 0)
@@ -177,8 +203,8 @@ int main(int argc, char **argv)
 	read_settings(&d, argc, argv);
 	if (load_workflows(&d, &d.e.ws) < 0)
 		fatal("refusing to start: the workflows have errors");
-	if (auth_load(d.set.tokens, &d.e.auth, err, sizeof(err)) < 0)
-		fatal("%s", err);
+	if (load_tokens(&d, &d.e.auth) < 0)
+		fatal("refusing to start without the API tokens");
 	open_store(&d);
 	d.e.loop = uv_default_loop();
 	start(&d);

@@ -5,6 +5,7 @@ set -u
 CONF=${REGFLOW_CONF:-conf/regflow.conf}
 BIN=${REGFLOW_BIN:-bin}
 mkdir -p var spool
+chmod 600 conf/tokens 2>/dev/null # the engine warns about a token file others can read
 "$BIN/regflowd" -c "$CONF" &
 engine=$!
 "$BIN/regflow-gw" -c "$CONF" &

@@ -137,6 +137,7 @@ struct wf_event {
 			* several as "token|phone": the first argument present */
 	char *purpose; /* by token: the token's purpose */
 	char *missing; /* no such subject: "create" or a result code */
+	char *role;    /* the role a token needs for this job type ("front" unless said) */
 	struct wf_action *limits; /* "limit" actions run before any transition */
 	int nlimits;
 	struct wf *wf;

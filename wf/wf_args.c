@@ -212,6 +212,7 @@ static const struct {
 	{"email", email_check}, {"password", password_check}, {"token", token_check},
 	{"code", code_check},	{"phone", phone_check},	      {"account", account_check},
 	{"photo", photo_check}, {"id_no", idno_arg_check},    {"string", NULL},
+	{"caller", NULL}, /* the caller's token name: set by the engine, never by the caller */
 };
 
 int wf_arg_type_known(const char *type_)

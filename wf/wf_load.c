@@ -220,7 +220,9 @@ static void event_subject(struct lctx *lc, struct wf_event *ev, config_setting_t
 
 static void load_event(struct lctx *lc, struct wf *wf, struct wf_event *ev, config_setting_t *e)
 {
-	static const char *known[] = {"args", "subject", "limits", "match", "reveal", NULL};
+	static const char *known[] = {"args", "subject", "limits", "match", "reveal", "role", NULL};
+	static const char *roles[] = {"front",	 "office", "reviewer", "helpdesk",
+				      "gateway", "admin",  NULL};
 	ev->name = xstrdup(config_setting_name(e));
 	ev->line = wfl_sline(e);
 	ev->wf = wf;
@@ -232,6 +234,13 @@ static void load_event(struct lctx *lc, struct wf *wf, struct wf_event *ev, conf
 		return;
 	}
 	wfl_check_known(lc, e, known, "an event");
+	ev->role = wfl_member_str(lc, e, "role", 0);
+	if (ev->role && !wfl_in_list(roles, ev->role))
+		wfl_lerr(lc, wfl_sline(config_setting_get_member(e, "role")),
+			 "role \"%s\" is none of front, office, reviewer, helpdesk, gateway, admin",
+			 ev->role);
+	if (!ev->role)
+		ev->role = xstrdup("front");
 	event_args(lc, ev, e);
 	event_match(lc, ev, e);
 	event_limits(lc, wf, ev, e);
@@ -613,6 +622,7 @@ static void wf_free(struct wf *wf)
 		free(e->by);
 		free(e->purpose);
 		free(e->missing);
+		free(e->role);
 		json_decref(e->match);
 		actions_free(e->limits, e->nlimits);
 	}

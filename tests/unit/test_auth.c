@@ -12,6 +12,14 @@
 #include "auth.h"
 
 #define TOK_A "aaaaBBBBccccDDDD1234"
+#define TOK_C "cccc-review-0123456789"
+
+/* name_of - the front a header names, or NULL */
+static const char *name_of(const struct auth *a, const char *hdr)
+{
+	const struct auth_id *who = auth_check(a, hdr);
+	return who ? who->name : NULL;
+}
 #define TOK_B "z9-Y8_x7.W6~v5+u4/t3="
 
 /* write_tmp - a temporary tokens file holding text; the caller unlinks it */
@@ -54,9 +62,9 @@ START_TEST(test_good)
 			      &a, err, sizeof(err)),
 			 0);
 	ck_assert_uint_eq(auth_count(a), 3);
-	ck_assert_str_eq(auth_check(a, "Bearer " TOK_A), "chsi");
-	ck_assert_str_eq(auth_check(a, "bearer   " TOK_B " "), "zbbm");
-	ck_assert_str_eq(auth_check(a, "Bearer 0123456789abcdef0123"), "chsi");
+	ck_assert_str_eq(name_of(a, "Bearer " TOK_A), "chsi");
+	ck_assert_str_eq(name_of(a, "bearer   " TOK_B " "), "zbbm");
+	ck_assert_str_eq(name_of(a, "Bearer 0123456789abcdef0123"), "chsi");
 	auth_free(a);
 }
 END_TEST
@@ -92,9 +100,13 @@ START_TEST(test_malformed)
 
 	ck_assert_int_eq(load("# c\nchsi " TOK_A "\nlonely\n", &a, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_null(a);
-	ck_assert_str_eq(err, ":3: expected \"front-name token\"");
-	ck_assert_int_eq(load("a " TOK_A " b\n", &a, err, sizeof(err)), -EINVAL);
-	ck_assert_str_eq(err, ":1: extra text after the token");
+	ck_assert_str_eq(err, ":3: expected \"front-name token [roles]\"");
+	ck_assert_int_eq(load("a " TOK_A " front extra\n", &a, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, ":1: extra text after the roles");
+	ck_assert_int_eq(load("a " TOK_A " front,boss\n", &a, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err,
+			 ":1: unknown role (front, office, reviewer, helpdesk, gateway, admin; "
+			 "comma-separated)");
 	ck_assert_int_eq(load("\n\nbad/name " TOK_A "\n", &a, err, sizeof(err)), -EINVAL);
 	ck_assert_str_eq(err, ":3: bad front name (letters, digits, '.', '_', '-'; at most 64)");
 	ck_assert_int_eq(load("x " TOK_A "\ny " TOK_A "\n", &a, err, sizeof(err)), -EINVAL);
@@ -117,7 +129,28 @@ START_TEST(test_short)
 			 -EINVAL);
 	ck_assert_str_eq(err, ":2: token too short (at least 16 characters)");
 	ck_assert_int_eq(load("zbbm 0123456789abcdef\n", &a, err, sizeof(err)), 0);
-	ck_assert_str_eq(auth_check(a, "Bearer 0123456789abcdef"), "zbbm");
+	ck_assert_str_eq(name_of(a, "Bearer 0123456789abcdef"), "zbbm");
+	auth_free(a);
+}
+END_TEST
+
+START_TEST(test_roles)
+{
+	struct auth *a;
+	char err[256];
+	ck_assert_int_eq(load("chsi " TOK_A "\nkefu07 " TOK_C " reviewer,helpdesk\nops " TOK_B
+			      " admin\n",
+			      &a, err, sizeof(err)),
+			 0);
+	const struct auth_id *w = auth_check(a, "Bearer " TOK_A);
+	ck_assert_uint_eq(w->roles, AUTH_FRONT); /* none written: front */
+	ck_assert(auth_may(w, AUTH_FRONT) && !auth_may(w, AUTH_REVIEWER));
+	w = auth_check(a, "Bearer " TOK_C);
+	ck_assert(auth_may(w, AUTH_REVIEWER) && auth_may(w, AUTH_HELPDESK));
+	ck_assert(!auth_may(w, AUTH_FRONT) && !auth_may(w, AUTH_GATEWAY));
+	w = auth_check(a, "Bearer " TOK_B);
+	ck_assert(auth_may(w, AUTH_GATEWAY) && auth_may(w, AUTH_OFFICE)); /* admin: all */
+	ck_assert(!auth_may(NULL, AUTH_FRONT));
 	auth_free(a);
 }
 END_TEST
@@ -131,6 +164,7 @@ Suite *auth_suite(void)
 	tcase_add_test(tc, test_wrong);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_short);
+	tcase_add_test(tc, test_roles);
 	suite_add_tcase(s, tc);
 	return s;
 }
