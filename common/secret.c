@@ -8,9 +8,19 @@
 #include <sodium.h>
 #include <string.h>
 
-/* OWASP's minimum for Argon2id: m = 19 MiB, t = 2, p = 1 */
-#define PW_OPSLIMIT 2
-#define PW_MEMLIMIT (19u * 1024 * 1024)
+/* OWASP's minimum for Argon2id: m = 19 MiB, t = 2, p = 1 (the default);
+ * set once at start, before any thread hashes */
+static unsigned long long pw_ops = 2;
+static size_t pw_mem = 19u * 1024 * 1024;
+
+int secret_password_params(unsigned long long opslimit, size_t memlimit)
+{
+	if (opslimit < 2 || memlimit < 19u * 1024 * 1024)
+		return -EINVAL; /* never below OWASP's minimum */
+	pw_ops = opslimit;
+	pw_mem = memlimit;
+	return 0;
+}
 
 void secret_token_new(char out[SECRET_TOKEN_LEN + 1])
 {
@@ -40,7 +50,7 @@ int secret_password_hash(const char *pw, char out[SECRET_PWHASH_MAX])
 {
 	char buf[crypto_pwhash_STRBYTES];
 	_Static_assert(crypto_pwhash_STRBYTES <= SECRET_PWHASH_MAX, "pwhash buffer");
-	if (crypto_pwhash_str_alg(buf, pw, strlen(pw), PW_OPSLIMIT, PW_MEMLIMIT,
+	if (crypto_pwhash_str_alg(buf, pw, strlen(pw), pw_ops, pw_mem,
 				  crypto_pwhash_ALG_ARGON2ID13) != 0)
 		return -ENOMEM;
 	memcpy(out, buf, sizeof(buf));
@@ -50,4 +60,9 @@ int secret_password_hash(const char *pw, char out[SECRET_PWHASH_MAX])
 int secret_password_verify(const char *stored, const char *pw)
 {
 	return crypto_pwhash_str_verify(stored, pw, strlen(pw)) == 0 ? 0 : -EACCES;
+}
+
+int secret_password_needs_rehash(const char *stored)
+{
+	return crypto_pwhash_str_needs_rehash(stored, pw_ops, pw_mem) != 0;
 }

@@ -22,7 +22,12 @@ void secret_hash_hex(const char *s, char out[SECRET_HASH_HEX + 1]);
 int secret_equal(const char *a, const char *b);
 /* secret_password_hash - Argon2id string for pw; blocking (~50 ms): call off the loop */
 int secret_password_hash(const char *pw, char out[SECRET_PWHASH_MAX]);
-/* secret_password_verify - 0 if pw matches the stored Argon2id string */
+/* secret_password_verify - 0 if pw matches the stored Argon2id string, else -EACCES */
 int secret_password_verify(const char *stored, const char *pw);
+/* secret_password_params - the Argon2id cost of new hashes (at start, before
+ * any hashing); -EINVAL below OWASP's minimum (t=2, m=19 MiB) */
+int secret_password_params(unsigned long long opslimit, size_t memlimit);
+/* secret_password_needs_rehash - 1 if stored was made with other parameters */
+int secret_password_needs_rehash(const char *stored);
 
 #endif

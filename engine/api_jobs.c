@@ -161,6 +161,7 @@ struct pending {
 	struct api *a;
 	struct http_req *req;
 	uint64_t wait_ms;
+	int transient; /* not durable (a login): its view is its result */
 };
 
 static void on_outcome(void *arg, int rc, json_t *view)
@@ -178,6 +179,11 @@ static void on_durable(void *arg, int rc, json_t *view)
 	if (rc < 0) {
 		api_reply_error(p->a, p->req, 503, "UNAVAILABLE",
 				"the job store cannot take the job now; nothing was written", NULL);
+		free(p);
+		return;
+	}
+	if (p->transient) { /* answered with its result (a login is never a 202) */
+		api_reply_json(p->req, 200, view);
 		free(p);
 		return;
 	}
@@ -236,6 +242,7 @@ void api_post_job(struct api_call *c)
 		p->a = c->a;
 		p->req = c->req;
 		p->wait_ms = wait_ms;
+		p->transient = !ev->durable;
 		jobs_submit(c->a->e->jobs, ev, c->front, args, key, on_durable, p);
 	}
 	json_decref(obj);
@@ -287,6 +294,8 @@ static void batch_durable(void *arg, int rc, json_t *view)
 	} else {
 		json_object_set(r, "id", json_object_get(view, "id"));
 		json_object_set(r, "state", json_object_get(view, "state"));
+		if (json_object_get(view, "result")) /* a login's answer is its result */
+			json_object_set(r, "result", json_object_get(view, "result"));
 	}
 	free(it);
 	if (--b->pending == 0)

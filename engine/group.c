@@ -30,6 +30,8 @@ static void group_take(struct jobs *j, struct group *g)
 	memset(g, 0, sizeof(*g));
 	g->now = now_ms();
 	g->in = intake_take(j);
+	for (struct job *job = g->in; job; job = job->next_in)
+		job->in_group = 1;
 	g->spool = json_array();
 	g->finished = json_array();
 	rec_timers_due(j->st, g->now, j->cfg.group_max, &g->due);
@@ -105,8 +107,14 @@ static int run_job(struct jobs *j, struct group *g, struct job *job)
 		goto out;
 	json_t *rec = job_record(job, &out, g->now);
 	/* a job that waited on disk had its arguments (a token, a code, a
-	 * password hash) written: they are overwritten, not just dropped */
-	rc = job->fresh ? rec_job_put(j->st, job->id, rec) : rec_job_replace(j->st, job->id, rec);
+	 * password hash) written: they are overwritten, not just dropped; a
+	 * transient one (a login) is never written */
+	if (job->transient)
+		rc = 0;
+	else if (job->fresh)
+		rc = rec_job_put(j->st, job->id, rec);
+	else
+		rc = rec_job_replace(j->st, job->id, rec);
 	if (rc == 0) {
 		collect_outbox(g, &out);
 		json_decref(job->view);
@@ -140,7 +148,7 @@ static int phase_queued(struct jobs *j, struct group *g)
 	for (int n = 0; job && n < g->nran; n++)
 		job = job->next_run;
 	for (; job; job = job->next_run) {
-		if (!job->fresh)
+		if (!job->fresh || job->transient) /* a login waits in memory only */
 			continue;
 		json_t *rec = json_object();
 		char *a = json_dumps(job->args, JSON_COMPACT);
@@ -231,6 +239,10 @@ static void group_done(struct jobs *j, struct group *g)
 			j->failed_total++;
 		else
 			j->done_total++;
+		if (job->transient && job->done && !job->in_group) {
+			job->done(job->arg, 0, job->view); /* its answer waited for its run */
+			job->done = NULL;
+		}
 		if (!job->done) /* not an intake of this group: nobody else holds it */
 			job_free(job);
 	}
@@ -249,8 +261,13 @@ static void group_ack(struct jobs *j, struct group *g)
 	for (; job; job = next) {
 		json_t *view = NULL;
 		next = job->next_in;
+		job->in_group = 0;
+		if (job->transient && job->rc == 0 && !job->view)
+			continue; /* not run yet: answered when it has run */
 		if (job->rc < 0) {
 			job->done(job->arg, job->rc, NULL);
+		} else if (job->transient) {
+			job->done(job->arg, 0, job->view);
 		} else {
 			if (!job->dup || jobs_view(j, job->id, &view) < 0)
 				view = json_pack("{s:s, s:s}", "id", job->id, "state", "queued");

@@ -183,6 +183,11 @@ double hashpool_rate(const struct hashpool *p)
 	return p->rate;
 }
 
+int64_t hashpool_done(const struct hashpool *p)
+{
+	return p->done_total;
+}
+
 int hashpool_threads(const struct hashpool *p)
 {
 	return p->nthreads;

@@ -32,6 +32,8 @@ int hashpool_depth(const struct hashpool *p);
 /* hashpool_rate - tasks done per second, measured over the last seconds (0: none yet) */
 double hashpool_rate(const struct hashpool *p);
 int hashpool_threads(const struct hashpool *p);
+/* hashpool_done - tasks done since the pool opened */
+int64_t hashpool_done(const struct hashpool *p);
 /* hashpool_close - let the running tasks finish, cancel the queued ones
  * (each done still called, on this thread), stop the threads; the pool is
  * freed once its handle is closed */

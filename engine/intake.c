@@ -8,6 +8,9 @@
 #include "jobs_priv.h"
 #include "rec.h"
 #include "secret.h"
+#include "wf_verify.h"
+
+#include <sodium.h>
 
 #include <errno.h>
 #include <stddef.h>
@@ -26,13 +29,35 @@ static int password_args(const struct wf_event *ev, const json_t *args)
 	return 0;
 }
 
-/* hash_work - thread pool: the job's passwords become Argon2id strings;
- * reads only the job's own arguments and its event (kept alive by its set) */
+/* verify_work - the password check: its outcome in the arguments (see
+ * wf_verify.h), the clear password wiped and dropped */
+static void verify_work(struct job *job)
+{
+	const char *stored = job->verify_hash ? job->verify_hash : job->j->dummy_hash;
+	json_t *pw = json_object_get(job->args, job->ev->verify);
+	const char *text = json_string_value(pw);
+	char digest[65], hash[SECRET_PWHASH_MAX];
+	int ok = text && secret_password_verify(stored, text) == 0 && job->verify_hash;
+	json_object_set_new(job->args, "%verified", json_string(ok ? "1" : "0"));
+	wf_verify_digest(job->verify_hash, digest);
+	json_object_set_new(job->args, "%hash", json_string(digest));
+	if (ok && secret_password_needs_rehash(stored) && secret_password_hash(text, hash) == 0)
+		json_object_set_new(job->args, "%rehash", json_string(hash));
+	if (text)
+		sodium_memzero((char *)text, strlen(text));
+	json_object_del(job->args, job->ev->verify);
+}
+
+/* hash_work - thread pool: the job's passwords become Argon2id strings (and
+ * a password check is made); reads only the job's own arguments and its
+ * event (kept alive by its set) */
 static void hash_work(struct hash_task *t)
 {
 	struct job *job = (struct job *)((char *)t - offsetof(struct job, hash));
 	const char *name;
 	json_t *v;
+	if (job->ev->verify)
+		verify_work(job);
 	json_object_foreach(job->ev->args, name, v) {
 		const char *pw = json_string_value(json_object_get(job->args, name));
 		char hash[SECRET_PWHASH_MAX];
@@ -80,6 +105,57 @@ static void hash_done(struct hash_task *t)
 	jobs_arm(j);
 }
 
+static void hash_start(struct jobs *j, struct job *job)
+{
+	hashpool_submit(j->hashes, &job->hash);
+}
+
+static void delay_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void delay_done(uv_timer_t *t)
+{
+	struct job *job = t->data;
+	uv_close((uv_handle_t *)t, delay_closed);
+	job->delay = NULL;
+	hash_start(job->j, job);
+}
+
+/* locked_out - a lockout answers at once, with no hashing: the one failure code */
+static void locked_out(struct jobs *j, struct job *job)
+{
+	json_t *view = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "id", job->id, "type", job->type,
+				 "state", "done", "result", "code", "LOGIN_FAILED", "message",
+				 wf_message(job->ws, "LOGIN_FAILED"));
+	job->done(job->arg, 0, view);
+	json_decref(view);
+	j->locked_out++;
+}
+
+/* verify_setup - before any hashing: is the key locked out? how long must
+ * it wait? which hash to check?  0, or 1 when answered already */
+static int verify_setup(struct jobs *j, struct job *job)
+{
+	struct wf_peek pk;
+	if (wf_verify_peek(job->ws, job->ev, j->st, job->args, job->front, now_ms(), &pk) < 0)
+		return 0; /* the store: the run will say (its reads fail the same way) */
+	if (pk.locked) {
+		wf_peek_free(&pk);
+		locked_out(j, job);
+		return 1;
+	}
+	job->verify_hash = pk.hash;
+	if (pk.delay_ms > 0) {
+		job->delay = xcalloc(1, sizeof(*job->delay));
+		uv_timer_init(j->e->loop, job->delay);
+		job->delay->data = job;
+		uv_timer_start(job->delay, delay_done, (uint64_t)pk.delay_ms, 0);
+	}
+	return 0;
+}
+
 void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, json_t *args,
 		 const char *key, jobs_done_fn done, void *arg)
 {
@@ -93,15 +169,23 @@ void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, j
 	job->ev = ev;
 	job->done = done;
 	job->arg = arg;
+	job->transient = !ev->durable;
+	if (job->transient)
+		id_new(job->id); /* a name for its answer; it is never written */
+	if (ev->verify && verify_setup(j, job)) {
+		job_free(job);
+		return;
+	}
 	*j->in_tail = job;
 	j->in_tail = &job->next_in;
-	if (password_args(ev, args)) {
+	if (password_args(ev, args) || ev->verify) {
 		job->hash.work = hash_work;
 		job->hash.done = hash_done;
 		snprintf(job->hash.group, sizeof(job->hash.group), "%s", front);
 		job->hashing = 1;
 		j->hashing++;
-		hashpool_submit(j->hashes, &job->hash);
+		if (!job->delay)
+			hash_start(j, job);
 		return;
 	}
 	jobs_arm(j);
@@ -129,7 +213,12 @@ static int intake_one(struct jobs *j, struct job *job, int64_t now)
 	json_t *rec;
 	int rc;
 	if (job->rc < 0)
-		return 0; /* its hashing failed: answered below, nothing written */
+		return 0;     /* its hashing failed: answered below, nothing written */
+	if (job->transient) { /* never written: no key, no record; it runs and answers */
+		job->fresh = 1;
+		runq_push(j, job);
+		return 0;
+	}
 	if (job->key && rec_idem_get(j->st, job->front, job->key, &rec) == 0) {
 		job->dup = 1;
 		snprintf(job->id, sizeof(job->id), "%s", rec_str0(rec, "job"));
@@ -168,9 +257,15 @@ void intake_cancel_all(struct jobs *j)
 	struct job **pp = &j->in_head;
 	while (*pp) {
 		struct job *job = *pp;
-		if (job->hashing) {
+		if (job->hashing && !job->delay) {
 			pp = &job->next_in;
 			continue;
+		}
+		if (job->delay) { /* waiting for its slowdown: never started */
+			uv_close((uv_handle_t *)job->delay, delay_closed);
+			job->delay = NULL;
+			job->hashing = 0;
+			j->hashing--;
 		}
 		*pp = job->next_in;
 		intake_cancel(job);

@@ -32,6 +32,10 @@ struct job {
 	int dup;	       /* its key named an earlier job (id): that job is the answer */
 	int fresh;	       /* in the run queue, but its record not yet on disk */
 	int queued;	       /* in the run queue */
+	int transient;	       /* not durable (a login): never written, answered with its result */
+	int in_group;	       /* an intake of the group being written */
+	char *verify_hash;     /* with a password check: the stored hash (NULL: the dummy's) */
+	uv_timer_t *delay;     /* with a password check: the slowdown's wait */
 	json_t *view;	       /* after its run: the view waiters get */
 	struct hash_task hash; /* password hashing off the loop */
 	struct job *next_in;   /* intake list */
@@ -65,6 +69,8 @@ struct jobs {
 	int nrun;
 	struct waiter *waiters;
 	struct hashpool *hashes;
+	char dummy_hash[128];  /* checked for a login nobody has: the same work, the same time */
+	int64_t locked_out;    /* password checks refused by a lockout, without hashing */
 	json_t *outbox_del;    /* outbox keys spooled, to delete in the next group */
 	json_t *outbox_retry;  /* committed outbox records the spool refused for now */
 	int hashing;	       /* intakes whose password is being hashed */

@@ -13,6 +13,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "rec.h"
+#include "secret.h"
 #include "util.h"
 
 #include <errno.h>
@@ -26,7 +27,7 @@
 
 struct settings {
 	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file;
-	long long group_commit, max_body, max_connections, hash_threads;
+	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
 	int64_t retention;
 };
 
@@ -41,6 +42,8 @@ static const struct conf_item settings_table[] = {
 	{"engine.max_body", CONF_INT, "1048576", 1024, 1LL << 30, S(max_body)},
 	{"engine.max_connections", CONF_INT, "1024", 1, 1000000, S(max_connections)},
 	{"engine.hash_threads", CONF_INT, "0", 0, 256, S(hash_threads)},
+	{"engine.argon2.opslimit", CONF_INT, "2", 2, 20, S(argon_ops)},
+	{"engine.argon2.memlimit_mib", CONF_INT, "19", 19, 4096, S(argon_mib)},
 	{"log.level", CONF_STR, "info", 0, 0, S(log_level)},
 	{"engine.pid_file", CONF_STR, "var/regflowd.pid", 0, 0, S(pid_file)},
 	{"engine.retention", CONF_DUR, "30d", 1000, 3650LL * 86400000, S(retention)},
@@ -142,6 +145,9 @@ static void read_settings(struct regflowd *d, int argc, char **argv)
 		usage();
 	if (conf_open(&d->conf, &ca) < 0 || conf_read(&d->conf, settings_table, &d->set) < 0)
 		fatal("%s", conf_error(&d->conf));
+	if (secret_password_params((unsigned long long)d->set.argon_ops,
+				   (size_t)d->set.argon_mib * 1024 * 1024) < 0)
+		fatal("engine.argon2: below OWASP's minimum (opslimit 2, memlimit_mib 19)");
 	if (log_set_level_name(d->set.log_level) < 0)
 		fatal("log.level: unknown level \"%s\" (debug, info, warning, error)",
 		      d->set.log_level);

@@ -57,17 +57,55 @@ static int revoke_live(struct wf_ctx *c, enum rec_kind kind, const char *purpose
 	return c->err;
 }
 
+int wf_acts_newest_pwhash(struct wf_ctx *c, const char *purpose, char **out)
+{
+	json_t *keys = NULL, *k;
+	size_t i;
+	int64_t best = -1;
+	int rc = wf_ctx_account_records(c, REC_TOKEN, &keys);
+	*out = NULL;
+	json_array_foreach(keys, i, k) {
+		json_t *t = rc == 0 ? wf_ctx_get(c, json_string_value(k)) : NULL;
+		if (t && rec_is(t, "purpose", purpose) && rec_is(t, "state", "live") &&
+		    rec_str(t, "pwhash") && rec_int(t, "created", 0) > best) {
+			best = rec_int(t, "created", 0);
+			free(*out);
+			*out = xstrdup(rec_str(t, "pwhash"));
+		}
+		json_decref(t);
+	}
+	json_decref(keys);
+	return rc;
+}
+
+/*
+ * act_issue_token - a new link's token; the live ones of its purpose are
+ * revoked unless keep = true (a second registration of a pending address
+ * never kills the first one's link).  With password = ARG the token
+ * carries that argument's hash, and the link that is used decides the
+ * password (set_password from = "token"); without, it carries the one the
+ * newest live token carried (a resent link keeps the password it had).
+ */
 int act_issue_token(struct wf_ctx *c, const struct wf_action *a)
 {
 	char tok[SECRET_TOKEN_LEN + 1], hex[SECRET_HASH_HEX + 1], key[REC_KEY_MAX];
-	const char *purpose = wf_p_str(a, "purpose");
+	const char *purpose = wf_p_str(a, "purpose"), *arg = wf_p_str(a, "password");
 	int64_t valid = wf_p_int(a, "valid", 0);
-	int rc = revoke_live(c, REC_TOKEN, purpose);
-	if (rc < 0)
+	char *carried = NULL;
+	int rc = arg ? 0 : wf_acts_newest_pwhash(c, purpose, &carried);
+	if (rc == 0 && !wf_p_bool(a, "keep"))
+		rc = revoke_live(c, REC_TOKEN, purpose);
+	if (rc < 0) {
+		free(carried);
 		return rc;
+	}
 	secret_token_new(tok);
 	secret_hash_hex(tok, hex);
 	json_t *t = secret_rec(c, purpose, valid);
+	const char *pw = arg ? json_string_value(json_object_get(c->args, arg)) : carried;
+	if (pw)
+		rec_set(t, "pwhash", pw);
+	free(carried);
 	wf_ctx_put(c, rec_token_key(hex, key), t, 0);
 	json_decref(t);
 	secret_show(c, "token", tok, valid);
@@ -92,6 +130,8 @@ int act_verify_token(struct wf_ctx *c, const struct wf_action *a)
 		rec_set(t, "state", "used");
 		rec_set_int(t, "used", c->now);
 		wf_ctx_put(c, key, t, 0);
+		json_decref(c->token);
+		c->token = json_incref(t);
 	}
 	json_decref(t);
 	return rc;

@@ -38,8 +38,17 @@ int act_set(struct wf_ctx *c, const struct wf_action *a)
 
 int act_set_password(struct wf_ctx *c, const struct wf_action *a)
 {
-	/* the API hashed it (Argon2id) before the job was written */
-	rec_set(c->account, "pwhash", json_string_value(json_object_get(c->args, "password")));
+	/* the API hashed it (Argon2id) before the job was written; from =
+	 * "token": the one the verified link carries (the password of the
+	 * registration whose link was used) */
+	const char *arg = wf_p_str(a, "arg") ? wf_p_str(a, "arg") : "password";
+	const char *from = wf_p_str(a, "from");
+	if (from && !strcmp(from, "token")) {
+		if (c->token && rec_str(c->token, "pwhash"))
+			rec_set(c->account, "pwhash", rec_str(c->token, "pwhash"));
+		return 0;
+	}
+	rec_set(c->account, "pwhash", json_string_value(json_object_get(c->args, arg)));
 	return 0;
 }
 

@@ -42,6 +42,9 @@ int act_inbox_answer(struct wf_ctx *c, const struct wf_action *a);
 int wf_acts_other_accounts(struct wf_ctx *c, const char *field, const char *value, json_t **out);
 /* wf_acts_field_value - a rendered value as the field stores it (addresses in lower case) */
 char *wf_acts_field_value(struct wf_ctx *c, const char *field, const char *tmpl);
+/* wf_acts_newest_pwhash - the password hash the newest live token of purpose
+ * of the subject carries (in *out, caller frees; NULL if none) */
+int wf_acts_newest_pwhash(struct wf_ctx *c, const char *purpose, char **out);
 /* wf_acts_send - one message of template tname to the rendered address to */
 int wf_acts_send(struct wf_ctx *c, const char *tname, const char *to);
 

@@ -7,10 +7,81 @@
 #include "buf.h"
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void wf_ctx_init(struct wf_ctx *c, const struct wf_set *ws, struct store *st, int64_t now)
+{
+	memset(c, 0, sizeof(*c));
+	c->ws = ws;
+	c->st = st;
+	c->now = now;
+	c->writes = json_object();
+	c->sticky = json_object();
+	c->outbox = json_array();
+	c->vars = json_object();
+}
+
+void wf_ctx_release(struct wf_ctx *c)
+{
+	json_decref(c->writes);
+	json_decref(c->sticky);
+	json_decref(c->outbox);
+	json_decref(c->vars);
+	json_decref(c->account);
+	json_decref(c->account_was);
+	json_decref(c->token);
+	json_decref(c->other);
+	json_decref(c->extra);
+	memset(c, 0, sizeof(*c));
+}
+
+/* client_net - the client's network as limits count it: an IPv4 address
+ * whole, an IPv6 address by its /64 (one customer's prefix) */
+static void client_net(const char *ip, char *out, size_t n)
+{
+	unsigned char a[16];
+	out[0] = 0;
+	if (!ip || !*ip)
+		return;
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		inet_ntop(AF_INET, a, out, (socklen_t)n);
+	} else if (inet_pton(AF_INET6, ip, a) == 1) {
+		memset(a + 8, 0, 8);
+		char s[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, a, s, sizeof(s));
+		snprintf(out, n, "%s/64", s);
+	}
+}
+
+/* mailbox - an address as one mailbox: lower case, the +tag of the local
+ * part left out (a+1@x and a+2@x reach the same person) */
+static void mailbox(const char *email, char *out, size_t n)
+{
+	const char *at = email ? strrchr(email, '@') : NULL;
+	out[0] = 0;
+	if (!at)
+		return;
+	size_t local = strcspn(email, "+@");
+	if (email + local > at)
+		local = (size_t)(at - email);
+	snprintf(out, n, "%.*s%s", (int)local, email, at);
+	for (char *p = out; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+void wf_ctx_derive(struct wf_ctx *c)
+{
+	char buf[256];
+	client_net(json_string_value(json_object_get(c->args, "client_ip")), buf, sizeof(buf));
+	json_object_set_new(c->vars, "client_net", json_string(buf));
+	mailbox(json_string_value(json_object_get(c->args, "email")), buf, sizeof(buf));
+	json_object_set_new(c->vars, "mailbox", json_string(buf));
+}
 
 json_t *wf_ctx_get(struct wf_ctx *c, const char *key)
 {

@@ -15,11 +15,12 @@ struct wf_ctx {
 	const struct wf_event *ev; /* NULL for a timer */
 	struct store *st;
 	json_t *args;
-	json_t *vars;	 /* template variables */
-	json_t *writes;	 /* committed only if the transition succeeds */
-	json_t *sticky;	 /* committed in any case (attempt counts, rate limits) */
-	json_t *outbox;	 /* keys of the outbox records in writes */
-	json_t *account; /* the subject, changed in place */
+	json_t *vars;	     /* template variables */
+	json_t *writes;	     /* committed only if the transition succeeds */
+	json_t *sticky;	     /* committed in any case (attempt counts, rate limits) */
+	json_t *outbox;	     /* keys of the outbox records in writes */
+	json_t *account;     /* the subject, changed in place */
+	json_t *account_was; /* as it was read: an unchanged subject is not written */
 	char akey[REC_KEY_MAX];
 	const char *front;
 	const char *code; /* reply */
@@ -27,6 +28,7 @@ struct wf_ctx {
 	int64_t secret_expires; /* expiry of the secret issued in this transition */
 	const char *secret;	/* the clear secret, for the spool envelope */
 	json_t *other;		/* another account an action looked up (lookup, inbox_answer) */
+	json_t *token;		/* the token verify_token took (set_password from = "token") */
 	char okey[REC_KEY_MAX];
 	const char *goto_state; /* set by "goto": overrides the transition's "to" */
 	json_t *extra;		/* more fields for the reply (warnings, review id) */
@@ -50,6 +52,13 @@ static inline int wf_act_run(struct wf_ctx *c, const struct wf_action *a)
 	return wf_act_of(a->def->op)(c, a);
 }
 
+/* wf_ctx_init, wf_ctx_release - a run's context for ws on st at now */
+void wf_ctx_init(struct wf_ctx *c, const struct wf_set *ws, struct store *st, int64_t now);
+void wf_ctx_release(struct wf_ctx *c);
+/* wf_ctx_derive - the variables made from the job's arguments: client_net
+ * (client_ip, IPv6 by its /64) and mailbox (email, one per person) */
+void wf_ctx_derive(struct wf_ctx *c);
+
 /* wf_ctx_set_other - make rec (or none) the "other" account: vars other_* */
 void wf_ctx_set_other(struct wf_ctx *c, const char *key, json_t *rec);
 /* wf_ctx_cond - 1 if the condition holds (account field first, then variable) */
@@ -71,6 +80,10 @@ int wf_ctx_account_records(struct wf_ctx *c, enum rec_kind kind, json_t **keys);
 json_t *wf_ctx_copy(struct wf_ctx *c, const char *key);
 /* wf_ctx_extra - the reply's extra fields, made on first use */
 json_t *wf_ctx_extra(struct wf_ctx *c);
+/* wf_verify_outcome - after the subject lookup (found: its outcome), the
+ * password check's: WF_ACT_FAILED with LOGIN_FAILED (a failure counted) or
+ * 0 (the failures forgotten, an old hash replaced) (wf_verify.c) */
+int wf_verify_outcome(struct wf_ctx *c, int found);
 /* wf_ctx_find_subject - the event's subject (wf_subject.c): 0 found or
  * created, WF_ACT_FAILED missing (c->code set), or -errno */
 int wf_ctx_find_subject(struct wf_ctx *c);

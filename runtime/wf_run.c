@@ -33,7 +33,7 @@ static void fill_vars(struct wf_ctx *c)
 	json_object_foreach(c->args, name, v) {
 		const char *t =
 			c->ev ? json_string_value(json_object_get(c->ev->args, name)) : NULL;
-		if (t && strcmp(t, "password") != 0)
+		if (t && !wf_arg_hidden(t))
 			json_object_set(c->vars, name, v);
 	}
 	json_object_set_new(c->vars, "account", json_string(wf_ctx_account_id(c)));
@@ -106,7 +106,8 @@ static int run_list(struct wf_ctx *c, const struct wf_action *acts, int n, const
 	if (rc == 0 && to)
 		rc = enter_state(c, to);
 	if (rc == 0) {
-		wf_ctx_put(c, c->akey, c->account, 0);
+		if (!c->account_was || !json_equal(c->account, c->account_was))
+			wf_ctx_put(c, c->akey, c->account, 0);
 	} else if (rc == WF_ACT_FAILED) {
 		/* a failed action: forget the transition's writes and messages */
 		json_object_clear(c->writes);
@@ -127,22 +128,17 @@ static json_t *make_result(struct wf_ctx *c, const char *code)
 	/* an account that a failed transition would have created does not exist */
 	if (c->account && (!c->ev || c->ev->reveal) && !(c->created && c->failed))
 		json_object_set_new(r, "account", json_string(wf_ctx_account_id(c)));
+	/* a password check names the account, and its status, only when it passed */
+	if (c->account && c->ev && c->ev->verify && !c->failed) {
+		json_object_set_new(r, "account", json_string(wf_ctx_account_id(c)));
+		json_object_set_new(r, "status", json_string(rec_str0(c->account, "status")));
+	}
 	if (c->extra)
 		json_object_update_missing(r, c->extra);
 	return r;
 }
 
-static void ctx_init(struct wf_ctx *c, const struct wf_set *ws, struct store *st, int64_t now)
-{
-	memset(c, 0, sizeof(*c));
-	c->ws = ws;
-	c->st = st;
-	c->now = now;
-	c->writes = json_object();
-	c->sticky = json_object();
-	c->outbox = json_array();
-	c->vars = json_object();
-}
+#define ctx_init wf_ctx_init
 
 /* ctx_finish - move the outcome to out and release the context */
 static int ctx_finish(struct wf_ctx *c, int rc, struct wf_out *out)
@@ -161,10 +157,8 @@ static int ctx_finish(struct wf_ctx *c, int rc, struct wf_out *out)
 		memset(out, 0, sizeof(*out));
 	}
 	json_decref(c->sticky);
-	json_decref(c->vars);
-	json_decref(c->account);
-	json_decref(c->other);
-	json_decref(c->extra);
+	c->writes = c->sticky = c->outbox = NULL;
+	wf_ctx_release(c);
 	return rc;
 }
 
@@ -217,7 +211,7 @@ static int run_limits(struct wf_ctx *c)
 	int rc = 0;
 	json_object_foreach(c->args, aname, aval) {
 		const char *t = json_string_value(json_object_get(c->ev->args, aname));
-		if (t && strcmp(t, "password") != 0)
+		if (t && !wf_arg_hidden(t))
 			json_object_set(c->vars, aname, aval);
 	}
 	if (c->front)
@@ -266,7 +260,13 @@ int wf_run_event(const struct wf_set *ws, const struct wf_event *ev, struct stor
 	c.ev = ev;
 	c.wf = ev->wf;
 	normalize_args(ev, args);
-	if ((rc = run_limits(&c)) != 0 || (rc = wf_ctx_find_subject(&c)) != 0)
+	wf_ctx_derive(&c);
+	if ((rc = run_limits(&c)) != 0)
+		return ctx_finish(&c, rc, out);
+	rc = wf_ctx_find_subject(&c);
+	if (ev->verify) /* only the right password tells anything of the account */
+		rc = wf_verify_outcome(&c, rc);
+	if (rc != 0)
 		return ctx_finish(&c, rc, out);
 	fill_vars(&c);
 	/* a deregistered account takes no more events (its owner is told so) */

@@ -31,16 +31,19 @@ static const char *by_arg(const struct wf_event *ev, const json_t *args, char *b
 }
 
 /* holder_rank - which account holds an address, a phone or an id number:
- * deregistered ones aside, one that verified it before one that only asked
- * for a code or a link */
-static int holder_rank(const json_t *a)
+ * one that verified it before one that only asked for a code or a link;
+ * deregistered ones aside - but a password check finds one (its owner is
+ * told it is deregistered, after the right password) */
+static int holder_rank(const json_t *a, int verify)
 {
 	const char *status = rec_str0(a, "status");
-	if (!a || !rec_is(a, "kind", "account") || !strcmp(status, "deregistered"))
+	if (!a || !rec_is(a, "kind", "account"))
 		return 0;
+	if (!strcmp(status, "deregistered"))
+		return verify ? 1 : 0;
 	if (!strncmp(status, "pending_code", 12) || !strncmp(status, "pending_activation", 18))
-		return 1;
-	return 2;
+		return 2;
+	return 3;
 }
 
 /* by_index - the holder of an indexed value (email, phone, idno) */
@@ -53,7 +56,7 @@ static int by_index(struct wf_ctx *c, const char *by, const char *value)
 		return rc;
 	json_array_foreach(keys, i, k) {
 		json_t *a = wf_ctx_get(c, json_string_value(k));
-		int rank = holder_rank(a);
+		int rank = holder_rank(a, c->ev && c->ev->verify);
 		if (rank > best) {
 			best = rank;
 			snprintf(c->akey, sizeof(c->akey), "%s", json_string_value(k));
@@ -78,7 +81,8 @@ static void by_record(struct wf_ctx *c, const char *key, const char *col, const 
 static int locate(struct wf_ctx *c, const char *by, const char *value)
 {
 	char key[REC_KEY_MAX], hex[SECRET_HASH_HEX + 1];
-	if (!strcmp(by, "email") || !strcmp(by, "phone") || !strcmp(by, "idno"))
+	if (!strcmp(by, "email") || !strcmp(by, "phone") || !strcmp(by, "idno") ||
+	    !strcmp(by, "login"))
 		return by_index(c, by, value);
 	if (!strcmp(by, "token")) {
 		secret_hash_hex(value, hex);
@@ -127,12 +131,14 @@ int wf_ctx_find_subject(struct wf_ctx *c)
 	if (!by) /* none of the lookup's arguments came */
 		return wf_ctx_fail(c, strcmp(ev->missing, "create") ? ev->missing : "NOT_FOUND");
 	char *value = xstrdup(json_string_value(json_object_get(c->args, wf_by_arg(by))));
-	if (!strcmp(by, "email") || !strcmp(by, "phone"))
+	if (!strcmp(by, "email") || !strcmp(by, "phone") || !strcmp(by, "login"))
 		lower(value);
 	if ((rc = locate(c, by, value)) < 0)
 		goto out;
-	if (c->akey[0])
+	if (c->akey[0]) {
 		c->account = wf_ctx_copy(c, c->akey); /* changed in place from here on */
+		c->account_was = c->account ? json_deep_copy(c->account) : NULL;
+	}
 	if (c->account && !rec_is(c->account, "kind", "account")) {
 		json_decref(c->account);
 		c->account = NULL;

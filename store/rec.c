@@ -11,13 +11,14 @@
 #include <string.h>
 
 /*
- * Indexed columns, and what each serves: email, phone, idno - subject
+ * Indexed columns, and what each serves: email, phone, idno, login - subject
  * lookups and uniqueness; account - an account's tokens, codes, timers,
  * inbox items; jstate - queued jobs at start; kind - every record of a kind
  * (the outbox at start, the reviews); due - the next timer; purge - records
  * past their retention.
  */
-static const char *const lex_cols[] = {"kind", "email", "phone", "idno", "jstate", "account", NULL};
+static const char *const lex_cols[] = {"kind",	 "email",   "phone", "idno",
+				       "jstate", "account", "login", NULL};
 static const char *const num_cols[] = {"due", "purge", NULL};
 static const struct store_index indexes = {lex_cols, num_cols};
 
@@ -34,7 +35,7 @@ struct kind_def {
 
 static const struct kind_def kinds[REC_NKIND] = {
 	[REC_ACCOUNT] = {"account", 'a', COLS("kind", "pwhash", "idno"), COLS("pwhash")},
-	[REC_TOKEN] = {"token", 't', COLS("kind"), no_cols},
+	[REC_TOKEN] = {"token", 't', COLS("kind", "pwhash"), COLS("pwhash")},
 	[REC_CODE] = {"code", 'c', COLS("kind", "hash", "salt"), COLS("hash", "salt")},
 	[REC_LIMIT] = {"limit", 'l', COLS("kind"), no_cols},
 	[REC_TIMER] = {"timer", 'm', COLS("kind"), no_cols},

@@ -31,7 +31,8 @@ enum wf_param_kind {
 	WP_FIELD,     /* an account field the workflow may set */
 	WP_RULES,     /* a list of { max = N; per = "1h"; } */
 	WP_BLACKLIST, /* { max = N; per = "1d"; for = "1d"; } */
-	WP_STATE      /* the name of a state of this workflow */
+	WP_STATE,     /* the name of a state of this workflow */
+	WP_BOOL	      /* true or false */
 };
 
 struct wf_param {
@@ -128,6 +129,19 @@ struct wf_state {
 	int line;
 };
 
+/*
+ * a lockout (per login and client): after `after` failures in a row the
+ * key is locked for `lock`, each further lock `growth` times longer, at
+ * most `longest`; a success unlocks and forgets.  A slowdown (per login
+ * alone): past `after` failures every attempt waits `step` more, at most
+ * `longest` - it never locks the owner out.
+ */
+struct wf_lockout {
+	char *key; /* template */
+	int64_t after, lock_ms, growth, longest_ms;
+	int line;
+};
+
 struct wf_event {
 	char *name;
 	json_t *args;  /* name -> type ("email", "password", ...; "email?" is optional) */
@@ -138,7 +152,10 @@ struct wf_event {
 	char *purpose; /* by token: the token's purpose */
 	char *missing; /* no such subject: "create" or a result code */
 	char *role;    /* the role a token needs for this job type ("front" unless said) */
-	struct wf_action *limits; /* "limit" actions run before any transition */
+	int durable;   /* 0: answered with its result, never written (login) */
+	char *verify;  /* the argument (of type secret) checked against the account's password */
+	struct wf_lockout *lockout, *slowdown; /* with verify: the brute-force limits */
+	struct wf_action *limits;	       /* "limit" actions run before any transition */
 	int nlimits;
 	struct wf *wf;
 	int line;
@@ -200,6 +217,8 @@ const char *wf_message(const struct wf_set *ws, const char *code);
 
 /* wf_arg_check - validate one argument of the given type; NULL if fine, else why */
 const char *wf_arg_check(const char *type, const char *value);
+/* wf_arg_hidden - 1 for the types no template sees (password, secret) */
+int wf_arg_hidden(const char *type);
 /* wf_arg_type_known - 1 if type is an argument type wf_arg_check knows */
 int wf_arg_type_known(const char *type);
 /* wf_known_code - 1 if code is a result code the SPEC defines */
@@ -227,6 +246,10 @@ const char *wf_idno_check(const char *no);
 static inline const char *wf_p_str(const struct wf_action *a, const char *name)
 {
 	return json_string_value(json_object_get(a->p, name));
+}
+static inline int wf_p_bool(const struct wf_action *a, const char *name)
+{
+	return json_is_true(json_object_get(a->p, name));
 }
 static inline int64_t wf_p_int(const struct wf_action *a, const char *name, int64_t def)
 {

@@ -5,6 +5,7 @@
 #include "util.h"
 #include "wf.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -200,6 +201,34 @@ static const char *idno_arg_check(const char *s)
 	return NULL;
 }
 
+/* secret_check - a password to verify: never stored, so only its length */
+static const char *secret_check(const char *s)
+{
+	size_t n = strlen(s);
+	return n == 0 ? "empty" : n > 128 ? "at most 128 characters" : NULL;
+}
+
+/* login_check - what an account registered with: an address, a phone, a username */
+static const char *login_check(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 254)
+		return "1 to 254 characters";
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+			return "no spaces or control characters";
+	return NULL;
+}
+
+/* ip_check - an IPv4 or IPv6 address as the front saw it */
+static const char *ip_check(const char *s)
+{
+	unsigned char buf[16];
+	if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)
+		return NULL;
+	return "not an IPv4 or IPv6 address";
+}
+
 static const char *account_check(const char *s)
 {
 	return id_valid(s) ? NULL : "not an account id";
@@ -209,11 +238,19 @@ static const struct {
 	const char *type;
 	const char *(*check)(const char *);
 } arg_types[] = {
-	{"email", email_check}, {"password", password_check}, {"token", token_check},
-	{"code", code_check},	{"phone", phone_check},	      {"account", account_check},
-	{"photo", photo_check}, {"id_no", idno_arg_check},    {"string", NULL},
+	{"email", email_check},	  {"password", password_check}, {"token", token_check},
+	{"code", code_check},	  {"phone", phone_check},	{"account", account_check},
+	{"photo", photo_check},	  {"id_no", idno_arg_check},	{"string", NULL},
 	{"caller", NULL}, /* the caller's token name: set by the engine, never by the caller */
+	{"secret", secret_check}, {"login", login_check},	{"ip", ip_check},
 };
+
+int wf_arg_hidden(const char *type_)
+{
+	char type[32];
+	wf_arg_base(type_ ? type_ : "", type, sizeof(type));
+	return !strcmp(type, "password") || !strcmp(type, "secret");
+}
 
 int wf_arg_type_known(const char *type_)
 {

@@ -34,6 +34,8 @@ static const char *job_types[] = {"register_email",
 				  "recover_username",
 				  "recover_password",
 				  "reset_password",
+				  "login",
+				  "change_password",
 				  NULL};
 
 static const char *result_codes[] = {"OK",
@@ -58,6 +60,8 @@ static const char *result_codes[] = {"OK",
 				     "ASSISTANT_NOT_ELIGIBLE",
 				     "NOT_FOUND",
 				     "DEREGISTERED",
+				     "LOGIN_FAILED",
+				     "IDNO_MISMATCH",
 				     NULL};
 
 int wfl_in_list(const char *const *list, const char *s)
@@ -164,8 +168,10 @@ static void event_limits(struct lctx *lc, struct wf *wf, struct wf_event *ev, co
 	const char *an;
 	json_t *at;
 	wfl_scope_add(&sc, "front");
+	wfl_scope_add(&sc, "client_net");
+	wfl_scope_add(&sc, "mailbox");
 	json_object_foreach(ev->args, an, at)
-		if (strcmp(json_string_value(at), "password") != 0)
+		if (!wf_arg_hidden(json_string_value(at)))
 			wfl_scope_add(&sc, an);
 	ev->nlimits = config_setting_length(lim);
 	ev->limits = xcalloc((size_t)ev->nlimits + 1, sizeof(*ev->limits));
@@ -194,14 +200,14 @@ static void event_subject(struct lctx *lc, struct wf_event *ev, config_setting_t
 	ev->purpose = wfl_member_str(lc, s, "purpose", 0);
 	ev->missing = wfl_member_str(lc, s, "missing", 1);
 	if (ev->by) {
-		static const char *bys[] = {"email",   "phone",	 "idno",    "token",
-					    "account", "review", "request", NULL};
+		static const char *bys[] = {"email",  "phone",	 "idno",  "token", "account",
+					    "review", "request", "login", NULL};
 		char *b = xstrdup(ev->by), *save = NULL;
 		for (char *one = strtok_r(b, "|", &save); one; one = strtok_r(NULL, "|", &save)) {
 			if (!wfl_in_list(bys, one))
 				wfl_lerr(lc, wfl_sline(s),
 					 "subject: unknown lookup \"%s\" (email, phone, "
-					 "idno, token, account, review, request)",
+					 "idno, token, account, review, request, login)",
 					 one);
 			if (!json_object_get(ev->args, wf_by_arg(one)))
 				wfl_lerr(lc, wfl_sline(s),
@@ -218,9 +224,84 @@ static void event_subject(struct lctx *lc, struct wf_event *ev, config_setting_t
 			 ev->missing);
 }
 
+/* lockout_of - a { key; after; lock (or step); growth; longest; } group */
+static struct wf_lockout *lockout_of(struct lctx *lc, const struct wf_event *ev,
+				     config_setting_t *g, const char *what)
+{
+	static const char *lock_known[] = {"key", "after", "lock", "growth", "longest", NULL};
+	static const char *slow_known[] = {"key", "after", "step", "longest", NULL};
+	int slow = !strcmp(what, "slowdown");
+	struct wf_lockout *l = xcalloc(1, sizeof(*l));
+	struct scope sc = {.n = 0};
+	const char *an;
+	json_t *at;
+	int after = 0, growth = 1;
+	l->line = wfl_sline(g);
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		wfl_lerr(lc, l->line, "%s must be a group { key = ...; after = N; ... }", what);
+		return l;
+	}
+	wfl_check_known(lc, g, slow ? slow_known : lock_known, what);
+	l->key = wfl_member_str(lc, g, "key", 1);
+	wfl_scope_add(&sc, "front");
+	wfl_scope_add(&sc, "client_net");
+	json_object_foreach(ev->args, an, at)
+		if (!wf_arg_hidden(json_string_value(at)))
+			wfl_scope_add(&sc, an);
+	if (l->key)
+		wfl_tmpl_vars_check(lc, l->line, l->key, sc.v, what);
+	if (!config_setting_lookup_int(g, "after", &after) || after < 1)
+		wfl_lerr(lc, l->line, "%s: after must be a count of at least 1", what);
+	l->after = after;
+	if (!slow && (config_setting_lookup_int(g, "growth", &growth), growth < 1 || growth > 10))
+		wfl_lerr(lc, l->line, "%s: growth must be 1 to 10", what);
+	l->growth = growth;
+	char *d = wfl_member_str(lc, g, slow ? "step" : "lock", 1);
+	if (d && (duration_parse(d, &l->lock_ms) < 0 || l->lock_ms <= 0))
+		wfl_lerr(lc, l->line, "bad duration \"%s\" (use e.g. 30s, 15m, 2h, 1d)", d);
+	free(d);
+	d = wfl_member_str(lc, g, "longest", 1);
+	if (d && (duration_parse(d, &l->longest_ms) < 0 || l->longest_ms < l->lock_ms))
+		wfl_lerr(lc, l->line, "%s: longest \"%s\" must be a duration of at least the first",
+			 what, d);
+	free(d);
+	return l;
+}
+
+/* event_verify - a password check: the argument, and its brute-force limits */
+static void event_verify(struct lctx *lc, struct wf_event *ev, config_setting_t *e)
+{
+	config_setting_t *d = config_setting_get_member(e, "durable");
+	ev->durable = 1;
+	if (d && config_setting_type(d) != CONFIG_TYPE_BOOL)
+		wfl_lerr(lc, wfl_sline(d), "durable must be true or false");
+	else if (d)
+		ev->durable = config_setting_get_bool(d);
+	ev->verify = wfl_member_str(lc, e, "verify", 0);
+	const char *t =
+		ev->verify ? json_string_value(json_object_get(ev->args, ev->verify)) : NULL;
+	if (ev->verify && (!t || strcmp(t, "secret")))
+		wfl_lerr(lc, ev->line, "verify: \"%s\" must be an argument of type secret",
+			 ev->verify);
+	config_setting_t *lk = config_setting_get_member(e, "lockout");
+	config_setting_t *sl = config_setting_get_member(e, "slowdown");
+	if ((lk || sl) && !ev->verify)
+		wfl_lerr(lc, ev->line, "lockout and slowdown limit a password check: verify = ...");
+	if (lk)
+		ev->lockout = lockout_of(lc, ev, lk, "lockout");
+	if (sl)
+		ev->slowdown = lockout_of(lc, ev, sl, "slowdown");
+	if (ev->verify && ev->missing && !strcmp(ev->missing, "create"))
+		wfl_lerr(lc, ev->line,
+			 "a password check never creates its subject: missing = a code");
+	if (!ev->durable && !ev->verify)
+		wfl_lerr(lc, ev->line, "durable = false is for a password check (verify = ...)");
+}
+
 static void load_event(struct lctx *lc, struct wf *wf, struct wf_event *ev, config_setting_t *e)
 {
-	static const char *known[] = {"args", "subject", "limits", "match", "reveal", "role", NULL};
+	static const char *known[] = {"args",	 "subject", "limits",  "match",	   "reveal", "role",
+				      "durable", "verify",  "lockout", "slowdown", NULL};
 	static const char *roles[] = {"front",	 "office", "reviewer", "helpdesk",
 				      "gateway", "admin",  NULL};
 	ev->name = xstrdup(config_setting_name(e));
@@ -245,6 +326,7 @@ static void load_event(struct lctx *lc, struct wf *wf, struct wf_event *ev, conf
 	event_match(lc, ev, e);
 	event_limits(lc, wf, ev, e);
 	event_subject(lc, ev, e);
+	event_verify(lc, ev, e);
 }
 
 static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
@@ -412,7 +494,7 @@ static void load_transitions(struct lctx *lc, struct wf *wf, config_setting_t *r
 		json_t *atype;
 		if (ev)
 			json_object_foreach(ev->args, aname, atype)
-				if (strcmp(json_string_value(atype), "password"))
+				if (!wf_arg_hidden(json_string_value(atype)))
 					wfl_scope_add(&sc, aname);
 		config_setting_t *w = config_setting_get_member(t, "when");
 		if (w) {
@@ -623,6 +705,13 @@ static void wf_free(struct wf *wf)
 		free(e->purpose);
 		free(e->missing);
 		free(e->role);
+		free(e->verify);
+		for (int k = 0; k < 2; k++) {
+			struct wf_lockout *l = k ? e->slowdown : e->lockout;
+			if (l)
+				free(l->key);
+			free(l);
+		}
 		json_decref(e->match);
 		actions_free(e->limits, e->nlimits);
 	}

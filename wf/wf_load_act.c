@@ -118,8 +118,9 @@ static void scope_add_copy(struct scope *sc, const char *name)
 /* scope_base - what every action list sees: the account's own fields */
 void wfl_scope_base(struct scope *sc)
 {
-	static const char *base[] = {"account",	 "front", "email",	  "phone", "name",
-				     "username", "login", "masked_login", NULL};
+	static const char *base[] = {"account",	   "front",    "email", "phone",
+				     "name",	   "username", "login", "masked_login",
+				     "client_net", "mailbox",  NULL};
 	sc->n = 0;
 	sc->v[0] = NULL;
 	for (int i = 0; base[i]; i++)
@@ -266,7 +267,13 @@ static void param_string(struct lctx *lc, struct wf *wf, struct wf_action *act,
 static void load_param(struct lctx *lc, struct wf *wf, struct wf_action *act,
 		       const struct wf_param *pd, config_setting_t *s, struct scope *sc)
 {
-	if (pd->kind == WP_RULES)
+	if (pd->kind == WP_BOOL) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			wfl_lerr(lc, wfl_sline(s), "%s must be true or false", pd->name);
+		else
+			json_object_set_new(act->p, pd->name,
+					    json_boolean(config_setting_get_bool(s)));
+	} else if (pd->kind == WP_RULES)
 		param_rules(lc, act, pd->name, s);
 	else if (pd->kind == WP_BLACKLIST)
 		param_blacklist(lc, act, pd->name, s);
@@ -283,13 +290,26 @@ static void needs_arg(struct lctx *lc, const struct wf_event *ev, const struct w
 {
 	static const struct {
 		const char *action, *arg;
-	} needs[] = {
-		{"set_password", "password"}, {"verify_token", "token"}, {"verify_code", "code"}};
-	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
+	} needs[] = {{"set_password", "password"},
+		     {"verify_token", "token"},
+		     {"verify_code", "code"},
+		     {"issue_token", NULL}};
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+		const char *arg = needs[i].arg;
+		if (!arg) /* issue_token password = ARG: the argument it carries */
+			arg = wf_p_str(act, "password");
+		if (!arg)
+			continue;
+		/* set_password may name the argument it takes (change_password's "new") */
+		if (!strcmp(act->def->name, "set_password") && wf_p_str(act, "arg"))
+			arg = wf_p_str(act, "arg");
+		if (!strcmp(act->def->name, "set_password") && wf_p_str(act, "from"))
+			continue; /* from = "token": the verified link's */
 		if (!strcmp(act->def->name, needs[i].action) &&
-		    (!ev || !json_object_get(ev->args, needs[i].arg)))
+		    (!ev || !json_object_get(ev->args, arg)))
 			wfl_lerr(lc, act->line, "%s: %s has no %s argument", act->def->name,
-				 ev ? ev->name : "a timer", needs[i].arg);
+				 ev ? ev->name : "a timer", arg);
+	}
 }
 
 void wfl_load_action(struct lctx *lc, struct wf *wf, const struct wf_event *ev, config_setting_t *a,

@@ -15,10 +15,16 @@
 
 static const struct wf_action_def actions[] = {
 	{"set", WF_OP_SET, {{"field", WP_FIELD, 1}, {"value", WP_TMPL, 1}}, NULL},
-	{"set_password", WF_OP_SET_PASSWORD, {{NULL, 0, 0}}, NULL},
+	{"set_password", WF_OP_SET_PASSWORD, {{"arg", WP_STR, 0}, {"from", WP_STR, 0}}, NULL},
 	{"reply", WF_OP_REPLY, {{"code", WP_CODE, 1}}, NULL},
 	{"fail", WF_OP_FAIL, {{"code", WP_CODE, 1}}, NULL},
-	{"issue_token", WF_OP_ISSUE_TOKEN, {{"purpose", WP_STR, 1}, {"valid", WP_DUR, 1}}, "token"},
+	{"issue_token",
+	 WF_OP_ISSUE_TOKEN,
+	 {{"purpose", WP_STR, 1},
+	  {"valid", WP_DUR, 1},
+	  {"password", WP_STR, 0},
+	  {"keep", WP_BOOL, 0}},
+	 "token"},
 	{"verify_token", WF_OP_VERIFY_TOKEN, {{"purpose", WP_STR, 1}}, NULL},
 	{"issue_code",
 	 WF_OP_ISSUE_CODE,

@@ -31,6 +31,7 @@ MSG = {
     "EMAIL_PENDING_ACTIVATION": "该邮箱已经注册，正在等待激活，重新发送激活邮件",
     "ALREADY_ACTIVATED": "该邮箱已激活，请不要重复操作",
     "CODE_EXPIRED": "校验码已过期，请重新注册或重新获取校验码",
+    "LOGIN_FAILED": "用户名或密码错误",
 }
 SUBJECT = "学信网帐号激活邮件"
 FROM_NAME = "学信网"

@@ -95,7 +95,7 @@ def test_removed_state_counts_as_start(ctx):
         # add a state "hold" reachable from pending, park an account there
         ('  active  = { status = "active"; final = true; };',
          '  active  = { status = "active"; final = true; };\n  hold    = { status = "pending_activation"; };'),
-        ('  { on = "register_email"; from = "pending";\n    do = ( { action = "set_password"; },\n           { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },',
+        ('  { on = "register_email"; from = "pending";\n    do = ( { action = "issue_token"; purpose = "activation"; valid = "1d"; password = "password";\n             keep = true; },\n           { action = "send"; template = "activation_mail"; to = "{{email}}"; },\n           { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },',
          '  { on = "register_email"; from = "pending"; to = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },\n'
          '  { on = "register_email"; from = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },')]})
     eng = Engine(ctx, overrides=["engine.workflows=%s" % wf]).start()
