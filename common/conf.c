@@ -261,6 +261,10 @@ static void read_item(struct conf *c, const struct conf_item *it, char *dst)
 		v = conf_duration(c, it->path, it->def);
 		*(int64_t *)(dst + it->off) = v;
 		break;
+	case CONF_INT32:
+		v = conf_int(c, it->path, strtoll(it->def, NULL, 10));
+		*(int *)(dst + it->off) = v < INT_MIN ? INT_MIN : v > INT_MAX ? INT_MAX : (int)v;
+		break;
 	}
 	if ((it->min || it->max) && (v < it->min || v > it->max) && !c->err[0]) {
 		if (it->type == CONF_DUR) {

@@ -51,7 +51,8 @@ enum conf_type {
 	CONF_STR,  /* const char * */
 	CONF_INT,  /* long long, within [min, max] unless both are 0 */
 	CONF_BOOL, /* int, 0 or 1 */
-	CONF_DUR   /* int64_t milliseconds from "30s", "1d"...; range in ms */
+	CONF_DUR,  /* int64_t milliseconds from "30s", "1d"...; range in ms */
+	CONF_INT32 /* int, within [min, max] */
 };
 
 struct conf_item {

@@ -110,6 +110,7 @@ static const struct field str_fields[] = {
 	FIELD("channel", channel, 1), FIELD("to", to, 1),	FIELD("from-name", from_name, 0),
 	FIELD("subject", subject, 0), FIELD("front", front, 0), FIELD("last-error", last_error, 0),
 	FIELD("secret", secret, 0),   FIELD("reply", reply, 0), FIELD("dlr", dlr, 0),
+	FIELD("account", account, 0),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 

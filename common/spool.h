@@ -39,6 +39,7 @@ struct spool_msg {
 	char *body;	     /* UTF-8 text */
 	char *secret;	     /* optional code/token appearing in body; masked when sent */
 	char *front;	     /* optional: which site caused it */
+	char *account;	     /* optional: the account it was sent for (its history) */
 	int64_t created_ms, expires_ms; /* expires 0 = none */
 	int attempts;
 	int64_t next_attempt_ms;

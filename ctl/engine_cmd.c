@@ -8,6 +8,7 @@
 #include "engine_cmd.h"
 #include "buf.h"
 #include "ctl.h"
+#include "tokens.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -25,28 +26,6 @@ static size_t on_body(char *data, size_t sz, size_t n, void *arg)
 {
 	buf_add(arg, data, sz * n);
 	return sz * n;
-}
-
-/* front_token - the token of front (or of the first front) from api.tokens_file */
-static int front_token(const char *file, const char *front, char *name, char *tok, size_t n)
-{
-	FILE *f = fopen(file, "r");
-	char line[1024];
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char fn[128], tk[600];
-		if (line[0] == '#' || sscanf(line, "%127s %599s", fn, tk) != 2)
-			continue;
-		if (!front || strcmp(front, fn) == 0) {
-			snprintf(name, 128, "%s", fn);
-			snprintf(tok, n, "%s", tk);
-			fclose(f);
-			return 0;
-		}
-	}
-	fclose(f);
-	return -ENOENT;
 }
 
 /* send_chunk - POST one chunk; print its result lines renumbered from first */
@@ -114,7 +93,7 @@ int ctl_enqueue(struct conf *c, int argc, char **argv)
 		goto usage;
 	const char *listen = conf_str(c, "engine.listen", "127.0.0.1:7800");
 	const char *tokens = conf_str(c, "api.tokens_file", "conf/tokens");
-	if (front_token(tokens, front, name, tok, sizeof(tok)) < 0) {
+	if (tokens_lookup(tokens, front, name, tok, sizeof(tok)) < 0) {
 		fprintf(stderr, "regflowctl: %s: no token for front %s\n", tokens,
 			front ? front : "(any)");
 		return 1;
@@ -179,8 +158,8 @@ static long api_get(struct conf *c, const char *front, const char *path, char **
 	buf_init(&resp, BUF_UNLIMITED);
 	long status = -1;
 	const char *listen = conf_str(c, "engine.listen", "127.0.0.1:7800");
-	if (front_token(conf_str(c, "api.tokens_file", "conf/tokens"), front, name, tok,
-			sizeof(tok)) < 0) {
+	if (tokens_lookup(conf_str(c, "api.tokens_file", "conf/tokens"), front, name, tok,
+			  sizeof(tok)) < 0) {
 		fprintf(stderr, "regflowctl: no API token for front %s\n", front ? front : "(any)");
 		return -ENOENT;
 	}

@@ -33,11 +33,18 @@ static const struct route {
 	{API_GET, "/v1/jobs/:id", ANY_TOKEN, api_get_job, "a job of this front"},
 	{API_GET, "/v1/accounts/:id/inbox", FRONT | AUTH_HELPDESK, api_get_inbox,
 	 "an account's inbox"},
+	{API_GET, "/v1/accounts/:id/history", STAFF(AUTH_HELPDESK), api_get_history,
+	 "an account's history"},
+	{API_GET, "/v1/accounts", STAFF(AUTH_HELPDESK), api_find_accounts,
+	 "accounts by email=, phone= or idno= (and name=), masked"},
 	{API_GET, "/v1/accounts/:id", FRONT | AUTH_HELPDESK | AUTH_REVIEWER, api_get_account,
 	 "an account"},
 	{API_GET, "/v1/reviews", STAFF(AUTH_REVIEWER), api_get_reviews, "reviews (?state=)"},
 	{API_GET, "/v1/reviews/:id/photo", STAFF(AUTH_REVIEWER), api_get_review_photo,
 	 "a review's photo"},
+	{API_GET, "/v1/reviews/:id", STAFF(AUTH_REVIEWER), api_get_review, "a review"},
+	{API_POST, "/v1/outcomes", STAFF(AUTH_GATEWAY), api_post_outcomes,
+	 "the gateway: what became of each message"},
 };
 
 /* route_role - the role a route's refusal names */

@@ -31,6 +31,11 @@ void api_forbidden(struct api *a, struct http_req *req, const char *role, const 
 void api_post_job(struct api_call *c);
 void api_post_batch(struct api_call *c);
 void api_get_job(struct api_call *c);
+/* api_staff.c */
+void api_find_accounts(struct api_call *c);
+void api_get_history(struct api_call *c);
+void api_get_review(struct api_call *c);
+void api_post_outcomes(struct api_call *c);
 /* api_reads.c */
 void api_get_account(struct api_call *c);
 void api_get_inbox(struct api_call *c);

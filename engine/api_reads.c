@@ -85,13 +85,13 @@ void api_get_inbox(struct api_call *c)
 
 void api_get_reviews(struct api_call *c)
 {
-	char want[32];
-	if (!http_req_query_param(c->req, "state", want, sizeof(want)))
-		snprintf(want, sizeof(want), "pending");
+	char want[32] = "";
+	/* ?state=pending (or another); none: every review */
+	http_req_query_param(c->req, "state", want, sizeof(want));
 	json_t *all = records(c->a, REC_REVIEW, "kind", "review"), *out = json_array(), *r;
 	size_t i;
 	json_array_foreach(all, i, r) {
-		if (!rec_is(r, "rstate", want))
+		if (want[0] && !rec_is(r, "rstate", want))
 			continue;
 		rename_col(r, "rstate", "state");
 		json_object_set_new(r, "photo_url",
@@ -107,11 +107,12 @@ void api_get_reviews(struct api_call *c)
 /* api_get_review_photo - the photo as uploaded, for the reviewer */
 void api_get_review_photo(struct api_call *c)
 {
-	json_t *rec = NULL;
-	if (!id_valid(c->id) || rec_get(c->a->e->st, REC_REVIEW, c->id, &rec) < 0 ||
-	    !rec_str(rec, "photo")) {
+	json_t *rec = NULL, *review = NULL;
+	if (!id_valid(c->id) || rec_get(c->a->e->st, REC_REVIEW, c->id, &review) < 0 ||
+	    rec_get(c->a->e->st, REC_PHOTO, c->id, &rec) < 0 || !rec_str(rec, "photo")) {
 		json_decref(rec);
-		not_found(c, "no such review");
+		json_decref(review);
+		not_found(c, "no such review, or its photo is gone (engine.photo_retention)");
 		return;
 	}
 	const char *b64 = rec_str(rec, "photo");
@@ -120,10 +121,11 @@ void api_get_review_photo(struct api_call *c)
 	if (sodium_base642bin(bin, cap + 1, b64, cap, "\r\n", &n, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) != 0)
 		n = 0;
-	const char *type = rec_str(rec, "photo_type");
+	const char *type = rec_str(review, "photo_type");
 	http_respond(c->req, 200, type && *type ? type : "image/jpeg", (const char *)bin, n);
 	free(bin);
 	json_decref(rec);
+	json_decref(review);
 }
 
 static const struct {

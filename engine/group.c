@@ -41,11 +41,13 @@ static void group_take(struct jobs *j, struct group *g)
 static int group_idle(const struct jobs *j, const struct group *g)
 {
 	return !g->in && !j->run_head && json_array_size(j->outbox_del) == 0 &&
-	       json_array_size(g->due) == 0 && json_array_size(g->purge) == 0;
+	       json_object_size(j->history) == 0 && json_array_size(g->due) == 0 &&
+	       json_array_size(g->purge) == 0;
 }
 
 static void group_free(struct group *g)
 {
+	json_decref(g->history);
 	json_decref(g->due);
 	json_decref(g->purge);
 	json_decref(g->spool);
@@ -98,7 +100,8 @@ static int run_job(struct jobs *j, struct group *g, struct job *job)
 	if (job->ws != j->e->ws) /* a reload since it came in: run on the current set */
 		job_use_set(job, j->e->ws);
 	if (job->ev)
-		rc = wf_run_event(job->ws, job->ev, j->st, job->args, job->front, g->now, &out);
+		rc = wf_run_job(job->ws, job->ev, j->st, job->args, job->front, job->id, g->now,
+				&out);
 	else
 		unknown_type(&out);
 	if (rc == 0)
@@ -215,9 +218,12 @@ static int group_write(struct jobs *j, struct group *g)
 	int rc;
 	if ((rc = store_begin(j->st)) < 0)
 		return rc;
-	if ((rc = outbox_delete(j)) < 0 || (rc = intake_write(j, g)) < 0 ||
-	    (rc = phase_run(j, g)) < 0 || (rc = phase_timers(j, g)) < 0 ||
-	    (rc = phase_purge(j, g)) < 0 || (rc = phase_queued(j, g)) < 0)
+	g->history = j->history; /* taken: kept if the group fails, written if not */
+	j->history = json_object();
+	if ((rc = rec_apply(j->st, g->history)) < 0 || (rc = outbox_delete(j)) < 0 ||
+	    (rc = intake_write(j, g)) < 0 || (rc = phase_run(j, g)) < 0 ||
+	    (rc = phase_timers(j, g)) < 0 || (rc = phase_purge(j, g)) < 0 ||
+	    (rc = phase_queued(j, g)) < 0)
 		return rc;
 	return phase_commit(j);
 }
@@ -305,6 +311,8 @@ static void group_failed(struct jobs *j, struct group *g, int rc)
 	log_err("store: transaction failed (%s): %s; new jobs get 503 until it works again",
 		strerror(-rc), store_error(j->st));
 	store_abort(j->st);
+	if (g->history) /* the entries wait for the next group */
+		json_object_update_missing(j->history, g->history);
 	if (store_reopen(j->st) < 0)
 		log_err("store: reopen failed: %s", store_error(j->st));
 	struct job **pp = &j->run_head;
@@ -346,8 +354,8 @@ void group_tick(uv_timer_t *t)
 	}
 	group_free(&g);
 	/* after a failure only the retry timer comes back: no busy loop */
-	if (!j->degraded &&
-	    (j->run_head || (j->in_head && !j->in_head->hashing) || json_array_size(j->outbox_del)))
+	if (!j->degraded && (j->run_head || (j->in_head && !j->in_head->hashing) ||
+			     json_array_size(j->outbox_del) || json_object_size(j->history)))
 		jobs_arm(j);
 	jobs_timers_arm(j);
 }

@@ -45,6 +45,23 @@ void runq_push(struct jobs *j, struct job *job)
 	j->nrun++;
 }
 
+void jobs_history(struct jobs *j, const char *account, const char *what, json_t *fields)
+{
+	char key[REC_KEY_MAX];
+	int64_t now = now_ms();
+	if (j->closing || !account || !id_valid(account)) {
+		json_decref(fields);
+		return;
+	}
+	rec_set(fields, "account", account);
+	rec_set(fields, "what", what);
+	rec_set_int(fields, "at", now);
+	if (j->e->ws->history_ms > 0)
+		rec_set_int(fields, "purge", now + j->e->ws->history_ms);
+	json_object_set_new(j->history, rec_history_key(account, key), fields);
+	jobs_arm(j);
+}
+
 void jobs_arm(struct jobs *j)
 {
 	if (j->tick_armed || j->closing)
@@ -151,6 +168,7 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 	j->run_tail = &j->run_head;
 	j->outbox_del = json_array();
 	j->outbox_retry = json_array();
+	j->history = json_object();
 	rc = hashpool_open(e->loop,
 			   cfg->hash_threads > 0 ? cfg->hash_threads
 						 : (int)uv_available_parallelism(),
@@ -225,6 +243,8 @@ void jobs_close(struct jobs *j)
 	}
 	json_decref(j->outbox_del);
 	j->outbox_del = NULL;
+	json_decref(j->history);
+	j->history = NULL;
 	/* (records the spool refused stay in the outbox: re-driven at start) */
 	json_decref(j->outbox_retry);
 	j->outbox_retry = NULL;

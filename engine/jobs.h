@@ -40,6 +40,10 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out);
  */
 void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, json_t *args,
 		 const char *key, jobs_done_fn done, void *arg);
+/* jobs_history - an entry for an account's history (fields taken: what,
+ * by, ...), written with the next group: a staff look-up, a delivery's
+ * outcome.  Not acknowledged: lost only if the engine dies before it */
+void jobs_history(struct jobs *j, const char *account, const char *what, json_t *fields);
 /* jobs_wait - done(view) when the job has finished, or after timeout_ms */
 void jobs_wait(struct jobs *j, const char *id, uint64_t timeout_ms, jobs_done_fn done, void *arg);
 /* jobs_view - the job's current view, or -ENOENT */

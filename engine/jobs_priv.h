@@ -50,6 +50,7 @@ struct group {
 	json_t *purge;	  /* keys past their retention */
 	json_t *spool;	  /* outbox records committed by this group */
 	json_t *finished; /* views of the jobs that ran */
+	json_t *history;  /* the history entries this group writes */
 	int64_t now;
 };
 
@@ -72,6 +73,7 @@ struct jobs {
 	char dummy_hash[128];  /* checked for a login nobody has: the same work, the same time */
 	int64_t locked_out;    /* password checks refused by a lockout, without hashing */
 	json_t *outbox_del;    /* outbox keys spooled, to delete in the next group */
+	json_t *history;       /* key -> history entry, written with the next group */
 	json_t *outbox_retry;  /* committed outbox records the spool refused for now */
 	int hashing;	       /* intakes whose password is being hashed */
 	int spooling;	       /* batches of messages on their way to the spool */

@@ -28,7 +28,7 @@
 struct settings {
 	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file;
 	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
-	int64_t retention;
+	int64_t retention, history_retention, photo_retention;
 };
 
 #define S(f) offsetof(struct settings, f)
@@ -47,6 +47,9 @@ static const struct conf_item settings_table[] = {
 	{"log.level", CONF_STR, "info", 0, 0, S(log_level)},
 	{"engine.pid_file", CONF_STR, "var/regflowd.pid", 0, 0, S(pid_file)},
 	{"engine.retention", CONF_DUR, "30d", 1000, 3650LL * 86400000, S(retention)},
+	{"engine.history_retention", CONF_DUR, "400d", 1000, 3650LL * 86400000,
+	 S(history_retention)},
+	{"engine.photo_retention", CONF_DUR, "30d", 1000, 3650LL * 86400000, S(photo_retention)},
 	{NULL, 0, NULL, 0, 0, 0},
 };
 #undef S
@@ -72,8 +75,11 @@ static int load_workflows(const struct regflowd *d, struct wf_set **out)
 	for (int i = 0; i < errs.n; i++)
 		log_err("%s", errs.v[i]);
 	wf_errs_free(&errs);
-	if (rc == 0)
+	if (rc == 0) {
 		(*out)->retention_ms = d->set.retention;
+		(*out)->history_ms = d->set.history_retention;
+		(*out)->photo_ms = d->set.photo_retention;
+	}
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "mime.h"
 #include "relay.h"
+#include "report.h"
 #include "sink.h"
 
 #include <errno.h>
@@ -198,9 +199,11 @@ static void finish(struct gw_batch *b, int64_t now)
 		ms[i] = b->items[i].m; /* a shallow copy: the item keeps its strings */
 	}
 	spool_record_batch(b->conf->spool_dir, ms, to, b->n, rcs);
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		if (rcs[i] < 0)
 			unrecorded(b->conf->spool_dir, &ms[i], to[i], rcs[i]);
+		report_add(b->report, &ms[i], spool_state_name(to[i]), b->items[i].why);
+	}
 	free(ms);
 	free(to);
 	free(rcs);

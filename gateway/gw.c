@@ -7,6 +7,7 @@
 #include "gw.h"
 #include "http.h"
 #include "log.h"
+#include "report.h"
 #include "sms.h"
 
 #include <dirent.h>
@@ -21,125 +22,6 @@
 /* a file younger than this that does not parse may still be being written */
 #define GW_GRACE_MS 2000
 #define GW_TMP_MAX_AGE_MS (24 * 3600 * 1000LL)
-
-#define SMS_KANNEL_QUERY                                                                           \
-	"username={{username}}&password={{password}}&to={{to}}&text={{text}}"                      \
-	"&charset=UTF-8&coding=2&dlr-mask={{dlr_mask}}&dlr-url={{dlr_url}}"
-
-/* sms_conf_check - the templates expand for a sample message */
-static int sms_conf_check(struct gw_conf *gc, struct conf *c)
-{
-	struct spool_msg m = {
-		.id = "0000000000000", .channel = "sms", .to = "13800138000", .body = "x"};
-	char err[128], *out;
-
-	if (sms_expand(gc->sms_query, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
-		snprintf(c->err, sizeof(c->err), "gateway.sms.query: %s", err);
-		return -EINVAL;
-	}
-	free(out);
-	if (sms_expand(gc->sms_body, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
-		snprintf(c->err, sizeof(c->err), "gateway.sms.body: %s", err);
-		return -EINVAL;
-	}
-	free(out);
-	return 0;
-}
-
-/* smtp_conf_check - STARTTLS and AUTH settings that hang together */
-static void smtp_conf_check(struct gw_conf *gc, struct conf *c, const char *starttls)
-{
-	if (relay_starttls_parse(starttls, &gc->smtp_starttls) < 0)
-		snprintf(c->err, sizeof(c->err),
-			 "gateway.smtp.starttls: \"no\", \"try\" or \"require\"");
-	else if (!*gc->smtp_username != !*gc->smtp_password)
-		snprintf(c->err, sizeof(c->err),
-			 "gateway.smtp.username and gateway.smtp.password: set both or neither");
-	else if (*gc->smtp_username && gc->smtp_starttls == RELAY_STARTTLS_NO)
-		snprintf(c->err, sizeof(c->err),
-			 "gateway.smtp.username: AUTH is only done over TLS: set "
-			 "gateway.smtp.starttls to \"require\" (or \"try\")");
-	/* the PLAIN and LOGIN plugins copy each into 255 bytes */
-	else if (strlen(gc->smtp_username) > 255 || strpbrk(gc->smtp_username, "\r\n"))
-		snprintf(c->err, sizeof(c->err),
-			 "gateway.smtp.username: at most 255 bytes, one line");
-	else if (strlen(gc->smtp_password) > 255 || strpbrk(gc->smtp_password, "\r\n"))
-		snprintf(c->err, sizeof(c->err),
-			 "gateway.smtp.password: at most 255 bytes, one line");
-}
-
-int gw_conf_load(struct gw_conf *gc, struct conf *c)
-{
-	const char *starttls;
-
-	memset(gc, 0, sizeof(*gc));
-	gc->spool_dir = conf_str(c, "spool.dir", "spool");
-	gc->relay = conf_str(c, "gateway.smtp.relay", "");
-	gc->from = conf_str(c, "gateway.smtp.from", "noreply@chsi.com.cn");
-	gc->helo = conf_str(c, "gateway.smtp.helo", "");
-	starttls = conf_str(c, "gateway.smtp.starttls", "try");
-	gc->smtp_tls_verify = conf_bool(c, "gateway.smtp.tls_verify", 1);
-	gc->smtp_ca_file = conf_str(c, "gateway.smtp.ca_file", "");
-	gc->smtp_username = conf_str(c, "gateway.smtp.username", "");
-	gc->smtp_password = conf_str(c, "gateway.smtp.password", "");
-	gc->timeout_ms = conf_duration(c, "gateway.smtp.timeout", "30s");
-	gc->connections = (int)conf_int(c, "gateway.smtp.connections", 4);
-	gc->batch = (int)conf_int(c, "gateway.smtp.batch", 50);
-	gc->retry_min_ms = conf_duration(c, "gateway.retry.min", "30s");
-	gc->retry_max_ms = conf_duration(c, "gateway.retry.max", "1h");
-	gc->lifetime_ms = conf_duration(c, "gateway.retry.lifetime", "5d");
-	gc->sink_dir = conf_str(c, "gateway.sink.dir", "var/sink");
-	gc->sms_url = conf_str(c, "gateway.sms.url", "");
-	gc->sms_username = conf_str(c, "gateway.sms.username", "");
-	gc->sms_password = conf_str(c, "gateway.sms.password", "");
-	gc->sms_from = conf_str(c, "gateway.sms.from", "");
-	gc->sms_method = conf_str(c, "gateway.sms.method", "GET");
-	gc->sms_query =
-		conf_str(c, "gateway.sms.query",
-			 *gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY);
-	gc->sms_body = conf_str(c, "gateway.sms.body", "");
-	gc->sms_content_type =
-		conf_str(c, "gateway.sms.content_type", "application/x-www-form-urlencoded");
-	gc->sms_dlr_url = conf_str(c, "gateway.sms.dlr_url", "");
-	gc->sms_dlr_mask = (int)conf_int(c, "gateway.sms.dlr_mask", 27);
-	gc->sms_max_inflight = (int)conf_int(c, "gateway.sms.max_inflight", 16);
-	gc->sms_timeout_ms = conf_duration(c, "gateway.sms.timeout", "10s");
-	gc->listen = conf_str(c, "gateway.listen", "");
-	gc->scan_ms = conf_duration(c, "gateway.scan_interval", "5s");
-	gc->sent_keep_ms = conf_duration(c, "gateway.sent_retention", "7d");
-	if (conf_error(c))
-		return -EINVAL;
-	if (gc->connections < 1 || gc->connections > 64)
-		snprintf(c->err, sizeof(c->err), "gateway.smtp.connections: must be 1..64");
-	else if (gc->batch < 1 || gc->batch > 10000)
-		snprintf(c->err, sizeof(c->err), "gateway.smtp.batch: must be 1..10000");
-	else if (gc->retry_min_ms < 1 || gc->retry_max_ms < gc->retry_min_ms)
-		snprintf(c->err, sizeof(c->err), "gateway.retry: need 0 < min <= max");
-	else if (gc->scan_ms < 10)
-		snprintf(c->err, sizeof(c->err), "gateway.scan_interval: at least 10ms");
-	else if (*gc->relay && !strchr(gc->relay, ':'))
-		snprintf(c->err, sizeof(c->err), "gateway.smtp.relay: expected host:port");
-	else if (!strchr(gc->from, '@') || strpbrk(gc->from, "<> \r\n"))
-		snprintf(c->err, sizeof(c->err), "gateway.smtp.from: expected a plain address");
-	else if (*gc->sms_url && strncmp(gc->sms_url, "http://", 7) &&
-		 strncmp(gc->sms_url, "https://", 8))
-		snprintf(c->err, sizeof(c->err), "gateway.sms.url: expected http:// or https://");
-	else if (strcasecmp(gc->sms_method, "GET") && strcasecmp(gc->sms_method, "POST"))
-		snprintf(c->err, sizeof(c->err), "gateway.sms.method: GET or POST");
-	else if (gc->sms_max_inflight < 1 || gc->sms_max_inflight > 1024)
-		snprintf(c->err, sizeof(c->err), "gateway.sms.max_inflight: must be 1..1024");
-	else if (gc->sms_dlr_mask < 0 || gc->sms_dlr_mask > 31)
-		snprintf(c->err, sizeof(c->err), "gateway.sms.dlr_mask: must be 0..31");
-	else if (gc->sms_timeout_ms < 10)
-		snprintf(c->err, sizeof(c->err), "gateway.sms.timeout: at least 10ms");
-	else if (*gc->listen && !strchr(gc->listen, ':'))
-		snprintf(c->err, sizeof(c->err), "gateway.listen: expected host:port");
-	else
-		smtp_conf_check(gc, c, starttls);
-	if (!conf_error(c))
-		sms_conf_check(gc, c);
-	return conf_error(c) ? -EINVAL : 0;
-}
 
 /* ---- pending: names seen in incoming/, claimed oldest first ---- */
 
@@ -415,6 +297,7 @@ static void count_outcome(struct gw *g, const struct gw_item *it)
 static void queue_batch(struct gw *g, struct gw_batch *b)
 {
 	b->gw = g;
+	b->report = g->report;
 	b->conf = &g->c;
 	b->tls = g->smtp_tls;
 	b->relay_until = g->relay_until;
@@ -687,6 +570,8 @@ static void gw_close_all(struct gw *g)
 	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
 		if (!uv_is_closing(hs[i]))
 			uv_close(hs[i], close_cb);
+	report_close(g->report);
+	g->report = NULL;
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -736,6 +621,9 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 	}
 	if (*c->listen && (rc = gw_listen_start(g)) < 0)
 		return rc;
+	if ((rc = report_open(loop, c, &g->report)) < 0)
+		return rc;
+	report_start(g->report);
 	if (*c->sms_url) {
 		char *base = gw_dlr_base(g);
 		g->sms = sms_new(loop, &g->c, base, sms_done_cb, g);

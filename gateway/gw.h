@@ -37,7 +37,12 @@ struct gw_conf {
 	const char *sms_dlr_url;      /* "" = http://<listen>/dlr?id={{id}}&type=%d&answer=%A */
 	int sms_dlr_mask, sms_max_inflight;
 	int64_t sms_timeout_ms;
-	const char *listen; /* DLR callbacks, /metrics, /health; "" = none */
+	const char *listen;	/* DLR callbacks, /metrics, /health; "" = none */
+	const char *starttls;	/* gateway.smtp.starttls as written */
+	const char *engine_url; /* where outcomes are reported ("" = not reported) */
+	const char
+		*engine_front; /* the gateway's name in tokens_file (its token: the gateway role) */
+	const char *tokens_file;
 	int64_t timeout_ms, retry_min_ms, retry_max_ms, lifetime_ms, scan_ms, sent_keep_ms;
 	int connections, batch;
 };
@@ -58,6 +63,7 @@ struct gw_item {
 struct gw_batch {
 	uv_work_t work;
 	struct gw *gw;
+	struct report *report; /* in: where outcomes are told (may be NULL) */
 	const struct gw_conf *conf;
 	struct gw_item *items;
 	size_t n;
@@ -88,6 +94,7 @@ struct gw_counts {
 
 struct sms;
 struct http_server;
+struct report;
 struct gw_dlr;
 
 struct gw {
@@ -118,6 +125,7 @@ struct gw {
 	int64_t last_purge_ms;
 	int inflight;
 	struct relay_tls *smtp_tls; /* made at start when STARTTLS may be used */
+	struct report *report;	    /* outcomes to the engine, or NULL */
 	int relay_failures;
 	int64_t relay_until;
 	char relay_error[256];

@@ -61,11 +61,15 @@ int act_review_open(struct wf_ctx *c, const struct wf_action *a)
 	rec_set(r, "idno", rec_str(c->account, "idno"));
 	rec_set(r, "name", rec_str(c->account, "name"));
 	rec_set(r, "rstate", "pending");
-	rec_set(r, "photo", json_string_value(json_object_get(c->args, "photo")));
 	rec_set(r, "photo_type", json_string_value(json_object_get(c->vars, "photo_type")));
 	rec_set_int(r, "created", c->now);
 	wf_ctx_put(c, rec_key(REC_REVIEW, id, key), r, 0);
 	json_decref(r);
+	/* the photo apart: it is purged a while after the decision, the review stays */
+	json_t *p = json_pack("{s:s, s:s, s:s}", "review", id, "account", wf_ctx_account_id(c),
+			      "photo", json_string_value(json_object_get(c->args, "photo")));
+	wf_ctx_put(c, rec_key(REC_PHOTO, id, key), p, 0);
+	json_decref(p);
 	rec_set(c->account, "review", id);
 	json_object_set_new(wf_ctx_extra(c), "review", json_string(id));
 	return 0;
@@ -88,6 +92,12 @@ int act_review_close(struct wf_ctx *c, const struct wf_action *a)
 	rec_set_int(r, "decided", c->now);
 	wf_ctx_put(c, key, r, 0);
 	json_decref(r);
+	json_t *p = wf_ctx_copy(c, rec_key(REC_PHOTO, rid, key));
+	if (p) { /* decided: the id photo goes after engine.photo_retention */
+		rec_set_int(p, "purge", c->now + c->ws->photo_ms);
+		wf_ctx_put(c, key, p, 0);
+		json_decref(p);
+	}
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "wf_acts.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +84,9 @@ static const struct wf_template *template_for(struct wf_ctx *c, const char *name
 	return t ? t : wf_template_find(c->wf, name);
 }
 
-/* outbox_put - the message into this transition's writes, in the spool's format */
-static void outbox_put(struct wf_ctx *c, struct spool_msg *m)
+/* outbox_put - the message into this transition's writes, in the spool's
+ * format; -EINVAL if it cannot be one (logged) */
+static int outbox_put(struct wf_ctx *c, struct spool_msg *m)
 {
 	char key[REC_KEY_MAX], err[256];
 	json_t *rec;
@@ -93,12 +95,13 @@ static void outbox_put(struct wf_ctx *c, struct spool_msg *m)
 		 * a workflow (a variable with no value); nothing can deliver it */
 		log_err("workflow %s: account %s: message %s not sent: %s", c->wf->name,
 			wf_ctx_account_id(c), m->id, err);
-		return;
+		return -EINVAL;
 	}
 	rec_outbox_key(m->id, key);
 	wf_ctx_put(c, key, rec, 0);
 	json_decref(rec);
 	json_array_append_new(c->outbox, json_string(key));
+	return 0;
 }
 
 int wf_acts_send(struct wf_ctx *c, const char *tname, const char *to)
@@ -113,10 +116,15 @@ int wf_acts_send(struct wf_ctx *c, const char *tname, const char *to)
 	m.body = wf_render(c->vars, t->body);
 	m.secret = (char *)c->secret;
 	m.front = (char *)c->front;
+	m.account = (char *)wf_ctx_account_id(c);
 	m.created_ms = c->now;
 	/* a message carrying a secret is worthless once the secret has expired */
 	m.expires_ms = c->secret ? c->secret_expires : 0;
-	outbox_put(c, &m);
+	if (outbox_put(c, &m) == 0)
+		wf_ctx_history(c, "message",
+			       json_pack("{s:s, s:s, s:s}", "spool", m.id, "channel", m.channel,
+					 "template", tname),
+			       0);
 	free(m.to);
 	free(m.subject);
 	free(m.body);

@@ -83,6 +83,21 @@ void wf_ctx_derive(struct wf_ctx *c)
 	json_object_set_new(c->vars, "mailbox", json_string(buf));
 }
 
+void wf_ctx_history(struct wf_ctx *c, const char *what, json_t *fields, int sticky)
+{
+	char key[REC_KEY_MAX];
+	const char *acct = wf_ctx_account_id(c);
+	if (acct && *acct) {
+		rec_set(fields, "account", acct);
+		rec_set(fields, "what", what);
+		rec_set_int(fields, "at", c->now);
+		if (c->ws->history_ms > 0)
+			rec_set_int(fields, "purge", c->now + c->ws->history_ms);
+		wf_ctx_put(c, rec_history_key(acct, key), fields, sticky);
+	}
+	json_decref(fields);
+}
+
 json_t *wf_ctx_get(struct wf_ctx *c, const char *key)
 {
 	json_t *rec = json_object_get(c->writes, key);

@@ -23,7 +23,8 @@ struct wf_ctx {
 	json_t *account_was; /* as it was read: an unchanged subject is not written */
 	char akey[REC_KEY_MAX];
 	const char *front;
-	const char *code; /* reply */
+	const char *job_id; /* the job run (its history entry names it), or NULL */
+	const char *code;   /* reply */
 	int64_t now;
 	int64_t secret_expires; /* expiry of the secret issued in this transition */
 	const char *secret;	/* the clear secret, for the spool envelope */
@@ -58,6 +59,10 @@ void wf_ctx_release(struct wf_ctx *c);
 /* wf_ctx_derive - the variables made from the job's arguments: client_net
  * (client_ip, IPv6 by its /64) and mailbox (email, one per person) */
 void wf_ctx_derive(struct wf_ctx *c);
+
+/* wf_ctx_history - an entry of the subject's history (what: job, state,
+ * message; fields taken); sticky: kept even if the transition fails */
+void wf_ctx_history(struct wf_ctx *c, const char *what, json_t *fields, int sticky);
 
 /* wf_ctx_set_other - make rec (or none) the "other" account: vars other_* */
 void wf_ctx_set_other(struct wf_ctx *c, const char *key, json_t *rec);

@@ -61,6 +61,12 @@ static int enter_state(struct wf_ctx *c, const char *to)
 	int rc;
 
 	snprintf(col, sizeof(col), "wf.%s", c->wf->name);
+	const char *from = rec_str(c->account, col);
+	if (!from || strcmp(from, to) != 0)
+		wf_ctx_history(c, "state",
+			       json_pack("{s:s, s:s, s:s}", "wf", c->wf->name, "from",
+					 from ? from : c->wf->start, "to", to),
+			       0);
 	rec_set(c->account, col, to);
 	if (s->status)
 		rec_set(c->account, "status", s->status);
@@ -149,6 +155,16 @@ static int ctx_finish(struct wf_ctx *c, int rc, struct wf_out *out)
 		rc = c->err;
 	if (rc == 0 && !out->result)
 		out->result = make_result(c, c->code ? c->code : "OK");
+	/* every durable job that touched an account is in its history (its
+	 * reply code, who sent it); an account a failed job would have made
+	 * does not exist */
+	if (rc == 0 && c->ev && c->ev->durable && c->account && !(c->created && c->failed))
+		wf_ctx_history(c, "job",
+			       json_pack("{s:s, s:s, s:s, s:s}", "type", c->ev->name, "code",
+					 json_string_value(json_object_get(out->result, "code")),
+					 "by", c->front ? c->front : "", "job",
+					 c->job_id ? c->job_id : ""),
+			       1);
 	json_object_update(c->writes, c->sticky);
 	out->writes = c->writes;
 	out->outbox = c->outbox;
@@ -247,14 +263,15 @@ static void no_transition(struct wf_ctx *c, const char *state, struct wf_out *ou
 	json_object_set_new(out->result, "state", json_string(state));
 }
 
-int wf_run_event(const struct wf_set *ws, const struct wf_event *ev, struct store *st, json_t *args,
-		 const char *front, int64_t now, struct wf_out *out)
+int wf_run_job(const struct wf_set *ws, const struct wf_event *ev, struct store *st, json_t *args,
+	       const char *front, const char *job_id, int64_t now, struct wf_out *out)
 {
 	struct wf_ctx c;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	ctx_init(&c, ws, st, now);
+	c.job_id = job_id;
 	c.args = args;
 	c.front = front;
 	c.ev = ev;
@@ -279,6 +296,12 @@ int wf_run_event(const struct wf_set *ws, const struct wf_event *ev, struct stor
 		return ctx_finish(&c, 0, out);
 	}
 	return ctx_finish(&c, run_list(&c, tr->acts, tr->nacts, tr->to), out);
+}
+
+int wf_run_event(const struct wf_set *ws, const struct wf_event *ev, struct store *st, json_t *args,
+		 const char *front, int64_t now, struct wf_out *out)
+{
+	return wf_run_job(ws, ev, st, args, front, NULL, now, out);
 }
 
 int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *args,

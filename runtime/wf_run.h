@@ -25,6 +25,9 @@ struct wf_out {
  * already hashed); args are normalised in place (addresses in lower case) */
 int wf_run_event(const struct wf_set *ws, const struct wf_event *ev, struct store *st, json_t *args,
 		 const char *front, int64_t now, struct wf_out *out);
+/* wf_run_job - the same for job job_id (its history entry names it) */
+int wf_run_job(const struct wf_set *ws, const struct wf_event *ev, struct store *st, json_t *args,
+	       const char *front, const char *job_id, int64_t now, struct wf_out *out);
 /* wf_run - the same for a job type (its event found in ws): -ENOENT if none */
 int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *args,
 	   const char *front, int64_t now, struct wf_out *out);

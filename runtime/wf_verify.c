@@ -3,10 +3,10 @@
  * client and the slowdown per login, as Keycloak's temporary lockout does,
  * kept in limit records; and the outcome of a check inside a run.
  */
+#include "wf_verify.h"
 #include "secret.h"
 #include "util.h"
 #include "wf_acts.h"
-#include "wf_verify.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -47,8 +47,7 @@ void wf_verify_digest(const char *hash, char out[65])
 }
 
 /* peek_setup - the context of a read-only look: derived variables, subject */
-static void peek_setup(struct wf_ctx *c, const struct wf_event *ev, json_t *args,
-		       const char *front)
+static void peek_setup(struct wf_ctx *c, const struct wf_event *ev, json_t *args, const char *front)
 {
 	const char *name;
 	json_t *v;
@@ -116,7 +115,8 @@ static void count_failure(struct wf_ctx *c)
 			int64_t lock = l->lock_ms;
 			for (int64_t i = 0; i < locks && lock < l->longest_ms; i++)
 				lock *= l->growth;
-			rec_set_int(r, "locked_until", c->now + (lock < l->longest_ms ? lock : l->longest_ms));
+			rec_set_int(r, "locked_until",
+				    c->now + (lock < l->longest_ms ? lock : l->longest_ms));
 			locks++;
 			fails = 0;
 		}
@@ -131,7 +131,8 @@ static void count_failure(struct wf_ctx *c)
 		json_t *r = wf_ctx_copy(c, lock_key(c, s, "slowdown", key));
 		if (!r)
 			r = json_object();
-		int64_t fails = c->now - rec_int(r, "last", 0) < SLOW_QUIET_MS ? rec_int(r, "fails", 0) : 0;
+		int64_t fails =
+			c->now - rec_int(r, "last", 0) < SLOW_QUIET_MS ? rec_int(r, "fails", 0) : 0;
 		rec_set_int(r, "fails", fails + 1);
 		rec_set_int(r, "last", c->now);
 		rec_set_int(r, "purge", c->now + SLOW_QUIET_MS + c->ws->retention_ms);
@@ -165,7 +166,8 @@ int wf_verify_outcome(struct wf_ctx *c, int found)
 	char *stored = found == 0 ? stored_hash(c) : NULL;
 	wf_verify_digest(stored, now_hash);
 	/* a match of the very hash the account holds now, for an account found */
-	int verdict = stored && ok && !strcmp(ok, "1") && checked && secret_equal(checked, now_hash);
+	int verdict =
+		stored && ok && !strcmp(ok, "1") && checked && secret_equal(checked, now_hash);
 	free(stored);
 	if (!verdict) {
 		count_failure(c);

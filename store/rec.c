@@ -44,6 +44,8 @@ static const struct kind_def kinds[REC_NKIND] = {
 	[REC_OUTBOX] = {"outbox", 'o', COLS("kind", "msg"), COLS("msg")},
 	[REC_REVIEW] = {"review", 'r', COLS("kind", "photo"), COLS("photo", "idno", "name")},
 	[REC_INBOX] = {"inbox", 'i', COLS("kind"), COLS("text", "data")},
+	[REC_HISTORY] = {"history", 'h', COLS("kind"), no_cols},
+	[REC_PHOTO] = {"photo", 'p', COLS("kind"), COLS("photo")},
 };
 
 const struct store_index *rec_index(void)
@@ -319,6 +321,14 @@ int rec_outbox_msg(const json_t *rec, struct spool_msg *m, char *err, size_t err
 		return -EBADMSG;
 	}
 	return spool_parse(text, strlen(text), m, err, errlen);
+}
+
+const char *rec_history_key(const char *account, char buf[REC_KEY_MAX])
+{
+	char id[ID_LEN + 1];
+	id_new(id);
+	snprintf(buf, REC_KEY_MAX, "%c:%s:%s", kinds[REC_HISTORY].prefix, account, id);
+	return buf;
 }
 
 json_t *rec_public(enum rec_kind k, const json_t *rec)

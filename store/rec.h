@@ -31,6 +31,8 @@ enum rec_kind {
 	REC_OUTBOX,  /* o:ID          a message committed with its state change, until spooled */
 	REC_REVIEW,  /* r:ID          a duplicate-id review */
 	REC_INBOX,   /* i:ID          an item of an account's inbox */
+	REC_HISTORY, /* h:ACCOUNT:ID  an entry of an account's history */
+	REC_PHOTO,   /* p:REVIEW      a review's id photo (purged a while after the decision) */
 	REC_NKIND
 };
 
@@ -107,6 +109,9 @@ int rec_outbox_new(const struct spool_msg *m, const char *account, json_t **out,
 int rec_outbox_msg(const json_t *rec, struct spool_msg *m, char *err, size_t errlen);
 /* rec_outbox_key - the key of the outbox record of message id */
 const char *rec_outbox_key(const char *id, char buf[REC_KEY_MAX]);
+
+/* rec_history_key - a new history entry's key for account (they sort by time) */
+const char *rec_history_key(const char *account, char buf[REC_KEY_MAX]);
 
 /* rec_public - a copy of rec without the columns the API never shows */
 json_t *rec_public(enum rec_kind k, const json_t *rec);

@@ -179,6 +179,8 @@ struct wf_set {
 	json_t *messages; /* result code -> user-facing text */
 	char *dir;
 	int64_t retention_ms; /* how long spent tokens, codes, counters and inbox items stay */
+	int64_t history_ms;   /* how long an account's history entries stay */
+	int64_t photo_ms;     /* how long an id photo stays once its review is decided */
 	int refs;	      /* wf_set_ref/unref: a replaced set lives while a job uses it */
 };
 

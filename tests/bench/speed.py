@@ -29,7 +29,7 @@ runs (by concurrency) and of the register_email runs, and jobs per commit.
 
 Environment (defaults in brackets):
   REGFLOW_BIN [./bin]                   REGFLOW_SPEED_ROUNDS [2]
-  REGFLOW_SPEED_CONNS [1,8,50,200]      REGFLOW_SPEED_SECONDS [4]  one intake run
+  REGFLOW_SPEED_CONNS [1,8,50,200]      REGFLOW_SPEED_SECONDS [3]  one intake run
   REGFLOW_SPEED_PACED_SECONDS [5]       REGFLOW_SPEED_PACED_CLIENTS [50]
   REGFLOW_SPEED_REGISTER_SECONDS [15]   REGFLOW_SPEED_MAILS [10000]
   REGFLOW_SPEED_MAIL_CONNS [50]         REGFLOW_SPEED_SMTP_SESSIONS [8] smtp-source -s
@@ -78,7 +78,7 @@ def env_int(name, default):
 ROUNDS = max(1, env_int("REGFLOW_SPEED_ROUNDS", 2))
 CONNS = [int(c) for c in os.environ.get("REGFLOW_SPEED_CONNS", "1,8,50,200").split(",")
          if c.strip().isdigit() and int(c) > 0]
-SECONDS = max(1, env_int("REGFLOW_SPEED_SECONDS", 4))
+SECONDS = max(1, env_int("REGFLOW_SPEED_SECONDS", 3))
 PACED_SECONDS = max(1, env_int("REGFLOW_SPEED_PACED_SECONDS", 5))
 PACED_CLIENTS = max(1, env_int("REGFLOW_SPEED_PACED_CLIENTS", 50))
 REGISTER_SECONDS = max(1, env_int("REGFLOW_SPEED_REGISTER_SECONDS", 15))
@@ -99,8 +99,8 @@ class Skip(Exception):
 # ---- small helpers ----
 
 def front_token(front="www"):
-    with open(os.path.join(ROOT, "conf", "tokens"), encoding="utf-8") as f:
-        for line in f:
+    with open(os.path.join(ROOT, "conf", "tokens"), encoding="utf-8") as fh:
+        for line in fh:
             parts = line.split()
             if len(parts) >= 2 and parts[0] == front:
                 return parts[1]
@@ -127,18 +127,11 @@ def low_port():
     raise RuntimeError("no free port in 20000-32000")
 
 
-def tool(name, *dirs):
-    for d in dirs:
-        if os.access(os.path.join(d, name), os.X_OK):
-            return os.path.join(d, name)
-    return shutil.which(name) or (("/usr/sbin/" + name) if os.access("/usr/sbin/" + name,
-                                                                     os.X_OK) else None)
-
-
 def need(*names):
+    """The paths of these programs (PATH, then /usr/sbin), or Skip."""
     paths = []
     for n in names:
-        p = tool(n)
+        p = shutil.which(n) or shutil.which(n, path="/usr/sbin")
         if not p:
             raise Skip("%s not installed (sh scripts/deps.sh bench)" % n)
         paths.append(p)
@@ -150,7 +143,7 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def f(x, spec="%.0f"):
+def num(x, spec="%.0f"):
     return "-" if x is None else spec % x
 
 
@@ -205,7 +198,8 @@ def fs_type(path):
             for line in fh:
                 left, _, right = line.partition(" - ")
                 mnt = left.split()[4]
-                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
+                if inside and len(mnt) > len(best):
                     best, typ = mnt, right.split()[0]
     except OSError:
         pass
@@ -241,10 +235,15 @@ def stop_proc(p, sig=signal.SIGTERM, grace=5.0):
             p.wait()
 
 
-def spawn(ctx, argv, out=subprocess.DEVNULL, sig=signal.SIGTERM, grace=5.0, **kw):
-    """Popen registered for clean-up (stopped by its PID when ctx closes)."""
-    err = subprocess.DEVNULL if out is subprocess.DEVNULL else subprocess.STDOUT
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, **kw)
+def spawn(ctx, argv, out=None, sig=signal.SIGTERM, grace=5.0):
+    """Popen registered for clean-up (stopped by its PID when ctx closes).
+    out: None (discard), subprocess.PIPE, or a file name for stdout and stderr."""
+    fh = open(out, "wb") if isinstance(out, str) else None
+    dest = fh or out or subprocess.DEVNULL
+    err = subprocess.DEVNULL if out is None else subprocess.STDOUT
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=dest, stderr=err)
+    if fh:
+        fh.close()
     ctx.cleanups.append(lambda: stop_proc(p, sig, grace))
     return p
 
@@ -361,9 +360,10 @@ class Engine:
 # ---- load generators ----
 
 def wrk_argv(port, mode, prefix, conns, seconds, limit=0):
-    return (["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds, "--latency", "--timeout", "30s",
-             "-s", LUA, "http://127.0.0.1:%d/v1/jobs" % port, "--", mode, prefix, TOKEN]
-            + ([str(limit)] if limit else []))
+    """wrk on speed_jobs.lua: one thread, conns keep-alive connections, closed loop."""
+    return ([need("wrk")[0], "-t1", "-c%d" % conns, "-d%ds" % seconds, "--latency",
+             "--timeout", "30s", "-s", LUA, "http://127.0.0.1:%d/v1/jobs" % port,
+             "--", mode, prefix, TOKEN] + ([str(limit)] if limit else []))
 
 
 def wrk_result(out):
@@ -417,7 +417,7 @@ class Redis:
         self.proc = spawn(ctx, [server, "--port", str(self.port), "--bind", "127.0.0.1",
                                 "--dir", self.dir, "--appendonly", "yes", "--appendfsync",
                                 "always", "--save", "", "--daemonize", "no"],
-                          out=open(os.path.join(self.dir, "redis.log"), "wb"))
+                          out=os.path.join(self.dir, "redis.log"))
         if not wait_for(lambda: port_listening(self.port), time.monotonic() + 10):
             raise Skip("redis-server did not start")
         self.counts = {}
@@ -445,35 +445,56 @@ class Redis:
 STORE_OPS = ("get", "put", "del", "find", "due", "commit")
 
 
-def store_row(name, h0, h1):
-    jobs = (h1["jobs"]["done"] + h1["jobs"]["failed"]) - (h0["jobs"]["done"] + h0["jobs"]["failed"])
-    d = {k: h1["store"][k] - h0["store"][k] for k in STORE_OPS}
-    return name, jobs, d
+class Tally:
+    """Jobs finished and store operations over the runs of one phase (GET /v1/health)."""
+
+    def __init__(self, name):
+        self.name, self.jobs, self.ops = name, 0, dict.fromkeys(STORE_OPS, 0)
+
+    def measure(self, eng, run):
+        """run(), then wait for the engine to finish what it took; count the difference."""
+        h0 = eng.health()
+        r = run()
+        eng.drain()
+        h1 = eng.health()
+        self.jobs += sum(h1["jobs"][k] - h0["jobs"][k] for k in ("done", "failed"))
+        for k in STORE_OPS:
+            self.ops[k] += h1["store"][k] - h0["store"][k]
+        return r
+
+    def row(self):
+        per = [num(self.ops[k] / self.jobs, "%.2f") if self.jobs else "-" for k in STORE_OPS[:-1]]
+        commits = self.ops["commit"]
+        return ([self.name, str(self.jobs)] + per
+                + [str(commits), num(self.jobs / commits, "%.1f") if commits else "-"])
 
 
-def fig_intake(eng, redis, store):
+def uniq(tag):
+    """A prefix no earlier run used (tokens and addresses stay distinct across runs)."""
+    return "sp%d%s-%d-" % (os.getpid(), tag, random.randrange(1 << 30))
+
+
+def medians(runs, keys=("rate", "p50", "p99")):
+    return {k: median([x[k] for x in runs]) for k in keys}
+
+
+def fig_intake(eng, redis, tallies):
+    """Figure 1; returns regflow's medians by concurrency."""
     rows, res = [], {}
     for c in CONNS:
+        tally = Tally("activate       c=%d" % c)
         rf, rd = [], []
-        tot = None
         for r in range(ROUNDS):
-            h0 = eng.health()
-            rf.append(wrk(eng.port, "activate", "sp%dc%dr%d-%s" % (os.getpid(), c, r,
-                                                                  random.randrange(1 << 30)),
-                          c, SECONDS))
-            eng.drain()
-            name, jobs, d = store_row("activate c=%d" % c, h0, eng.health())
-            tot = (jobs, d) if tot is None else (tot[0] + jobs,
-                                                 {k: tot[1][k] + d[k] for k in STORE_OPS})
+            rf.append(tally.measure(eng, lambda: wrk(eng.port, "activate", uniq("c%d" % c), c,
+                                                     SECONDS)))
             rd.append(redis.timed(c))
-        store.append(("activate      c=%-3d" % c, tot[0], tot[1]))
-        m = {k: median([x[k] for x in rf]) for k in ("rate", "p50", "p99")}
-        a = {k: median([x[k] for x in rd]) for k in ("rate", "p50", "p99")}
-        errs = sum(x["errors"] for x in rf)
+        tallies.append(tally)
+        m, a = medians(rf), medians(rd)
         res[c] = m
-        rows.append([str(c), f(m["rate"]), f(m["p50"], "%.2f"), f(m["p99"], "%.2f"),
-                     f(a["rate"]), f(a["p50"], "%.2f"), f(a["p99"], "%.2f"),
-                     ratio(m["rate"], a["rate"]), ratio(m["p99"], a["p99"]), str(errs)])
+        rows.append([str(c), num(m["rate"]), num(m["p50"], "%.2f"), num(m["p99"], "%.2f"),
+                     num(a["rate"]), num(a["p50"], "%.2f"), num(a["p99"], "%.2f"),
+                     ratio(m["rate"], a["rate"]), ratio(m["p99"], a["p99"]),
+                     str(sum(x["errors"] for x in rf))])
     table("1. durable intake: regflow activate (202 after commit+sync, wrk -t1 -cN, %d s) vs "
           "redis lpush (appendfsync always, redis-benchmark -cN); median of %d"
           % (SECONDS, ROUNDS),
@@ -482,20 +503,26 @@ def fig_intake(eng, redis, store):
     return res
 
 
-def h2load_paced(eng, rps_total, clients, seconds, tmp):
+def percentile(sorted_vals, p):
+    if not sorted_vals:
+        return None
+    return sorted_vals[min(len(sorted_vals) - 1, int(len(sorted_vals) * p / 100.0))]
+
+
+def h2load_paced(eng, rps_total, tmp):
+    """Activate jobs at rps_total in all from PACED_CLIENTS connections (h2load --rps)."""
     body = os.path.join(tmp, "paced.json")
     with open(body, "w") as fh:
-        json.dump({"type": "activate", "args": {"token": "paced-%d" % random.randrange(1 << 40)}},
-                  fh)
+        json.dump({"type": "activate", "args": {"token": uniq("paced")}}, fh)
     log = os.path.join(tmp, "h2load.log")
-    per = max(1, int(round(rps_total / clients)))
-    argv = ["h2load", "--h1", "-t1", "-c%d" % clients, "-m1", "--rps=%d" % per,
-            "-D", str(seconds), "-d", body, "--log-file", log,
+    per = max(1, int(round(rps_total / PACED_CLIENTS)))
+    argv = [need("h2load")[0], "--h1", "-t1", "-c%d" % PACED_CLIENTS, "-m1", "--rps=%d" % per,
+            "-D", str(PACED_SECONDS), "-d", body, "--log-file", log,
             "-H", "Authorization: Bearer " + TOKEN, "-H", "Content-Type: application/json",
             "http://127.0.0.1:%d/v1/jobs" % eng.port]
-    subprocess.run(argv, capture_output=True, timeout=seconds + 60)
+    subprocess.run(argv, capture_output=True, timeout=PACED_SECONDS + 60)
     lat, ok = [], 0
-    with open(log) as fh:
+    with open(log) as fh:  # start (us since the epoch), status, duration (us)
         for line in fh:
             cols = line.split()
             if len(cols) >= 3:
@@ -503,32 +530,29 @@ def h2load_paced(eng, rps_total, clients, seconds, tmp):
                 ok += cols[1] == "202"
     os.unlink(log)
     lat.sort()
-
-    def pct(p):
-        return lat[min(len(lat) - 1, int(len(lat) * p / 100.0))] if lat else None
-    return {"target": per * clients, "rate": ok / seconds, "p50": pct(50), "p99": pct(99),
-            "p999": pct(99.9), "max": lat[-1] if lat else None, "errors": len(lat) - ok}
+    return {"target": per * PACED_CLIENTS, "rate": ok / PACED_SECONDS,
+            "p50": percentile(lat, 50), "p99": percentile(lat, 99),
+            "p999": percentile(lat, 99.9), "max": lat[-1] if lat else None}
 
 
 def fig_paced(eng, closed50, tmp):
-    need("h2load")
     runs = []
-    for r in range(ROUNDS):
-        runs.append(h2load_paced(eng, closed50["rate"] / 2, PACED_CLIENTS, PACED_SECONDS, tmp))
+    for _ in range(ROUNDS):
+        runs.append(h2load_paced(eng, closed50["rate"] / 2, tmp))
         eng.drain()
-    m = {k: median([x[k] for x in runs]) for k in ("target", "rate", "p50", "p99", "p999", "max")}
-    rows = [["paced (open loop)", f(m["target"]), f(m["rate"]), f(m["p50"], "%.2f"),
-             f(m["p99"], "%.2f"), f(m["p999"], "%.2f"), f(m["max"], "%.1f")],
-            ["closed loop, 50 conns (fig. 1)", "-", f(closed50["rate"]),
-             f(closed50["p50"], "%.2f"), f(closed50["p99"], "%.2f"), "-", "-"],
+    m = medians(runs, ("target", "rate", "p50", "p99", "p999", "max"))
+    rows = [["paced (open loop)", num(m["target"]), num(m["rate"]), num(m["p50"], "%.2f"),
+             num(m["p99"], "%.2f"), num(m["p999"], "%.2f"), num(m["max"], "%.1f")],
+            ["closed loop, wrk -c50", "-", num(closed50["rate"]),
+             num(closed50["p50"], "%.2f"), num(closed50["p99"], "%.2f"), "-", "-"],
             ["ratio paced/closed", "", ratio(m["rate"], closed50["rate"]),
              ratio(m["p50"], closed50["p50"]), ratio(m["p99"], closed50["p99"]), "", ""]]
     table("2. paced latency: regflow activate at half the 50-connection rate, h2load --h1 "
           "-c%d --rps per client, %d s; median of %d" % (PACED_CLIENTS, PACED_SECONDS, ROUNDS),
           ["run", "target/s", "jobs/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms"], rows,
-          ["h2load times each request from when it was sent; a client waits for its reply "
-           "before the next, so a stall longer than %.0f ms per client would push the next "
-           "sends back (not seen unless jobs/s < target)."
+          ["h2load times a request from its send, and a client has one in flight: a reply "
+           "slower than the client's interval (%.0f ms) delays its next sends, which h2load "
+           "then catches up without counting their wait (so jobs/s stays at the target)."
            % (1000.0 * PACED_CLIENTS / max(1, m["target"] or 1))])
 
 
@@ -545,84 +569,68 @@ def argon2_anchor(tmp):
     return exe, "build/bench-argon2 missing: the anchor was compiled here with cc -O2"
 
 
-def fig_register(eng, store, tmp):
+def argon2_rate(exe):
+    out = subprocess.run([exe, str(REGISTER_SECONDS)], capture_output=True, text=True,
+                         timeout=REGISTER_SECONDS + 60).stdout
+    m = re.search(r"rate ([\d.]+)", out)
+    return float(m.group(1)) if m else None
+
+
+def fig_register(eng, tallies, tmp):
     exe, note = argon2_anchor(tmp)
+    tally = Tally("register_email c=50")
     rf, an = [], []
-    tot = None
-    for r in range(ROUNDS):
-        h0 = eng.health()
-        rf.append(wrk(eng.port, "register", "sp%dr%d-%d-" % (os.getpid(), r,
-                                                           random.randrange(1 << 30)),
-                      50, REGISTER_SECONDS))
-        eng.drain()
-        name, jobs, d = store_row("register", h0, eng.health())
-        tot = (jobs, d) if tot is None else (tot[0] + jobs, {k: tot[1][k] + d[k] for k in STORE_OPS})
-        out = subprocess.run([exe, str(REGISTER_SECONDS)], capture_output=True, text=True,
-                             timeout=REGISTER_SECONDS + 60).stdout
-        m = re.search(r"rate ([\d.]+)", out)
-        an.append(float(m.group(1)) if m else None)
-    store.append(("register_email c=50", tot[0], tot[1]))
-    rate = median([x["rate"] for x in rf])
-    rows = [["register_email, 50 conns", f(rate, "%.1f"), f(median([x["p50"] for x in rf]), "%.0f"),
-             f(median([x["p99"] for x in rf]), "%.0f"), f(median(an), "%.1f"),
-             ratio(rate, median(an)), str(sum(x["errors"] for x in rf))]]
+    for _ in range(ROUNDS):
+        rf.append(tally.measure(eng, lambda: wrk(eng.port, "register", uniq("reg"), 50,
+                                                 REGISTER_SECONDS)))
+        an.append(argon2_rate(exe))
+    tallies.append(tally)
+    m, a = medians(rf), median(an)
     table("3. register_email (Argon2id t=2 m=19MiB at intake, wrk -t1 -c50, %d s) vs "
           "bench-argon2 (the same hashes on %d threads, %d s); median of %d; target ratio >= 0.9"
           % (REGISTER_SECONDS, os.cpu_count() or 1, REGISTER_SECONDS, ROUNDS),
           ["run", "regflow jobs/s", "p50 ms", "p99 ms", "anchor hashes/s", "ratio",
-           "regflow errors"], rows, [note] if note else [])
+           "regflow errors"],
+          [["register_email, 50 conns", num(m["rate"], "%.1f"), num(m["p50"]), num(m["p99"]),
+            num(a, "%.1f"), ratio(m["rate"], a), str(sum(x["errors"] for x in rf))]],
+          [note] if note else [])
 
 
-def print_store(store):
-    rows = []
-    for name, jobs, d in store:
-        per = (lambda k: f(d[k] / jobs, "%.2f") if jobs else "-")
-        rows.append([name, str(jobs)] + [per(k) for k in STORE_OPS[:-1]]
-                    + [str(d["commit"]), f(jobs / d["commit"], "%.1f") if d["commit"] else "-"])
-    table("store operations per job (GET /v1/health .store, difference over all rounds)",
-          ["phase", "jobs", "get/job", "put/job", "del/job", "find/job", "due/job", "commits",
-           "jobs/commit"], rows)
-
-
-def figs_engine(ctx, want):
-    """Figures 1-3 on one engine (no gateway: messages stay in its spool)."""
+def figs_engine(ctx):
+    """Figures 1-3 on one engine (no gateway: messages stay in its spool), then the
+    store operations per job of their phases."""
+    need("wrk")
     d = os.path.join(ctx.tmp, "engine")
     eng = Engine(ctx, "regflowd", os.path.join(d, "db", "regflow.tct"), os.path.join(d, "spool"))
     eng.start()
-    store = []
-    closed = {}
-    if want("1") or want("2"):
+    tallies, closed = [], {}
+    if want("1"):
         try:
-            need("wrk")
-            closed = fig_intake(eng, Redis(ctx), store)
+            closed = fig_intake(eng, Redis(ctx), tallies)
         except Skip as e:
             print("\n# 1. durable intake: skipped (%s)" % e)
     if want("2"):
         try:
-            if 50 not in closed:
-                need("wrk")
-                closed[50] = wrk_closed50(eng)
+            need("h2load")
+            if 50 not in closed:  # figure 1 did not run at 50 connections
+                closed[50] = Tally("activate").measure(
+                    eng, lambda: wrk(eng.port, "activate", uniq("c50"), 50, SECONDS))
             fig_paced(eng, closed[50], ctx.tmp)
         except Skip as e:
             print("\n# 2. paced latency: skipped (%s)" % e)
     if want("3"):
         try:
-            need("wrk")
-            fig_register(eng, store, ctx.tmp)
+            fig_register(eng, tallies, ctx.tmp)
         except Skip as e:
             print("\n# 3. register_email: skipped (%s)" % e)
-    if store:
-        print_store(store)
+    if tallies:
+        table("store operations per job (GET /v1/health .store: differences over all rounds)",
+              ["phase", "jobs"] + ["%s/job" % k for k in STORE_OPS[:-1]]
+              + ["commits", "jobs/commit"], [t.row() for t in tallies])
     rss = rss_mib(eng.proc.pid)
     rc = eng.stop()
-    print("  (engine of figures 1-3: RSS %s MiB at the end, exit status %s)" % (f(rss, "%.1f"), rc))
-
-
-def wrk_closed50(eng):
-    r = wrk(eng.port, "activate", "sp%dc50-%d" % (os.getpid(), random.randrange(1 << 30)), 50,
-            SECONDS)
-    eng.drain()
-    return r
+    print("  (engine of figures 1-3: RSS %s MiB at the end, exit status %s)"
+          % (num(rss, "%.1f"), rc))
 
 
 # ---- figure 4: mail ----
@@ -636,7 +644,7 @@ class CountingSink:
         self.out = os.path.join(ctx.tmp, "smtp-sink.out")
         argv = [exe] + (["-u", "nobody"] if os.geteuid() == 0 else [])
         argv += ["-c", "127.0.0.1:%d" % self.port, "256"]
-        spawn(ctx, argv, out=open(self.out, "wb"))
+        spawn(ctx, argv, out=self.out)
         if not wait_for(lambda: port_listening(self.port), time.monotonic() + 10):
             raise Skip("smtp-sink did not start")
 
@@ -698,13 +706,12 @@ class Postfix:
                     "postlog unix-dgram n - n - 1 postlogd"]
         with open(os.path.join(self.etc, "master.cf"), "w") as fh:
             fh.write("\n".join(services) + "\n")
-        self.maillog = main["maillog_file"]
         self.master_pid = None
         ctx.cleanups.append(self.stop)
 
     def start(self):
-        r = subprocess.run(["postfix", "-c", self.etc, "start"], capture_output=True, text=True,
-                           timeout=60)
+        r = subprocess.run([need("postfix")[0], "-c", self.etc, "start"], capture_output=True,
+                           text=True, timeout=60)
         pidfile = os.path.join(self.queue, "pid", "master.pid")
         if r.returncode != 0 or not wait_for(
                 lambda: os.path.exists(pidfile) and port_listening(self.port),
@@ -765,16 +772,18 @@ def mail_regflow(ctx, sink, r):
 def mail_postfix(pf, sink):
     c0 = sink.count()
     t0 = time.monotonic()
-    r = subprocess.run(["smtp-source", "-s", str(SMTP_SESSIONS), "-m", str(MAILS), "-d", "-N",
-                        "-l", str(MAIL_BYTES), "-f", "bench@regflow.test", "-t",
-                        "student@example.com", "127.0.0.1:%d" % pf.port],
+    # -d: many mails a session; -N: each its own recipient (as regflow's are)
+    r = subprocess.run([need("smtp-source")[0], "-s", str(SMTP_SESSIONS), "-m", str(MAILS),
+                        "-d", "-N", "-l", str(MAIL_BYTES), "-f", "bench@regflow.test",
+                        "-t", "student@example.com", "127.0.0.1:%d" % pf.port],
                        capture_output=True, text=True, timeout=LIMIT)
     t_in = time.monotonic() - t0
     wait_for(lambda: sink.count() - c0 >= MAILS and pf.queued() == 0, t0 + LIMIT, 0.05)
     dt = time.monotonic() - t0
     got = sink.count() - c0
     return {"rate": MAILS / dt if got >= MAILS else None, "secs": dt, "t_in": t_in,
-            "done": got, "queued": pf.queued(), "rc": r.returncode}
+            "done": got, "queued": pf.queued(), "rc": r.returncode,
+            "err": (r.stdout + r.stderr).strip()[-200:]}
 
 
 def fig_mail(ctx):
@@ -784,11 +793,10 @@ def fig_mail(ctx):
     for r in range(ROUNDS):
         reg.append(mail_regflow(ctx, sink, r))
         pfx.append(mail_postfix(pf, sink))
-    a, b = median([x["rate"] for x in reg]), median([x["rate"] for x in pfx])
-    rows = [["%d mails" % MAILS, f(a), f(median([x["t_in"] for x in reg]), "%.2f"),
-             f(median([x["secs"] for x in reg]), "%.2f"), f(b),
-             f(median([x["t_in"] for x in pfx]), "%.2f"), f(median([x["secs"] for x in pfx]), "%.2f"),
-             ratio(a, b)]]
+    a, b = medians(reg, ("rate", "t_in", "secs")), medians(pfx, ("rate", "t_in", "secs"))
+    rows = [["%d mails" % MAILS, num(a["rate"]), num(a["t_in"], "%.2f"), num(a["secs"], "%.2f"),
+             num(b["rate"]), num(b["t_in"], "%.2f"), num(b["secs"], "%.2f"),
+             ratio(a["rate"], b["rate"])]]
     notes = ["regflow: jobs in = until the last of the %d resend_activation jobs was answered "
              "(wrk -t1 -c%d); done = until %d files are in spool/sent/ (gateway defaults: "
              "4 sessions, batches of 50)" % (MAILS, MAIL_CONNS, MAILS),
@@ -801,6 +809,8 @@ def fig_mail(ctx):
                                                          y["done"], y["queued"]))
         if x["errors"]:
             notes.append("round %d: %d regflow job errors" % (i + 1, x["errors"]))
+        if y["rc"]:
+            notes.append("round %d: smtp-source exit %d: %s" % (i + 1, y["rc"], y["err"]))
     table("4. mail: regflowd -> spool -> regflow-gw -> smtp-sink vs a private Postfix "
           "(smtp-source -> smtpd -> queue -> smtp -> the same smtp-sink); median of %d; "
           "target ratio >= 3" % ROUNDS,
@@ -880,7 +890,7 @@ def fig_sms(ctx):
     for r in range(ROUNDS):
         reg.append(sms_regflow(ctx, url, r))
         ab.append(sms_ab(url))
-    a, b = median([x["rate"] for x in reg]), median([x["rate"] for x in ab])
+    a, b = medians(reg, ("rate", "secs")), medians(ab, ("rate",))
     notes = ["regflow: from the gateway's start on a spool of %d SMS until all are in sent/ "
              "(GET per SMS, keep-alive, 16 in flight)" % SMS]
     notes += ["round %d gave up after %ds: %d of %d in sent/" % (i + 1, LIMIT, x["done"], SMS)
@@ -890,8 +900,8 @@ def fig_sms(ctx):
     table("5. SMS: regflow-gw -> Kannel test_http_server vs ab -k -c16 -n %d on the same URL; "
           "median of %d" % (SMS, ROUNDS),
           ["run", "regflow msg/s", "secs", "ab req/s", "ratio"],
-          [["%d SMS" % SMS, f(a), f(median([x["secs"] for x in reg]), "%.2f"), f(b),
-            ratio(a, b)]], notes)
+          [["%d SMS" % SMS, num(a["rate"]), num(a["secs"], "%.2f"), num(b["rate"]),
+            ratio(a["rate"], b["rate"])]], notes)
 
 
 # ---- figure 6: restart after a crash at scale ----
@@ -899,8 +909,7 @@ def fig_sms(ctx):
 def first_job(eng):
     """Seconds until one ?wait job is answered (with its outcome)."""
     t0 = time.monotonic()
-    st, _ = eng.post({"type": "activate", "args": {"token": "restart-probe-%d" % random.randrange(
-        1 << 40)}}, wait_ms=30000)
+    st, _ = eng.post({"type": "activate", "args": {"token": uniq("probe")}}, wait_ms=30000)
     return time.monotonic() - t0 if st in (200, 202) else None
 
 
@@ -933,61 +942,66 @@ def fig_restart(ctx):
     first["job"] = first_job(eng)
     first["rss_job"] = rss_mib(eng.proc.pid)
     runs = [crash_restart(ctx, eng, r) for r in range(ROUNDS)]
-    rows = [["first start (clean close)", f(first["secs"], "%.3f"), f(first["job"], "%.3f"),
-             f(first["rss"], "%.1f"), f(first["rss_job"], "%.1f"), "-", "-"]]
-    for i, x in enumerate(runs):
-        rows.append(["after SIGKILL #%d" % (i + 1), f(x["secs"], "%.3f"), f(x["job"], "%.3f"),
-                     f(x["rss"], "%.1f"), f(x["rss_job"], "%.1f"), str(x["recovered"]),
-                     str(x["outbox"])])
-    m = {k: median([x[k] for x in runs]) for k in ("secs", "rss")}
-    rows.append(["median after SIGKILL", f(m["secs"], "%.3f"), "", f(m["rss"], "%.1f"), "", "",
-                 ""])
-    rows.append(["target", "< 2", "", "< 100", "", "", ""])
+    def row(name, x):
+        return [name, num(x["secs"], "%.3f"), num(x["job"], "%.3f"), num(x["rss"], "%.1f"),
+                num(x["rss_job"], "%.1f"), str(x.get("recovered", "-")),
+                str(x.get("outbox", "-"))]
+    m = medians(runs, ("secs", "rss"))
+    rows = ([row("first start (clean close)", first)]
+            + [row("after SIGKILL #%d" % (i + 1), x) for i, x in enumerate(runs)]
+            + [["median after SIGKILL", num(m["secs"], "%.3f"), "", num(m["rss"], "%.1f"),
+                "", "", ""], ["target", "< 2", "", "< 100", "", "", ""]])
     rss = rss_mib(eng.proc.pid)
     eng.stop()
-    table("6. restart after a crash at scale: %d accounts + %d timers (bench-fill %.1f s, %.0f MiB "
-          "on disk), SIGKILL under load (resend_activation, 50 conns), start again"
+    table("6. restart after a crash at scale: %d accounts + %d timers (bench-fill %.1f s, "
+          "%.0f MiB on disk), SIGKILL under load (resend_activation, 50 conns), start again"
           % (SCALE, SCALE, t_fill, size / 1048576.0),
           ["run", "health s", "1st job s", "RSS MiB", "RSS after job", "recovered jobs",
            "outbox re-driven"], rows,
           ["health s: from exec until GET /v1/health answers; 1st job: one activate ?wait "
            "after that; the database is in the page cache (a crash, not a reboot); "
-           "RSS at the end %s MiB" % f(rss, "%.1f")])
+           "RSS at the end %s MiB" % num(rss, "%.1f")])
     shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- main ----
 
-FIGURES = [("4", "4. mail", fig_mail), ("5", "5. SMS", fig_sms), ("6", "6. restart", fig_restart)]
+# (the figures a step prints, its name, the step)
+STEPS = [({"1", "2", "3"}, "1-3. engine", figs_engine), ({"4"}, "4. mail", fig_mail),
+         ({"5"}, "5. SMS", fig_sms), ({"6"}, "6. restart", fig_restart)]
+
+
+def want(n):
+    return not ONLY or n in ONLY
 
 
 def main():
     if not os.access(os.path.join(BIN, "regflowd"), os.X_OK):
         print("# bench speed: %s/regflowd not built (make)" % BIN)
         return 1
-
-    def want(n):
-        return not ONLY or n in ONLY
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))  # clean up on SIGTERM too
     ctx = harness.Ctx("bench-speed")
     print("# bench speed: %s; binaries %s; temp %s (%s); %d round(s) each, regflow and anchor "
           "alternating, medians" % (machine(), BIN, ctx.tmp, fs_type(ctx.tmp), ROUNDS),
           flush=True)
     t0 = time.monotonic()
+    rc = 0
     try:
-        if want("1") or want("2") or want("3"):
-            figs_engine(ctx, want)
-        for n, name, fn in FIGURES:
-            if want(n):
-                try:
-                    fn(ctx)
-                except Skip as e:
-                    print("\n# %s: skipped (%s)" % (name, e), flush=True)
+        for figs, name, step in STEPS:
+            if not any(want(n) for n in figs):
+                continue
+            try:
+                step(ctx)
+            except Skip as e:
+                print("\n# %s: skipped (%s)" % (name, e), flush=True)
+            except Exception as e:  # a broken figure is reported; the others still run
+                print("\n# %s: FAILED: %s: %s" % (name, type(e).__name__, e), flush=True)
+                rc = 1
     finally:
         ctx.close()
     print("\n# bench speed: %.0f s in all; load %s at the end"
           % (time.monotonic() - t0, " ".join("%.2f" % x for x in os.getloadavg())))
-    return 0
+    return rc
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import struct
 import zlib
 
 from harness import Daemon, Skip, SmtpSink, free_port, wait_until
-from engine import Engine, body_text, spool_to, token_in, tokens
+from engine import TOKENS_FILE, Engine, body_text, spool_to, token_in, tokens
 
 PASSWORD = "correct horse battery"
 
@@ -82,7 +82,7 @@ class Site:
     interface and the phone network is Kannel's fakesmsc (the file sink when
     Kannel is not installed).  gateway_=False: the engine alone (read the spool)."""
 
-    def __init__(self, ctx, gateway_=True, sms="sink"):
+    def __init__(self, ctx, gateway_=True, sms="sink", report=False):
         self.ctx = ctx
         self.kannel = kannel(ctx) if gateway_ and sms == "kannel" else None
         self.sink = SmtpSink(ctx).start() if gateway_ else None
@@ -95,10 +95,14 @@ class Site:
                            "batch": 50},
                   "retry": {"min": "200ms", "max": "1s", "lifetime": "5d"},
                   "sink": {"dir": os.path.join(ctx.tmp, "sink")}}
+            if report:  # outcomes to the engine, with the gateway's token
+                gw["engine"] = {"url": "http://127.0.0.1:%d" % self.eng.port,
+                                "front": "gateway"}
             if self.kannel:
                 gw["sms"] = {"url": self.kannel.url, "username": self.kannel.USER,
                              "password": self.kannel.PASSWORD, "timeout": "3s"}
             self.gw = Daemon(ctx, "regflow-gw", conf={"spool": {"dir": self.eng.spool_dir},
+                                                      "api": {"tokens_file": TOKENS_FILE},
                                                       "gateway": gw},
                              ready_log=r"started:").start()
         self._apis = {}

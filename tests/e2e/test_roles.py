@@ -30,6 +30,10 @@ ROUTES = [
     ("GET", "/v1/accounts/0000000000000/inbox", {"front", "helpdesk"}),
     ("GET", "/v1/reviews", {"reviewer"}),
     ("GET", "/v1/reviews/0000000000000/photo", {"reviewer"}),
+    ("GET", "/v1/reviews/0000000000000", {"reviewer"}),
+    ("GET", "/v1/accounts?email=a@example.com", {"helpdesk"}),
+    ("GET", "/v1/accounts/0000000000000/history", {"helpdesk"}),
+    ("POST", "/v1/outcomes", {"gateway"}),
 ]
 
 

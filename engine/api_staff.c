@@ -1,0 +1,218 @@
+/*
+ * api_staff - the routes of the staff: the help desk's look-ups of
+ * accounts (by address, phone or id number, with a name) and histories, a
+ * reviewer's view of one review, and the gateway's report of what became
+ * of each message.  Output is masked as the seed masks (186********), never
+ * a hash; every look-up and history read is itself in the account's
+ * history, with the token's name.
+ */
+#include "api_priv.h"
+#include "jobs.h"
+#include "rec.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_MAX 50
+#define HISTORY_MAX 500
+
+/* mask_idno - 110***********1234: the region and the last four stay */
+static void mask_idno(const char *s, char *out, size_t n)
+{
+	size_t len = strlen(s);
+	snprintf(out, n, "%.3s", s);
+	for (size_t i = 3; i < len && i + 1 < n; i++) {
+		out[i] = i + 4 >= len ? s[i] : '*';
+		out[i + 1] = 0;
+	}
+}
+
+/* mask_name - 李*: the first character (UTF-8) stays */
+static void mask_name(const char *s, char *out, size_t n)
+{
+	size_t first = 1;
+	while (s[first] && ((unsigned char)s[first] & 0xC0) == 0x80)
+		first++;
+	snprintf(out, n, "%.*s*", (int)first, s);
+}
+
+/* masked - an account as the help desk sees it */
+static json_t *masked(const json_t *a)
+{
+	char buf[256];
+	json_t *o = json_object(), *wfs = json_object(), *v;
+	const char *name;
+	static const char *plain[] = {"id", "status", "front", "created", "reg_by", "review", NULL};
+	for (int i = 0; plain[i]; i++)
+		if (rec_str(a, plain[i]))
+			json_object_set_new(o, plain[i], json_string(rec_str(a, plain[i])));
+	static const char *ids[] = {"login", "email", "phone", "contact_phone", NULL};
+	for (int i = 0; ids[i]; i++)
+		if (rec_str(a, ids[i]) && *rec_str(a, ids[i])) {
+			wf_mask(rec_str(a, ids[i]), buf, sizeof(buf));
+			json_object_set_new(o, ids[i], json_string(buf));
+		}
+	if (rec_str(a, "idno") && *rec_str(a, "idno")) {
+		mask_idno(rec_str(a, "idno"), buf, sizeof(buf));
+		json_object_set_new(o, "idno", json_string(buf));
+	}
+	if (rec_str(a, "name") && *rec_str(a, "name")) {
+		mask_name(rec_str(a, "name"), buf, sizeof(buf));
+		json_object_set_new(o, "name", json_string(buf));
+	}
+	json_object_foreach((json_t *)a, name, v)
+		if (!strncmp(name, "wf.", 3))
+			json_object_set(wfs, name + 3, v);
+	json_object_set_new(o, "workflows", wfs);
+	return o;
+}
+
+/* query_col - the one look-up key given (email, phone, idno) and its value */
+static const char *query_col(struct http_req *req, char *val, size_t n)
+{
+	static const char *cols[] = {"email", "phone", "idno", NULL};
+	const char *found = NULL;
+	for (int i = 0; cols[i]; i++)
+		if (http_req_query_param(req, cols[i], val, n)) {
+			if (found)
+				return NULL; /* one at a time */
+			found = cols[i];
+		}
+	if (found)
+		http_req_query_param(req, found, val, n);
+	return found;
+}
+
+static void lower_or_upper(const char *col, char *v)
+{
+	for (; *v; v++)
+		*v = (char)(!strcmp(col, "idno") ? (*v >= 'a' && *v <= 'z' ? *v - 32 : *v)
+						   : (*v >= 'A' && *v <= 'Z' ? *v + 32 : *v));
+}
+
+/* api_find_accounts - GET /v1/accounts?email=|phone=|idno=[&name=][&after=ID][&limit=N] */
+void api_find_accounts(struct api_call *c)
+{
+	char val[256], name[128], after[32] = "", lim[16];
+	const char *col = query_col(c->req, val, sizeof(val));
+	int want_name = http_req_query_param(c->req, "name", name, sizeof(name)) != NULL;
+	int limit = http_req_query_param(c->req, "limit", lim, sizeof(lim)) ? atoi(lim) : 20;
+	json_t *keys = NULL, *k, *out = json_array();
+	size_t i;
+	if (!col || !*val) {
+		json_decref(out);
+		api_reply_error(c->a, c->req, 400, "MISSING_FIELD",
+				"one of email, phone or idno (name= only together with one)", "email");
+		return;
+	}
+	limit = limit < 1 ? 1 : limit > PAGE_MAX ? PAGE_MAX : limit;
+	http_req_query_param(c->req, "after", after, sizeof(after));
+	lower_or_upper(col, val);
+	if (rec_find(c->a->e->st, REC_ACCOUNT, col, val, &keys) == 0)
+		json_array_foreach(keys, i, k) {
+			json_t *a;
+			const char *id = rec_key_id(json_string_value(k));
+			if ((after[0] && strcmp(id, after) <= 0) ||
+			    rec_get_key(c->a->e->st, json_string_value(k), &a) < 0)
+				continue;
+			if ((!want_name || rec_is(a, "name", name)) &&
+			    json_array_size(out) < (size_t)limit) {
+				json_array_append_new(out, masked(a));
+				jobs_history(c->a->e->jobs, id, "lookup",
+					     json_pack("{s:s, s:s}", "by", c->front, "key", col));
+			}
+			json_decref(a);
+		}
+	json_t *body = json_pack("{s:o}", "accounts", out);
+	if (json_array_size(out) == (size_t)limit)
+		json_object_set_new(body, "next",
+				    json_string(json_string_value(json_object_get(
+					    json_array_get(out, (size_t)limit - 1), "id"))));
+	api_reply_json(c->req, 200, body);
+	json_decref(body);
+	json_decref(keys);
+}
+
+/* api_get_history - GET /v1/accounts/ID/history: oldest first, secrets never in it */
+void api_get_history(struct api_call *c)
+{
+	json_t *acct = NULL, *keys = NULL, *k, *out = json_array();
+	size_t i;
+	if (!id_valid(c->id) || rec_account_get(c->a->e->st, c->id, &acct) < 0) {
+		json_decref(out);
+		api_reply_error(c->a, c->req, 404, "NOT_FOUND", "no such account", NULL);
+		return;
+	}
+	if (rec_of_account(c->a->e->st, REC_HISTORY, c->id, &keys) == 0)
+		json_array_foreach(keys, i, k) {
+			json_t *h;
+			if (i >= HISTORY_MAX)
+				break;
+			if (rec_get_key(c->a->e->st, json_string_value(k), &h) == 0) {
+				json_t *pub = rec_public(REC_HISTORY, h);
+				json_object_del(pub, "account");
+				json_object_del(pub, "purge");
+				json_array_append_new(out, pub);
+				json_decref(h);
+			}
+		}
+	jobs_history(c->a->e->jobs, c->id, "history_read", json_pack("{s:s}", "by", c->front));
+	json_t *body = json_pack("{s:s, s:o}", "account", c->id, "history", out);
+	api_reply_json(c->req, 200, body);
+	json_decref(body);
+	json_decref(keys);
+	json_decref(acct);
+}
+
+/* api_get_review - GET /v1/reviews/ID: the review as its reviewer sees it */
+void api_get_review(struct api_call *c)
+{
+	json_t *rec = NULL;
+	if (!id_valid(c->id) || rec_get(c->a->e->st, REC_REVIEW, c->id, &rec) < 0) {
+		api_reply_error(c->a, c->req, 404, "NOT_FOUND", "no such review", NULL);
+		return;
+	}
+	json_t *pub = rec_public(REC_REVIEW, rec);
+	json_object_set(pub, "state", json_object_get(pub, "rstate"));
+	json_object_del(pub, "rstate");
+	json_object_set_new(pub, "photo_url", json_sprintf("/v1/reviews/%s/photo", c->id));
+	api_reply_json(c->req, 200, pub);
+	json_decref(pub);
+	json_decref(rec);
+}
+
+/* api_post_outcomes - POST /v1/outcomes (the gateway): what became of each
+ * message, {"outcomes": [{"id", "account", "state", "detail"?}, ...]},
+ * into its account's history */
+void api_post_outcomes(struct api_call *c)
+{
+	json_error_t jerr;
+	json_t *body = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *list = json_object_get(body, "outcomes"), *o;
+	size_t i, n = 0;
+	if (!json_is_array(list)) {
+		json_decref(body);
+		api_reply_error(c->a, c->req, 400, "MALFORMED_JSON",
+				"expected {\"outcomes\": [{\"id\", \"account\", \"state\"}]}", NULL);
+		return;
+	}
+	json_array_foreach(list, i, o) {
+		const char *id = json_string_value(json_object_get(o, "id"));
+		const char *acct = json_string_value(json_object_get(o, "account"));
+		const char *state = json_string_value(json_object_get(o, "state"));
+		const char *detail = json_string_value(json_object_get(o, "detail"));
+		if (!id || !id_valid(id) || !acct || !state || strlen(state) > 32)
+			continue;
+		json_t *f = json_pack("{s:s, s:s, s:s}", "spool", id, "state", state, "by", c->front);
+		if (detail)
+			json_object_set_new(f, "detail", json_stringn(detail, strnlen(detail, 300)));
+		jobs_history(c->a->e->jobs, acct, "delivery", f);
+		n++;
+	}
+	json_t *r = json_pack("{s:I}", "recorded", (json_int_t)n);
+	api_reply_json(c->req, 200, r);
+	json_decref(r);
+	json_decref(body);
+}

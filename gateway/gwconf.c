@@ -1,0 +1,148 @@
+/*
+ * gwconf - the gateway's settings (SPEC section 2): a table of each
+ * setting's name, type, default and range, read in one call, then the
+ * checks of the settings that hang together.
+ */
+#include "gw.h"
+#include "sms.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SMS_KANNEL_QUERY                                                                           \
+	"username={{username}}&password={{password}}&to={{to}}&text={{text}}"                      \
+	"&charset=UTF-8&coding=2&dlr-mask={{dlr_mask}}&dlr-url={{dlr_url}}"
+
+#define S(f) offsetof(struct gw_conf, f)
+#define DAY (86400000LL)
+static const struct conf_item table[] = {
+	{"spool.dir", CONF_STR, "spool", 0, 0, S(spool_dir)},
+	{"gateway.smtp.relay", CONF_STR, "", 0, 0, S(relay)},
+	{"gateway.smtp.from", CONF_STR, "noreply@chsi.com.cn", 0, 0, S(from)},
+	{"gateway.smtp.helo", CONF_STR, "", 0, 0, S(helo)},
+	{"gateway.smtp.starttls", CONF_STR, "try", 0, 0, S(starttls)},
+	{"gateway.smtp.tls_verify", CONF_BOOL, "true", 0, 0, S(smtp_tls_verify)},
+	{"gateway.smtp.ca_file", CONF_STR, "", 0, 0, S(smtp_ca_file)},
+	{"gateway.smtp.username", CONF_STR, "", 0, 0, S(smtp_username)},
+	{"gateway.smtp.password", CONF_STR, "", 0, 0, S(smtp_password)},
+	{"gateway.smtp.timeout", CONF_DUR, "30s", 10, DAY, S(timeout_ms)},
+	{"gateway.smtp.connections", CONF_INT32, "4", 1, 64, S(connections)},
+	{"gateway.smtp.batch", CONF_INT32, "50", 1, 10000, S(batch)},
+	{"gateway.retry.min", CONF_DUR, "30s", 1, 30 * DAY, S(retry_min_ms)},
+	{"gateway.retry.max", CONF_DUR, "1h", 1, 30 * DAY, S(retry_max_ms)},
+	{"gateway.retry.lifetime", CONF_DUR, "5d", 1000, 365 * DAY, S(lifetime_ms)},
+	{"gateway.sink.dir", CONF_STR, "var/sink", 0, 0, S(sink_dir)},
+	{"gateway.sms.url", CONF_STR, "", 0, 0, S(sms_url)},
+	{"gateway.sms.username", CONF_STR, "", 0, 0, S(sms_username)},
+	{"gateway.sms.password", CONF_STR, "", 0, 0, S(sms_password)},
+	{"gateway.sms.from", CONF_STR, "", 0, 0, S(sms_from)},
+	{"gateway.sms.method", CONF_STR, "GET", 0, 0, S(sms_method)},
+	{"gateway.sms.query", CONF_STR, "", 0, 0, S(sms_query)},
+	{"gateway.sms.body", CONF_STR, "", 0, 0, S(sms_body)},
+	{"gateway.sms.content_type", CONF_STR, "application/x-www-form-urlencoded", 0, 0,
+	 S(sms_content_type)},
+	{"gateway.sms.dlr_url", CONF_STR, "", 0, 0, S(sms_dlr_url)},
+	{"gateway.sms.dlr_mask", CONF_INT32, "27", 0, 31, S(sms_dlr_mask)},
+	{"gateway.sms.max_inflight", CONF_INT32, "16", 1, 1024, S(sms_max_inflight)},
+	{"gateway.sms.timeout", CONF_DUR, "10s", 10, DAY, S(sms_timeout_ms)},
+	{"gateway.listen", CONF_STR, "", 0, 0, S(listen)},
+	{"gateway.scan_interval", CONF_DUR, "5s", 10, DAY, S(scan_ms)},
+	{"gateway.sent_retention", CONF_DUR, "7d", 1000, 3650 * DAY, S(sent_keep_ms)},
+	{"gateway.engine.url", CONF_STR, "", 0, 0, S(engine_url)},
+	{"gateway.engine.front", CONF_STR, "gateway", 0, 0, S(engine_front)},
+	{"api.tokens_file", CONF_STR, "conf/tokens", 0, 0, S(tokens_file)},
+	{NULL, 0, NULL, 0, 0, 0},
+};
+#undef S
+
+/* sms_conf_check - the templates expand for a sample message */
+static int sms_conf_check(struct gw_conf *gc, struct conf *c)
+{
+	struct spool_msg m = {
+		.id = "0000000000000", .channel = "sms", .to = "13800138000", .body = "x"};
+	char err[128], *out;
+
+	if (sms_expand(gc->sms_query, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
+		snprintf(c->err, sizeof(c->err), "gateway.sms.query: %s", err);
+		return -EINVAL;
+	}
+	free(out);
+	if (sms_expand(gc->sms_body, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
+		snprintf(c->err, sizeof(c->err), "gateway.sms.body: %s", err);
+		return -EINVAL;
+	}
+	free(out);
+	return 0;
+}
+
+/* smtp_conf_check - STARTTLS and AUTH settings that hang together */
+static void smtp_conf_check(struct gw_conf *gc, struct conf *c, const char *starttls)
+{
+	if (relay_starttls_parse(starttls, &gc->smtp_starttls) < 0)
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.starttls: \"no\", \"try\" or \"require\"");
+	else if (!*gc->smtp_username != !*gc->smtp_password)
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.username and gateway.smtp.password: set both or neither");
+	else if (*gc->smtp_username && gc->smtp_starttls == RELAY_STARTTLS_NO)
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.username: AUTH is only done over TLS: set "
+			 "gateway.smtp.starttls to \"require\" (or \"try\")");
+	/* the PLAIN and LOGIN plugins copy each into 255 bytes */
+	else if (strlen(gc->smtp_username) > 255 || strpbrk(gc->smtp_username, "\r\n"))
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.username: at most 255 bytes, one line");
+	else if (strlen(gc->smtp_password) > 255 || strpbrk(gc->smtp_password, "\r\n"))
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.smtp.password: at most 255 bytes, one line");
+}
+
+/* endpoint_ok - "host:port" (a listener, a relay) */
+static int endpoint_ok(const char *s)
+{
+	return !*s || strchr(s, ':') != NULL;
+}
+
+/* url_ok - empty, or http:// or https:// */
+static int url_ok(const char *s)
+{
+	return !*s || !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
+}
+
+/* check - the settings that hang together */
+static void check(struct gw_conf *gc, struct conf *c)
+{
+	if (gc->retry_max_ms < gc->retry_min_ms)
+		snprintf(c->err, sizeof(c->err), "gateway.retry: need min <= max");
+	else if (!endpoint_ok(gc->relay))
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.relay: expected host:port");
+	else if (!strchr(gc->from, '@') || strpbrk(gc->from, "<> \r\n"))
+		snprintf(c->err, sizeof(c->err), "gateway.smtp.from: expected a plain address");
+	else if (!url_ok(gc->sms_url))
+		snprintf(c->err, sizeof(c->err), "gateway.sms.url: expected http:// or https://");
+	else if (!url_ok(gc->engine_url))
+		snprintf(c->err, sizeof(c->err), "gateway.engine.url: expected http:// or https://");
+	else if (strcasecmp(gc->sms_method, "GET") && strcasecmp(gc->sms_method, "POST"))
+		snprintf(c->err, sizeof(c->err), "gateway.sms.method: GET or POST");
+	else if (!endpoint_ok(gc->listen))
+		snprintf(c->err, sizeof(c->err), "gateway.listen: expected host:port");
+	else
+		smtp_conf_check(gc, c, gc->starttls);
+	if (!conf_error(c))
+		sms_conf_check(gc, c);
+}
+
+int gw_conf_load(struct gw_conf *gc, struct conf *c)
+{
+	memset(gc, 0, sizeof(*gc));
+	if (conf_read(c, table, gc) < 0)
+		return -EINVAL;
+	if (!*gc->sms_query) /* Kannel's sendsms shape by default */
+		gc->sms_query = *gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY;
+	check(gc, c);
+	return conf_error(c) ? -EINVAL : 0;
+}

@@ -1,0 +1,177 @@
+/*
+ * report - outcomes to the engine (see report.h).  Workers add under a
+ * mutex; a timer on the loop takes a batch and POSTs it on libuv's pool
+ * with a blocking libcurl handle; a batch that fails goes back.
+ */
+#include "gw.h"
+#include "log.h"
+#include "report.h"
+#include "tokens.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPORT_MAX 20000    /* outcomes waiting at most */
+#define REPORT_BATCH 500    /* outcomes a POST */
+#define REPORT_EVERY_MS 500 /* how often the timer looks */
+
+struct report {
+	uv_loop_t *loop;
+	uv_timer_t timer;
+	uv_work_t work;
+	pthread_mutex_t mu;
+	json_t *queue;	 /* outcomes waiting */
+	json_t *sending; /* the batch on the pool */
+	int busy, closing, closed, ok;
+	long dropped;
+	char url[512], auth[700];
+};
+
+int report_open(uv_loop_t *loop, const struct gw_conf *c, struct report **out)
+{
+	char name[128], tok[600];
+	*out = NULL;
+	if (!*c->engine_url)
+		return 0;
+	int rc = tokens_lookup(c->tokens_file, c->engine_front, name, tok, sizeof(tok));
+	if (rc < 0) {
+		log_err("gateway.engine: no token for \"%s\" in %s (%s)", c->engine_front,
+			c->tokens_file, strerror(-rc));
+		return rc;
+	}
+	struct report *r = xcalloc(1, sizeof(*r));
+	r->loop = loop;
+	r->queue = json_array();
+	pthread_mutex_init(&r->mu, NULL);
+	snprintf(r->url, sizeof(r->url), "%s/v1/outcomes", c->engine_url);
+	snprintf(r->auth, sizeof(r->auth), "Authorization: Bearer %s", tok);
+	uv_timer_init(loop, &r->timer);
+	r->timer.data = r;
+	*out = r;
+	return 0;
+}
+
+void report_add(struct report *r, const struct spool_msg *m, const char *state,
+		const char *detail)
+{
+	if (!r || !m->account || !*m->account)
+		return;
+	json_t *o = json_pack("{s:s, s:s, s:s}", "id", m->id, "account", m->account, "state", state);
+	if (detail && *detail)
+		json_object_set_new(o, "detail", json_stringn(detail, strnlen(detail, 300)));
+	pthread_mutex_lock(&r->mu);
+	if (json_array_size(r->queue) >= REPORT_MAX) {
+		json_array_remove(r->queue, 0);
+		r->dropped++;
+	}
+	json_array_append_new(r->queue, o);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static size_t discard(char *p, size_t sz, size_t n, void *arg)
+{
+	return sz * n;
+}
+
+static void post_work(uv_work_t *w)
+{
+	struct report *r = w->data;
+	json_t *o = json_pack("{s:O}", "outcomes", r->sending);
+	char *body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	struct curl_slist *h = curl_slist_append(NULL, r->auth);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	CURL *c = curl_easy_init();
+	long status = 0;
+	curl_easy_setopt(c, CURLOPT_URL, r->url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	r->ok = curl_easy_perform(c) == CURLE_OK &&
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	free(body);
+}
+
+static void maybe_free(struct report *r)
+{
+	if (!r->closed || r->busy)
+		return;
+	json_decref(r->queue);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+static void post_done(uv_work_t *w, int status)
+{
+	struct report *r = w->data;
+	r->busy = 0;
+	if (!r->ok && !r->closing) { /* back in front, for the next try */
+		pthread_mutex_lock(&r->mu);
+		json_array_extend(r->sending, r->queue);
+		json_decref(r->queue);
+		r->queue = r->sending;
+		r->sending = NULL;
+		pthread_mutex_unlock(&r->mu);
+	}
+	json_decref(r->sending);
+	r->sending = NULL;
+	maybe_free(r);
+}
+
+static void tick(uv_timer_t *t)
+{
+	struct report *r = t->data;
+	if (r->busy || r->closing)
+		return;
+	pthread_mutex_lock(&r->mu);
+	size_t n = json_array_size(r->queue);
+	if (n) {
+		r->sending = json_array();
+		for (size_t i = 0; i < n && i < REPORT_BATCH; i++)
+			json_array_append(r->sending, json_array_get(r->queue, i));
+		for (size_t i = 0; i < n && i < REPORT_BATCH; i++)
+			json_array_remove(r->queue, 0);
+	}
+	long dropped = r->dropped;
+	r->dropped = 0;
+	pthread_mutex_unlock(&r->mu);
+	if (dropped)
+		log_warn("gateway.engine: %ld outcome report(s) dropped (the engine did not take "
+			 "them)",
+			 dropped);
+	if (!n)
+		return;
+	r->busy = 1;
+	r->work.data = r;
+	uv_queue_work(r->loop, &r->work, post_work, post_done);
+}
+
+void report_start(struct report *r)
+{
+	if (r)
+		uv_timer_start(&r->timer, tick, REPORT_EVERY_MS, REPORT_EVERY_MS);
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+	struct report *r = h->data;
+	r->closed = 1;
+	maybe_free(r);
+}
+
+void report_close(struct report *r)
+{
+	if (!r || r->closing)
+		return;
+	r->closing = 1;
+	uv_close((uv_handle_t *)&r->timer, closed_cb);
+}
