@@ -11,6 +11,7 @@
 #include "rec.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ static void mask_idno(const char *s, char *out, size_t n)
 	size_t len = strlen(s);
 	snprintf(out, n, "%.3s", s);
 	for (size_t i = 3; i < len && i + 1 < n; i++) {
-		out[i] = i + 4 >= len ? s[i] : '*';
+		out[i] = (char)(i + 4 >= len ? s[i] : '*');
 		out[i + 1] = 0;
 	}
 }
@@ -85,11 +86,13 @@ static const char *query_col(struct http_req *req, char *val, size_t n)
 	return found;
 }
 
+/* lower_or_upper - a value as the index holds it: id numbers in upper case
+ * (the check character X), addresses in lower case */
 static void lower_or_upper(const char *col, char *v)
 {
+	int up = !strcmp(col, "idno");
 	for (; *v; v++)
-		*v = (char)(!strcmp(col, "idno") ? (*v >= 'a' && *v <= 'z' ? *v - 32 : *v)
-						   : (*v >= 'A' && *v <= 'Z' ? *v + 32 : *v));
+		*v = (char)(up ? toupper((unsigned char)*v) : tolower((unsigned char)*v));
 }
 
 /* api_find_accounts - GET /v1/accounts?email=|phone=|idno=[&name=][&after=ID][&limit=N] */
