@@ -150,8 +150,8 @@ usage:
 	return 2;
 }
 
-/* api_get - GET path from the engine as front; body in *out (caller frees) */
-static long api_get(struct conf *c, const char *front, const char *path, char **out)
+/* ctl_api_get - GET path from the engine as front; body in *out (caller frees) */
+long ctl_api_get(struct conf *c, const char *front, const char *path, char **out)
 {
 	char name[128], tok[600], url[512], auth[700];
 	struct buf resp;
@@ -181,68 +181,6 @@ static long api_get(struct conf *c, const char *front, const char *path, char **
 	curl_easy_cleanup(h);
 	*out = buf_take(&resp, NULL);
 	return status;
-}
-
-int ctl_account(struct conf *c, int argc, char **argv)
-{
-	const char *id = NULL, *front = NULL;
-	int json = 0;
-	char path[128], *acct = NULL, *inbox = NULL;
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "--front") && i + 1 < argc)
-			front = argv[++i];
-		else if (!id)
-			id = argv[i];
-		else
-			id = NULL, i = argc;
-	}
-	if (!id || !id_valid(id)) {
-		return ctl_usage("account");
-	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	snprintf(path, sizeof(path), "/v1/accounts/%s", id);
-	long st = api_get(c, front, path, &acct);
-	int rc = 0;
-	if (st != 200) {
-		if (st > 0)
-			fprintf(stderr, "regflowctl: account %s: HTTP %ld %s\n", id, st, acct);
-		rc = 1;
-		goto out;
-	}
-	snprintf(path, sizeof(path), "/v1/accounts/%s/inbox", id);
-	api_get(c, front, path, &inbox);
-	json_t *a = json_loads(acct, 0, NULL), *in = json_loads(inbox, 0, NULL);
-	if (json) {
-		json_object_set(a, "inbox", json_object_get(in, "items"));
-		char *s = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
-		puts(s);
-		free(s);
-	} else {
-		const char *k;
-		json_t *v;
-		json_object_foreach(a, k, v) {
-			if (json_is_string(v))
-				printf("%-14s %s\n", k, json_string_value(v));
-		}
-		json_object_foreach(json_object_get(a, "workflows"), k, v)
-			printf("%-14s %s: %s\n", "workflow", k, json_string_value(v));
-		size_t i;
-		json_array_foreach(json_object_get(in, "items"), i, v)
-			printf("inbox          %s %s %s: %s\n",
-			       json_string_value(json_object_get(v, "id")),
-			       json_string_value(json_object_get(v, "type")),
-			       json_string_value(json_object_get(v, "state")),
-			       json_string_value(json_object_get(v, "text")));
-	}
-	json_decref(a);
-	json_decref(in);
-out:
-	free(acct);
-	free(inbox);
-	curl_global_cleanup();
-	return rc;
 }
 
 int ctl_reload(struct conf *c, int argc, char **argv)

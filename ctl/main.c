@@ -46,8 +46,14 @@ static const struct verb verbs[] = {
 	 "  them; the token is the front's from api.tokens_file (the first one\n"
 	 "  without --front).  A bad line is reported alone, with its number.\n",
 	 ctl_enqueue, NULL},
-	{"account", "[--front NAME] [--json] ID",
-	 "an account as the engine shows it, with its inbox", NULL, ctl_account, NULL},
+	{"account", "[--front NAME] [--json] ID | find ... | history ID",
+	 "an account: as the engine shows it; looked up; its history",
+	 "  ID                     the account as the engine shows it, with its inbox\n"
+	 "  find --email X|--phone X|--idno X [--name N] [--after ID]\n"
+	 "                         the help desk's look-up, masked (default --front helpdesk)\n"
+	 "  history ID             every job, state change and message of the account\n"
+	 "                         (default --front helpdesk: the token needs that role)\n",
+	 ctl_account, NULL},
 	{"spool", "COMMAND [--json]", "look at and steer the spool", NULL, ctl_spool, NULL},
 	{"store", "migrate | find COLUMN VALUE", "the store (engine.db), with regflowd stopped",
 	 "  migrate   an older regflow's store into the current format: written\n"

@@ -107,7 +107,8 @@ void api_find_accounts(struct api_call *c)
 	if (!col || !*val) {
 		json_decref(out);
 		api_reply_error(c->a, c->req, 400, "MISSING_FIELD",
-				"one of email, phone or idno (name= only together with one)", "email");
+				"one of email, phone or idno (name= only together with one)",
+				"email");
 		return;
 	}
 	limit = limit < 1 ? 1 : limit > PAGE_MAX ? PAGE_MAX : limit;
@@ -198,7 +199,8 @@ void api_post_outcomes(struct api_call *c)
 	if (!json_is_array(list)) {
 		json_decref(body);
 		api_reply_error(c->a, c->req, 400, "MALFORMED_JSON",
-				"expected {\"outcomes\": [{\"id\", \"account\", \"state\"}]}", NULL);
+				"expected {\"outcomes\": [{\"id\", \"account\", \"state\"}]}",
+				NULL);
 		return;
 	}
 	json_array_foreach(list, i, o) {
@@ -208,9 +210,11 @@ void api_post_outcomes(struct api_call *c)
 		const char *detail = json_string_value(json_object_get(o, "detail"));
 		if (!id || !id_valid(id) || !acct || !state || strlen(state) > 32)
 			continue;
-		json_t *f = json_pack("{s:s, s:s, s:s}", "spool", id, "state", state, "by", c->front);
+		json_t *f =
+			json_pack("{s:s, s:s, s:s}", "spool", id, "state", state, "by", c->front);
 		if (detail)
-			json_object_set_new(f, "detail", json_stringn(detail, strnlen(detail, 300)));
+			json_object_set_new(f, "detail",
+					    json_stringn(detail, strnlen(detail, 300)));
 		jobs_history(c->a->e->jobs, acct, "delivery", f);
 		n++;
 	}

@@ -125,7 +125,8 @@ static void check(struct gw_conf *gc, struct conf *c)
 	else if (!url_ok(gc->sms_url))
 		snprintf(c->err, sizeof(c->err), "gateway.sms.url: expected http:// or https://");
 	else if (!url_ok(gc->engine_url))
-		snprintf(c->err, sizeof(c->err), "gateway.engine.url: expected http:// or https://");
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.engine.url: expected http:// or https://");
 	else if (strcasecmp(gc->sms_method, "GET") && strcasecmp(gc->sms_method, "POST"))
 		snprintf(c->err, sizeof(c->err), "gateway.sms.method: GET or POST");
 	else if (!endpoint_ok(gc->listen))
@@ -142,7 +143,8 @@ int gw_conf_load(struct gw_conf *gc, struct conf *c)
 	if (conf_read(c, table, gc) < 0)
 		return -EINVAL;
 	if (!*gc->sms_query) /* Kannel's sendsms shape by default */
-		gc->sms_query = *gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY;
+		gc->sms_query =
+			*gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY;
 	check(gc, c);
 	return conf_error(c) ? -EINVAL : 0;
 }

@@ -3,9 +3,9 @@
  * mutex; a timer on the loop takes a batch and POSTs it on libuv's pool
  * with a blocking libcurl handle; a batch that fails goes back.
  */
+#include "report.h"
 #include "gw.h"
 #include "log.h"
-#include "report.h"
 #include "tokens.h"
 
 #include <curl/curl.h>
@@ -56,12 +56,12 @@ int report_open(uv_loop_t *loop, const struct gw_conf *c, struct report **out)
 	return 0;
 }
 
-void report_add(struct report *r, const struct spool_msg *m, const char *state,
-		const char *detail)
+void report_add(struct report *r, const struct spool_msg *m, const char *state, const char *detail)
 {
 	if (!r || !m->account || !*m->account)
 		return;
-	json_t *o = json_pack("{s:s, s:s, s:s}", "id", m->id, "account", m->account, "state", state);
+	json_t *o =
+		json_pack("{s:s, s:s, s:s}", "id", m->id, "account", m->account, "state", state);
 	if (detail && *detail)
 		json_object_set_new(o, "detail", json_stringn(detail, strnlen(detail, 300)));
 	pthread_mutex_lock(&r->mu);

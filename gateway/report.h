@@ -21,8 +21,7 @@ int report_open(uv_loop_t *loop, const struct gw_conf *c, struct report **out);
 /* report_start - the timer that sends what waits */
 void report_start(struct report *r);
 /* report_add - one outcome (any thread); a message with no account is not reported */
-void report_add(struct report *r, const struct spool_msg *m, const char *state,
-		const char *detail);
+void report_add(struct report *r, const struct spool_msg *m, const char *state, const char *detail);
 /* report_close - stop (what waits is dropped); freed once nothing runs */
 void report_close(struct report *r);
 
