@@ -85,7 +85,8 @@ static void print_history(json_t *h)
 	json_array_foreach(json_object_get(h, "history"), i, e) {
 		time_t t = (time_t)(json_integer_value(json_object_get(e, "at")) / 1000);
 		if (!t)
-			t = (time_t)(atoll(json_string_value(json_object_get(e, "at")) ?: "0") / 1000);
+			t = (time_t)(atoll(json_string_value(json_object_get(e, "at")) ?: "0") /
+				     1000);
 		struct tm tm;
 		char when[32], more[512] = "";
 		gmtime_r(&t, &tm);
@@ -171,7 +172,8 @@ static int account_find(struct conf *c, int argc, char **argv)
 	}
 	if (!key)
 		return ctl_usage("account");
-	char *ev = curl_easy_escape(NULL, val, 0), *nv = name ? curl_easy_escape(NULL, name, 0) : NULL;
+	char *ev = curl_easy_escape(NULL, val, 0),
+	     *nv = name ? curl_easy_escape(NULL, name, 0) : NULL;
 	snprintf(path, sizeof(path), "/v1/accounts?%s=%s%s%s%s%s", key, ev, nv ? "&name=" : "",
 		 nv ? nv : "", after ? "&after=" : "", after ? after : "");
 	curl_free(ev);

@@ -62,6 +62,8 @@ static const char *result_codes[] = {"OK",
 				     "DEREGISTERED",
 				     "LOGIN_FAILED",
 				     "IDNO_MISMATCH",
+				     "BASIC_INFO_REQUIRED",
+				     "REVIEW_PENDING",
 				     NULL};
 
 int wfl_in_list(const char *const *list, const char *s)

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """run - the end-to-end test runner.
 
-  python3 tests/e2e/run.py [FILTER]
+  python3 tests/e2e/run.py [FILTER...]
 
 Finds tests/e2e/test_*.py and runs each function named test_* in it (in
 file order) with its own harness.Ctx (temp dir, daemons, ports), printing
 "ok N - name" or "not ok N - name" with the failure, then "N passed, N failed".
-FILTER keeps the tests whose "file.function" name contains it (e.g.
-"gateway" or "test_gateway.test_expired").  Exits non-zero on any failure.
+Each FILTER keeps the tests whose "file.function" name contains it (e.g.
+"gateway" or "test_gateway.test_expired"); several keep the union.  Exits non-zero on any failure.
 """
 import importlib.util
 import inspect
@@ -22,7 +22,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 
-def discover(flt):
+def discover(flts):
     tests = []
     for fname in sorted(os.listdir(HERE)):
         if not (fname.startswith("test_") and fname.endswith(".py")):
@@ -36,7 +36,7 @@ def discover(flt):
         fns.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
         for n, f in fns:
             full = "%s.%s" % (modname, n)
-            if not flt or flt in full:
+            if not flts or any(f in full for f in flts):
                 tests.append((full, f))
     return tests
 
@@ -46,8 +46,7 @@ def comment(text):
 
 
 def main():
-    flt = sys.argv[1] if len(sys.argv) > 1 else None
-    tests = discover(flt)
+    tests = discover(sys.argv[1:])
     print("1..%d" % len(tests), flush=True)
     passed = failed = 0
     for i, (name, fn) in enumerate(tests, 1):

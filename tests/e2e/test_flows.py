@@ -12,7 +12,7 @@ import json
 
 from harness import wait_until
 from engine import Api, body_text, token_in
-from flows import (GIF_1X1, MSG, PASSWORD, PDF_HEAD, Site, b64, code_in, decoded_from,
+from flows import (GIF_1X1, with_basic_info, MSG, PASSWORD, PDF_HEAD, Site, b64, code_in, decoded_from,
                    email_bound_msg, get_raw, id_check_digit, idno, phone_bound_msg, png,
                    register_email, register_phone)
 
@@ -80,6 +80,7 @@ def test_1_registration_checks(ctx):
     a = register_phone(site, p1)
     expect(api.result("register_phone", phone=p1, code="000000", password=PASSWORD),
            "PHONE_REGISTERED", MSG["PHONE_REGISTERED"])
+    with_basic_info(site, a)  # binding waits for the basic information (the seed's order)
 
     # EMAIL_BOUND: A registered by phone binds an address, which then cannot be registered
     x = "bound.mail@example.com"
@@ -92,7 +93,7 @@ def test_1_registration_checks(ctx):
     assert api.account(a)["status"] == "active"
 
     # PHONE_BOUND: a user registered by e-mail binds a phone, which then cannot be registered
-    e = register_email(site, "li.lei@example.com")
+    e = with_basic_info(site, register_email(site, "li.lei@example.com"))
     p2 = "18612345678"
     expect(api.result("send_code", account=e, purpose="bind", phone=p2), "OK")
     code = code_in(site.wait_sms(p2, 1))
@@ -225,7 +226,7 @@ def test_4_real_name_binding(ctx):
     site = Site(ctx)
     api = site.api()
     # by phone: a user registered by e-mail
-    e = register_email(site, "chen.qi@example.com")
+    e = with_basic_info(site, register_email(site, "chen.qi@example.com"))
     p = "13512345678"
     expect(api.result("send_code", account=e, purpose="bind", phone=p), "OK")
     code = code_in(site.wait_sms(p, 1))
@@ -241,7 +242,7 @@ def test_4_real_name_binding(ctx):
 
     # by e-mail: a user registered by phone, the code from the mail
     q = "13612345678"
-    m = register_phone(site, q)
+    m = with_basic_info(site, register_phone(site, q))
     x = "sun.ba@example.com"
     expect(api.result("send_code", account=m, purpose="bind", email=x), "OK")
     mail = site.wait_mail(x, 1)
@@ -252,7 +253,7 @@ def test_4_real_name_binding(ctx):
     assert acct.get("phone_bound") == "1", acct
 
     # IN_USE: another user's bound phone, registered phone, registered or bound address
-    o = register_email(site, "zhou.jiu@example.com")
+    o = with_basic_info(site, register_email(site, "zhou.jiu@example.com"))
     # (p and x just got a bind code: a new one within the minute is refused before
     # anything is looked up, so they are tried with bind_phone/bind_email below)
     for args in ({"phone": q}, {"email": "chen.qi@example.com"}):
@@ -284,7 +285,7 @@ def test_5_assisted_binding(ctx):
     expect(api.result("set_basic_info", account=c, name="王芳", id_type="resident",
                       id_no=idno("11010519950101002"), phone=pc), "OK")
 
-    r_ = register_email(site, "requester.one@example.com")
+    r_ = with_basic_info(site, register_email(site, "requester.one@example.com"))
     pr = "13912340002"
     res = api.result("assist_bind_request", account=r_, classmate_name="王芳",
                      classmate_phone=pc, phone=pr)
@@ -308,7 +309,7 @@ def test_5_assisted_binding(ctx):
     expect(api.result("assist_bind_confirm", account=c, request=req), "NOT_FOUND")
 
     # declined
-    r2 = register_email(site, "requester.two@example.com")
+    r2 = with_basic_info(site, register_email(site, "requester.two@example.com"))
     res = api.result("assist_bind_request", account=r2, classmate_name="王芳",
                      classmate_phone=pc, phone="13912340003")
     expect(res, "OK")
@@ -330,7 +331,7 @@ def test_5_assisted_binding(ctx):
                       classmate_phone=pc, phone=pr), "IN_USE", MSG["IN_USE"])
 
     # unanswered for more than the 7 days it is valid: expired
-    r3 = register_email(site, "requester.three@example.com")
+    r3 = with_basic_info(site, register_email(site, "requester.three@example.com"))
     res = api.result("assist_bind_request", account=r3, classmate_name="王芳",
                      classmate_phone=pc, phone="13912340006")
     expect(res, "OK")
@@ -481,7 +482,7 @@ def test_7_recovery(ctx):
     site = Site(ctx)
     api = site.api()
     u_mail, u_phone = "zheng.shi@example.com", "13312340001"
-    u = register_email(site, u_mail)
+    u = with_basic_info(site, register_email(site, u_mail))
     expect(api.result("send_code", account=u, purpose="bind", phone=u_phone), "OK")
     expect(api.result("bind_phone", account=u, phone=u_phone,
                       code=code_in(site.wait_sms(u_phone, 1))), "OK")
