@@ -114,6 +114,9 @@ $(B)/unit-tests: $(call obj,$(UNIT_SRC)) $(call lib,ctl) $(call lib,gateway) $(c
 $(B)/bench-fill: $(call obj,tests/bench/fill.c) $(call lib,store) $(call lib,common)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_D)) $(LIBS_D)
 
+$(B)/bench-argon2: $(call obj,tests/bench/argon2_anchor.c)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,libsodium) -lpthread
+
 deps:
 	@sh scripts/deps.sh test
 deps-run:
@@ -149,7 +152,7 @@ unit: all $(B)/unit-tests
 e2e: all
 	REGFLOW_BIN=$(CURDIR)/$(BIN) python3 tests/e2e/run.py $(T)
 
-bench: deps-bench all $(B)/bench-fill
+bench: deps-bench all $(B)/bench-fill $(B)/bench-argon2
 	python3 tests/bench/run.py
 
 # make fuzz - libFuzzer targets (tests/fuzz/, clang, ASan + UBSan) built
