@@ -24,6 +24,7 @@ struct verdict {
 	int status;
 	const char *code, *why;
 	char field[160];
+	char why_buf[512]; /* a why made for this refusal */
 };
 
 static const char *refuse(struct verdict *v, const char *code, const char *why, const char *field)
@@ -87,7 +88,21 @@ static void fill_caller(const struct wf_event *ev, json_t *args, const struct au
 }
 
 /* check_args - every argument by the type its event declares */
-static const char *check_args(const struct wf_event *ev, json_t *args, struct verdict *v)
+/* check_id_type - an id_type is one of id_types.conf, else a 400 naming it and the list */
+static const char *check_id_type(const struct wf_set *ws, const char *type_, const char *val,
+				 struct verdict *v, const char *field)
+{
+	char type[32];
+	if (strcmp(wf_arg_base(type_, type, sizeof(type)), "id_type") || wf_idtype_find(ws, val))
+		return NULL;
+	char *names = wf_idtype_names(ws);
+	snprintf(v->why_buf, sizeof(v->why_buf), "unknown id type (one of: %s)", names);
+	free(names);
+	return refuse(v, "INVALID_FIELD", v->why_buf, field);
+}
+
+static const char *check_args(const struct wf_set *ws, const struct wf_event *ev, json_t *args,
+			      struct verdict *v)
 {
 	const char *name;
 	json_t *m;
@@ -112,6 +127,9 @@ static const char *check_args(const struct wf_event *ev, json_t *args, struct ve
 		const char *why = wf_arg_check(json_string_value(m), json_string_value(val));
 		if (why)
 			return refuse(v, "INVALID_FIELD", why, field);
+		if ((why = check_id_type(ws, json_string_value(m), json_string_value(val), v,
+					 field)))
+			return why;
 	}
 	return NULL;
 }
@@ -144,7 +162,7 @@ static const char *check_job(struct api *a, const struct auth_id *who, json_t *o
 		v->status = 403;
 		return v->why;
 	}
-	if ((why = check_args(*ev, *args, v)))
+	if ((why = check_args(a->e->ws, *ev, *args, v)))
 		return why;
 	fill_caller(*ev, *args, who);
 	return NULL;

@@ -223,13 +223,14 @@ int act_set_other(struct wf_ctx *c, const struct wf_action *a)
 	return 0;
 }
 
-/* act_check_id - resident id numbers by GB 11643; other id types as written */
+/* act_check_id - the number in the format of its id type (id_types.conf) */
 int act_check_id(struct wf_ctx *c, const struct wf_action *a)
 {
 	char *type = wf_render(c->vars, wf_p_str(a, "type"));
 	char *no = wf_render(c->vars, wf_p_str(a, "number"));
+	const struct wf_idtype *t = wf_idtype_find(c->ws, type);
 	int rc = 0;
-	if (!*no || (!strcmp(type, "resident") && wf_idno_check(no)))
+	if (!t || wf_idtype_check(t, no))
 		rc = wf_ctx_fail(c, "IDNO_INVALID");
 	free(type);
 	free(no);

@@ -14,6 +14,7 @@
 #define REGFLOW_WF_H
 
 #include <jansson.h>
+#include <regex.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -173,9 +174,22 @@ struct wf {
 	int ntrans;
 };
 
+/* an id type of id_types.conf: the number matches its pattern and its rule */
+struct wf_idtype {
+	char *name;    /* the id_type argument: "resident", "passport", ... */
+	char *title;   /* 居民身份证, ... */
+	char *pattern; /* POSIX extended, matched against the whole number; or NULL */
+	char *rule;    /* a built-in check ("gb11643"); or NULL */
+	regex_t re;
+	int has_re;
+	int line;
+};
+
 struct wf_set {
 	struct wf **wfs;
 	int n;
+	struct wf_idtype *idtypes; /* from id_types.conf */
+	int nidtypes;
 	json_t *messages; /* result code -> user-facing text */
 	char *dir;
 	int64_t retention_ms; /* how long spent tokens, codes, counters and inbox items stay */
@@ -241,6 +255,15 @@ static inline const char *wf_by_arg(const char *by)
 
 /* wf_mask - "186********" / "li***@example.com": an identifier shown to others */
 void wf_mask(const char *id, char *out, size_t n);
+/* wf_idtypes_load - dir/id_types.conf into ws (errors into errs); wf_idtypes_free */
+void wf_idtypes_load(struct wf_set *ws, const char *path, struct wf_errs *errs);
+void wf_idtypes_free(struct wf_set *ws);
+/* wf_idtype_find - the id type of this name, or NULL */
+const struct wf_idtype *wf_idtype_find(const struct wf_set *ws, const char *name);
+/* wf_idtype_check - NULL if no is a number of type t, else why */
+const char *wf_idtype_check(const struct wf_idtype *t, const char *no);
+/* wf_idtype_names - "resident, passport, ..." (free it) */
+char *wf_idtype_names(const struct wf_set *ws);
 /* wf_idno_check - GB 11643 resident id: NULL if valid, else why */
 const char *wf_idno_check(const char *no);
 

@@ -201,6 +201,18 @@ static const char *idno_arg_check(const char *s)
 	return NULL;
 }
 
+/* idtype_check - the name of an id type (which names exist is id_types.conf's) */
+static const char *idtype_check(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 31)
+		return "an id type has 1 to 31 characters";
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_')
+			return "an id type has a-z, 0-9 and _ only";
+	return NULL;
+}
+
 /* secret_check - a password to verify: never stored, so only its length */
 static const char *secret_check(const char *s)
 {
@@ -238,11 +250,12 @@ static const struct {
 	const char *type;
 	const char *(*check)(const char *);
 } arg_types[] = {
-	{"email", email_check},	  {"password", password_check}, {"token", token_check},
-	{"code", code_check},	  {"phone", phone_check},	{"account", account_check},
-	{"photo", photo_check},	  {"id_no", idno_arg_check},	{"string", NULL},
+	{"email", email_check},	   {"password", password_check}, {"token", token_check},
+	{"code", code_check},	   {"phone", phone_check},	 {"account", account_check},
+	{"photo", photo_check},	   {"id_no", idno_arg_check},	 {"string", NULL},
 	{"caller", NULL}, /* the caller's token name: set by the engine, never by the caller */
-	{"secret", secret_check}, {"login", login_check},	{"ip", ip_check},
+	{"secret", secret_check},  {"login", login_check},	 {"ip", ip_check},
+	{"id_type", idtype_check},
 };
 
 int wf_arg_hidden(const char *type_)

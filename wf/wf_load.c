@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *job_types[] = {"register_email",
 				  "resend_activation",
@@ -781,6 +782,38 @@ out:
 	config_destroy(&cfg);
 }
 
+/* uses_idtypes - the line of an id_type argument or a check_id action in wf, or 0 */
+static int uses_idtypes(const struct wf *wf)
+{
+	char type[32];
+	const char *an;
+	json_t *at;
+	for (int e = 0; e < wf->nevents; e++)
+		json_object_foreach(wf->events[e].args, an, at)
+			if (!strcmp(wf_arg_base(json_string_value(at), type, sizeof(type)),
+				    "id_type"))
+				return wf->events[e].line;
+	for (int t = 0; t < wf->ntrans; t++)
+		for (int i = 0; i < wf->trans[t].nacts; i++)
+			if (wf->trans[t].acts[i].def &&
+			    wf->trans[t].acts[i].def->op == WF_OP_CHECK_ID)
+				return wf->trans[t].acts[i].line;
+	return 0;
+}
+
+/* need_idtypes - id_type arguments and check_id need id_types.conf */
+static void need_idtypes(struct wf_set *ws, const char *dir, struct wf_errs *errs)
+{
+	for (int w = 0; w < ws->n && !ws->nidtypes; w++) {
+		int line = uses_idtypes(ws->wfs[w]);
+		if (!line)
+			continue;
+		struct lctx lc = {ws->wfs[w]->file, errs};
+		wfl_lerr(&lc, line, "id types are used here but %s/id_types.conf lists none", dir);
+		return;
+	}
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -821,6 +854,10 @@ int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 	char *mpath = xasprintf("%s/messages.conf", dir);
 	load_messages(ws, mpath, errs);
 	free(mpath);
+	char *ipath = xasprintf("%s/id_types.conf", dir);
+	if (access(ipath, F_OK) == 0)
+		wf_idtypes_load(ws, ipath, errs);
+	free(ipath);
 	for (int i = 0; i < nnames; i++) {
 		struct wf *wf = wf_load_file(names[i], errs);
 		if (!wf)
@@ -847,6 +884,7 @@ int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 					 wf->name, ws->wfs[w]->file);
 			}
 	}
+	need_idtypes(ws, dir, errs);
 out:
 	for (int i = 0; i < nnames; i++)
 		free(names[i]);
@@ -867,6 +905,7 @@ void wf_set_free(struct wf_set *ws)
 		wf_free(ws->wfs[i]);
 	free(ws->wfs);
 	json_decref(ws->messages);
+	wf_idtypes_free(ws);
 	free(ws->dir);
 	free(ws);
 }

@@ -17,12 +17,13 @@ from flows import (GIF_1X1, with_basic_info, MSG, PASSWORD, PDF_HEAD, Site, b64,
                    register_email, register_phone)
 
 
-def bad_request(api, type_, args, field):
+def bad_request(api, type_, args, field, message=None):
     st, body = api.post_job(type_, args, wait=5000)
     assert st == 400, "%s %s: expected 400, got %d %s" % (type_, args, st, body)
     e = body.get("error") or {}
     assert e.get("code") == "INVALID_FIELD" and e.get("field") == field, (args, body)
     assert e.get("message"), body
+    assert message is None or e.get("message") == message, body
 
 
 def expect(r, code, message=None):
@@ -207,11 +208,25 @@ def test_3_basic_info(ctx):
                           phone="13612345678"), "IDNO_IMMUTABLE", MSG["IDNO_IMMUTABLE"])
     assert api.account(a).get("name") == "王五"
 
-    # other id types are taken as written
+    # the other id types by the formats of workflows/id_types.conf; an unknown one is a 400
     b = register_email(site, "john.smith@example.com")
+    bad_request(api, "set_basic_info", {"account": b, "name": "John Smith",
+                                        "id_type": "driving_licence", "id_no": "E12345678",
+                                        "phone": "13712345678"}, "args.id_type",
+                "unknown id type (one of: resident, hmt_residence, passport, hk_macao_permit, "
+                "taiwan_permit, foreign_permanent)")
+    for t, no in (("passport", "E1234567-not-a-gb-number"), ("hk_macao_permit", "K12345678"),
+                  ("taiwan_permit", "123456789"), ("foreign_permanent", "US1100123456789")):
+        expect(api.result("set_basic_info", account=b, name="John Smith", id_type=t, id_no=no,
+                          phone="13712345678"), "IDNO_INVALID")
     expect(api.result("set_basic_info", account=b, name="John Smith", id_type="passport",
-                      id_no="E1234567-not-a-gb-number", phone="13712345678"), "OK")
-    assert api.account(b).get("id_type") == "passport"
+                      id_no="e12345678", phone="13712345678"), "OK")
+    acct = api.account(b)
+    assert acct.get("id_type") == "passport", acct
+    # the number was upper-cased: a second account with the upper-case number is a duplicate
+    d = register_email(site, "j.smith@example.com")
+    expect(api.result("set_basic_info", account=d, name="John Smith", id_type="passport",
+                      id_no="E12345678", phone="13712345678"), "IDNO_REGISTERED")
     # the phone of basic info is checked like any phone
     c = register_email(site, "zhao.liu@example.com")
     bad_request(api, "set_basic_info", {"account": c, "name": "赵六", "id_type": "resident",

@@ -12,6 +12,7 @@
 #include "wf_run.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -525,6 +526,124 @@ START_TEST(resident_id_numbers)
 }
 END_TEST
 
+/* shipped_id_types - the shipped list: each type takes its own numbers, not the others' */
+START_TEST(shipped_id_types)
+{
+	struct wf_set *s = NULL;
+	struct wf_errs errs = {0};
+	ck_assert_int_eq(wf_set_load("workflows", NULL, 0, &s, &errs), 0);
+	const struct {
+		const char *type, *no;
+		int ok;
+	} cases[] = {
+		{"resident", "11010519491231002X", 1},
+		{"resident", "110105194912310021", 0}, /* check digit */
+		{"resident", "E12345678", 0},
+		{"hmt_residence", "810000199408230021", 1},
+		{"hmt_residence", "11010519491231002X", 0}, /* a mainland region */
+		{"hmt_residence", "810000199408230022", 0}, /* check digit */
+		{"passport", "E12345678", 1},
+		{"passport", "EA1234567", 1},
+		{"passport", "E123", 0}, /* too short */
+		{"passport", "E1234567-8", 0},
+		{"hk_macao_permit", "H12345678", 1},
+		{"hk_macao_permit", "M1234567890", 1},
+		{"hk_macao_permit", "K12345678", 0},
+		{"hk_macao_permit", "H1234567", 0},
+		{"taiwan_permit", "12345678", 1},
+		{"taiwan_permit", "1234567890", 1},
+		{"taiwan_permit", "123456789", 0},
+		{"taiwan_permit", "T1234567", 0},
+		{"foreign_permanent", "USA110012345678", 1},
+		{"foreign_permanent", "93311019900101123X", 1},
+		{"foreign_permanent", "US1100123456789", 0},
+		{"foreign_permanent", "E12345678", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct wf_idtype *t = wf_idtype_find(s, cases[i].type);
+		ck_assert_msg(t, "%s is not listed", cases[i].type);
+		const char *why = wf_idtype_check(t, cases[i].no);
+		ck_assert_msg((why == NULL) == cases[i].ok, "%s %s: %s", cases[i].type, cases[i].no,
+			      why ? why : "accepted");
+	}
+	ck_assert_ptr_null(wf_idtype_find(s, "driving_licence"));
+	char *names = wf_idtype_names(s);
+	ck_assert_str_eq(names, "resident, hmt_residence, passport, hk_macao_permit, "
+				"taiwan_permit, foreign_permanent");
+	free(names);
+	wf_set_free(s);
+}
+END_TEST
+
+/* load_dir - a workflow directory of these files; 0 or -EINVAL with the first error */
+static int load_dir(const char *idtypes, const char *wf, char *err, size_t n)
+{
+	char dir[] = "/tmp/rfidXXXXXX", path[128];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	const char *names[] = {"messages.conf", "id_types.conf", "x.wf"};
+	const char *texts[] = {"messages = { OK = \"\"; };\n", idtypes, wf};
+	for (int i = 0; i < 3; i++) {
+		if (!texts[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		FILE *f = fopen(path, "w");
+		fputs(texts[i], f);
+		fclose(f);
+	}
+	struct wf_set *s = NULL;
+	struct wf_errs errs = {0};
+	int rc = wf_set_load(dir, NULL, 0, &s, &errs);
+	snprintf(err, n, "%s", errs.n ? strstr(errs.v[0], "/") + strlen(dir) : "");
+	wf_errs_free(&errs);
+	wf_set_free(s);
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+	return rc;
+}
+
+START_TEST(id_types_refused_with_line)
+{
+	static const char *wf = "workflow = \"x\"; start = \"a\"; states = { a = { }; };\n"
+				"events = { set_basic_info = { args = { account = \"account\"; "
+				"id_type = \"id_type\"; };\n"
+				" subject = { by = \"account\"; missing = \"NOT_FOUND\"; }; }; };\n"
+				"transitions = ( );\n";
+	const struct {
+		const char *conf, *want;
+	} bad[] = {
+		{NULL, "/x.wf:2: id types are used here but"},
+		{"id_types = ( );\n", "/id_types.conf:1: missing list \"id_types\""},
+		{"id_types = (\n { name = \"p\"; title = \"P\"; pattern = \"[A-Z\"; } );\n",
+		 "/id_types.conf:2: id type \"p\": bad pattern \"[A-Z\":"},
+		{"id_types = (\n { name = \"p\"; title = \"P\"; rule = \"luhn\"; } );\n",
+		 "/id_types.conf:2: id type \"p\": unknown rule \"luhn\" (gb11643)"},
+		{"id_types = (\n { name = \"p\"; title = \"P\"; } );\n",
+		 "/id_types.conf:2: id type \"p\": needs a pattern, a rule or both"},
+		{"id_types = (\n { name = \"Pass port\"; title = \"P\"; rule = \"gb11643\"; } );\n",
+		 "/id_types.conf:2: id type \"Pass port\": a name is 1 to 31 of a-z, 0-9 and _"},
+		{"id_types = (\n { name = \"p\"; title = \"P\"; rule = \"gb11643\"; },\n"
+		 " { name = \"p\"; title = \"Q\"; rule = \"gb11643\"; } );\n",
+		 "/id_types.conf:3: id type \"p\" is listed already (line 2)"},
+		{"id_types = (\n { name = \"p\"; title = \"P\"; rule = \"gb11643\"; format = 1; } "
+		 ");\n",
+		 "/id_types.conf:2: "},
+	};
+	char err[512];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(load_dir(bad[i].conf, wf, err, sizeof(err)), -EINVAL);
+		ck_assert_msg(!strncmp(err, bad[i].want, strlen(bad[i].want)),
+			      "wanted \"%s\", got \"%s\"", bad[i].want, err);
+	}
+	ck_assert_int_eq(load_dir("id_types = (\n { name = \"p\"; title = \"P\"; "
+				  "pattern = \"[0-9]{4}\"; } );\n",
+				  wf, err, sizeof(err)),
+			 0);
+}
+END_TEST
+
 START_TEST(mainland_mobile_numbers)
 {
 	const char *good[] = {"13800138000", "15912345678", "18612345678",
@@ -569,6 +688,8 @@ Suite *wf_suite(void)
 	tcase_add_test(t, fixtures_refused_with_line);
 	tcase_add_test(t, arg_checks);
 	tcase_add_test(t, resident_id_numbers);
+	tcase_add_test(t, shipped_id_types);
+	tcase_add_test(t, id_types_refused_with_line);
 	tcase_add_test(t, mainland_mobile_numbers);
 	tcase_add_test(t, masking);
 	suite_add_tcase(s, t);
