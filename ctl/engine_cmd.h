@@ -9,9 +9,10 @@
 
 int ctl_enqueue(struct conf *c, int argc, char **argv);
 int ctl_reload(struct conf *c, int argc, char **argv);
-/* ctl_account - "account ID [--json]": an account as the engine shows it, with its inbox */
 /* ctl_account - account [ID] | account find ... | account history ID (account_cmd.c) */
 int ctl_account(struct conf *c, int argc, char **argv);
+/* ctl_key - key list | key rotate: the code key file (key_cmd.c) */
+int ctl_key(struct conf *c, int argc, char **argv);
 /* ctl_api_get - GET path from the engine as front (NULL: the first token);
  * the HTTP status (or -errno) and the body in *out (caller frees) */
 long ctl_api_get(struct conf *c, const char *front, const char *path, char **out);

@@ -62,6 +62,12 @@ static const struct verb verbs[] = {
 	 "  find      the keys of the records whose indexed COLUMN (email, phone,\n"
 	 "            idno, account, kind, jstate) is VALUE.\n",
 	 NULL, "regflowctl-store"},
+	{"key", "list | rotate", "the code key file (engine.code_key_file)",
+	 "  list      each key's id and creation time (never the key); the last\n"
+	 "            hashes new codes, the others check the codes made with them.\n"
+	 "  rotate    append a fresh key (0600); regflowctl reload makes regflowd\n"
+	 "            use it for new codes.\n",
+	 ctl_key, NULL},
 	{"help", "[VERB]", "this text, or one verb's", NULL, NULL, NULL},
 };
 

@@ -9,6 +9,7 @@
  */
 #include "api.h"
 #include "auth.h"
+#include "codekeys.h"
 #include "conf.h"
 #include "jobs.h"
 #include "log.h"
@@ -23,10 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct settings {
-	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file;
+	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file, *code_keys;
 	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
 	int64_t retention, history_retention, photo_retention;
 };
@@ -35,6 +37,7 @@ struct settings {
 static const struct conf_item settings_table[] = {
 	{"engine.listen", CONF_STR, "127.0.0.1:7800", 0, 0, S(listen)},
 	{"engine.db", CONF_STR, "var/regflow.tct", 0, 0, S(db)},
+	{"engine.code_key_file", CONF_STR, "var/regflow.key", 0, 0, S(code_keys)},
 	{"engine.workflows", CONF_STR, "workflows", 0, 0, S(workflows)},
 	{"api.tokens_file", CONF_STR, "conf/tokens", 0, 0, S(tokens)},
 	{"spool.dir", CONF_STR, "spool", 0, 0, S(spool)},
@@ -60,6 +63,7 @@ struct regflowd {
 	struct conf conf;
 	struct settings set;
 	uv_signal_t sigint, sigterm, sighup;
+	struct codekey_ring *keys;
 };
 
 static void usage(void)
@@ -119,7 +123,13 @@ static void on_reload(uv_signal_t *s, int signum)
 {
 	struct regflowd *d = s->data;
 	struct wf_set *ws;
+	char err[600];
 	reload_tokens(d);
+	if (codekeys_reload(d->set.code_keys, &d->keys, err, sizeof(err)) < 0)
+		log_err("code keys not reloaded: %s; the keys before stay", err);
+	else
+		log_info("reloaded %d code key(s); new codes use %s", codekey_count(d->keys),
+			 codekey_current(d->keys));
 	if (load_workflows(d, &ws) < 0) {
 		log_err("reload refused: the workflows above have errors; the last good set keeps "
 			"running");
@@ -161,6 +171,7 @@ static void read_settings(struct regflowd *d, int argc, char **argv)
 
 static void open_store(struct regflowd *d)
 {
+	char err[600];
 	char *dbdir = xstrdup(d->set.db);
 	int rc = mkdir_p(dirname(dbdir), 0700);
 	free(dbdir);
@@ -169,6 +180,12 @@ static void open_store(struct regflowd *d)
 	rc = rec_open_tc(d->set.db, &d->e.st);
 	if (rc < 0)
 		fatal("engine.db %s", store_error(d->e.st));
+	if (codekeys_open(d->e.st, d->set.code_keys, &d->keys, err, sizeof(err)) < 0)
+		fatal("engine.code_key_file %s", err);
+	struct stat sb;
+	if (stat(d->set.db, &sb) == 0 && (sb.st_mode & 077))
+		log_warn("engine.db %s: others may read it (mode %04o): chmod 600 it", d->set.db,
+			 (unsigned)(sb.st_mode & 07777));
 }
 
 static void write_pid_file(const char *pidfile)
@@ -210,6 +227,7 @@ int main(int argc, char **argv)
 	static struct regflowd d;
 
 	log_init("regflowd", LOG_INFO);
+	umask(077); /* the database, its key file and the spool: the engine's user's alone */
 	if (sodium_init() < 0)
 		fatal("libsodium cannot initialise");
 	read_settings(&d, argc, argv);
@@ -231,6 +249,7 @@ int main(int argc, char **argv)
 		unlink(d.set.pid_file);
 	store_close(d.e.st);
 	auth_free(d.e.auth);
+	codekey_free(d.keys);
 	wf_set_unref(d.e.ws);
 	conf_close(&d.conf);
 	uv_loop_close(d.e.loop);

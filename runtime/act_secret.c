@@ -1,14 +1,18 @@
 /*
  * act_secret - the actions that issue and check secrets: a link's token
  * (256 bits, stored as its BLAKE2b hash) and a short code (stored as a
- * keyed hash with its own salt, one live code per purpose and target).
+ * hash keyed with the code key file's current key, common/codekey.h, with
+ * its own salt and the key's id; one live code per purpose and target).
  * The clear secret is shown only to this transition's templates and the
  * spool envelope of its messages.
  */
+#include "codekey.h"
+#include "log.h"
 #include "secret.h"
 #include "util.h"
 #include "wf_acts.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,14 +149,32 @@ static const char *code_key(const char *purpose, const char *target, char buf[RE
 	return rec_code_key(purpose, hex, buf);
 }
 
-/* code_hash - keyed BLAKE2b of a short code with its own random salt */
-static void code_hash(const char *code, const char *salt_hex, char out[SECRET_HASH_HEX + 1])
+/* legacy_hash - a code issued before the key file: BLAKE2b keyed by its
+ * salt alone (checked until those codes are gone, a day at most) */
+static void legacy_hash(const char *code, const char *salt_hex, char out[SECRET_HASH_HEX + 1])
 {
 	unsigned char salt[16], h[32];
 	size_t sl = 0;
 	sodium_hex2bin(salt, sizeof(salt), salt_hex, strlen(salt_hex), NULL, &sl, NULL);
 	crypto_generichash(h, sizeof(h), (const unsigned char *)code, strlen(code), salt, sl);
 	sodium_bin2hex(out, SECRET_HASH_HEX + 1, h, sizeof(h));
+}
+
+/* code_hash - the hash of a code given to record r (its key id and salt);
+ * -ENOKEY if that key is no longer in the key file */
+static int code_hash(struct wf_ctx *c, const json_t *r, const char *code,
+		     char out[SECRET_HASH_HEX + 1])
+{
+	const char *kid = rec_str(r, "kid"), *salt = rec_str0(r, "salt");
+	if (!kid) {
+		legacy_hash(code, salt, out);
+		return 0;
+	}
+	int rc = codekey_hash(c->keys, kid, salt, code, out);
+	if (rc < 0)
+		log_err("a code was hashed with key %s, which the code key file no longer holds",
+			kid);
+	return rc;
 }
 
 int act_issue_code(struct wf_ctx *c, const struct wf_action *a)
@@ -168,10 +190,15 @@ int act_issue_code(struct wf_ctx *c, const struct wf_action *a)
 	code[len] = 0;
 	randombytes_buf(salt, sizeof(salt));
 	sodium_bin2hex(salt_hex, sizeof(salt_hex), salt, sizeof(salt));
-	code_hash(code, salt_hex, hash);
+	if (!c->keys || codekey_hash(c->keys, codekey_current(c->keys), salt_hex, code, hash) < 0) {
+		log_err("issue_code: no code key (engine.code_key_file)");
+		free(target);
+		return -ENOKEY;
+	}
 	/* a new code replaces the previous one for this purpose and target */
 	json_t *r = secret_rec(c, wf_p_str(a, "purpose"), valid);
 	rec_set(r, "salt", salt_hex);
+	rec_set(r, "kid", codekey_current(c->keys));
 	rec_set(r, "hash", hash);
 	rec_set(r, "attempts", "0");
 	wf_ctx_put(c, code_key(wf_p_str(a, "purpose"), target, key), r, 0);
@@ -209,8 +236,8 @@ int act_verify_code(struct wf_ctx *c, const struct wf_action *a)
 	} else if (c->now >= rec_int(r, "expires", 0)) {
 		rc = wf_ctx_fail(c, "CODE_EXPIRED");
 	} else {
-		code_hash(given ? given : "", rec_str(r, "salt"), hash);
-		if (!secret_equal(hash, rec_str0(r, "hash"))) {
+		if (code_hash(c, r, given ? given : "", hash) < 0 ||
+		    !secret_equal(hash, rec_str0(r, "hash"))) {
 			rc = code_wrong(c, key, r, wf_p_int(a, "attempts", 5));
 		} else {
 			rec_set(r, "state", "used");

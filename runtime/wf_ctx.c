@@ -6,6 +6,7 @@
 #include "wf_ctx.h"
 #include "buf.h"
 #include "util.h"
+#include "wf_run.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -14,10 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the code keys of wf_run_set_keys: the loop thread's, like the runs */
+static const struct codekey_ring *code_keys;
+
+void wf_run_set_keys(const struct codekey_ring *keys)
+{
+	code_keys = keys;
+}
+
 void wf_ctx_init(struct wf_ctx *c, const struct wf_set *ws, struct store *st, int64_t now)
 {
 	memset(c, 0, sizeof(*c));
 	c->ws = ws;
+	c->keys = code_keys;
 	c->st = st;
 	c->now = now;
 	c->writes = json_object();

@@ -9,8 +9,11 @@
 #include "rec.h"
 #include "wf.h"
 
+struct codekey_ring;
+
 struct wf_ctx {
 	const struct wf_set *ws;
+	const struct codekey_ring *keys; /* what short codes are hashed with */
 	const struct wf *wf;
 	const struct wf_event *ev; /* NULL for a timer */
 	struct store *st;

@@ -38,6 +38,10 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, int64_t now,
 		  struct wf_out *out);
 void wf_out_free(struct wf_out *out);
+/* wf_run_set_keys - the code keys issue_code and verify_code hash with
+ * (common/codekey.h); kept by the caller, replaced between runs (reload) */
+struct codekey_ring;
+void wf_run_set_keys(const struct codekey_ring *keys);
 /* wf_apply - write every record of writes into st (inside the caller's transaction) */
 int wf_apply(struct store *st, json_t *writes);
 

@@ -79,7 +79,9 @@ class Engine(Daemon):
                 base.setdefault(k, {}).update(v)
             else:
                 base[k] = v
+        self.code_key = self.db + ".key"
         ov = ["engine.listen=127.0.0.1:%d" % self.port, "engine.db=%s" % self.db,
+              "engine.code_key_file=%s" % self.code_key,
               "spool.dir=%s" % self.spool_dir, "engine.workflows=%s" % WORKFLOWS,
               "api.tokens_file=%s" % TOKENS_FILE] + list(overrides)
         super().__init__(ctx, "regflowd", conf=base, overrides=ov,

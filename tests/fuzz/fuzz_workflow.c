@@ -19,6 +19,7 @@
  * libconfig @include are skipped, so a mutated path never reads a FIFO or
  * /proc.
  */
+#include "codekey.h"
 #include "fuzz.h"
 #include "log.h"
 #include "rec.h"
@@ -122,6 +123,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(p, sizeof(p), "%s/workflows/messages.conf", FUZZ_SRCDIR);
 	snprintf(q, sizeof(q), "%s/messages.conf", dir);
 	copy_file(p, q);
+	snprintf(p, sizeof(p), "%s/workflows/id_types.conf", FUZZ_SRCDIR);
+	snprintf(q, sizeof(q), "%s/id_types.conf", dir);
+	copy_file(p, q);
+	/* the code keys the runs hash codes with */
+	static struct codekey_ring *keys;
+	char err[256];
+	snprintf(q, sizeof(q), "%s/code.key", dir);
+	if (codekey_create(q, err, sizeof(err)) < 0 || codekey_load(q, &keys, err, sizeof(err)) < 0)
+		exit(1);
+	wf_run_set_keys(keys);
 	snprintf(q, sizeof(q), "%s/templates", dir);
 	mkdir(q, 0700);
 	snprintf(p, sizeof(p), "%s/workflows/templates", FUZZ_SRCDIR);
@@ -208,16 +219,17 @@ static void check_out(const struct wf_out *out, int timer, struct made *mk)
 	json_array_foreach(out->outbox, i, k) {
 		const json_t *m = json_object_get(out->writes, json_string_value(k));
 		CHECK(json_is_object(m));
-		const char *ch = rec_str(m, "channel");
-		CHECK(ch && (!strcmp(ch, "email") || !strcmp(ch, "sms")));
-		static const char *const need[] = {"id", "to", "body"};
-		for (size_t f = 0; f < 3; f++)
-			if (!rec_str(m, need[f])) {
-				/* rec_set drops what jansson refuses: text that is not UTF-8 */
-				fprintf(stderr, "fuzz_workflow: outbox message %s has no %s\n",
-					json_string_value(k), need[f]);
-				abort();
-			}
+		/* the outbox record holds the message in the spool's format */
+		struct spool_msg msg;
+		char err[256];
+		if (rec_outbox_msg(m, &msg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "fuzz_workflow: outbox record %s: %s\n",
+				json_string_value(k), err);
+			abort();
+		}
+		CHECK(!strcmp(msg.channel, "email") || !strcmp(msg.channel, "sms"));
+		CHECK(msg.to && *msg.to && msg.body);
+		spool_msg_free(&msg);
 	}
 }
 

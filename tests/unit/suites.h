@@ -18,5 +18,10 @@ Suite *jobs_suite(void);
 Suite *rec_suite(void);
 Suite *mime_suite(void);
 Suite *sms_suite(void);
+Suite *codekey_suite(void);
+
+/* unit_code_keys - a fresh code key file under /tmp, the keys the workflow
+ * runs hash codes with (main.c, before any suite) */
+void unit_code_keys(void);
 
 #endif
