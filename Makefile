@@ -52,7 +52,7 @@ INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl -Istorec
 
 # pkg-config packages (and plain libraries) per program
 PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic check
-PKGS_D    := libuv tokyocabinet libconfig jansson libsodium libmagic
+PKGS_D    := libuv tokyocabinet libconfig jansson libsodium libmagic openssl
 LIBS_D    := -lhttp_parser -lpthread -lm
 PKGS_GW   := libuv libcurl libesmtp-1.0 openssl libconfig jansson libsodium
 LIBS_GW   := -lhttp_parser -lpthread

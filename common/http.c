@@ -9,6 +9,10 @@
  * when it is full) until the reply has been queued.  Errors are answered
  * with a short JSON body, then the connection is shut down and drained for a
  * moment ("lingering close") so that the client sees the reply, not a reset.
+ *
+ * With TLS (common/tls.h) the socket's bytes go through the connection's
+ * TLS state first: ciphertext read is fed in and the plaintext it gives is
+ * what the parser reads, a reply is encrypted before it is queued.
  */
 #include "http_priv.h"
 
@@ -58,8 +62,36 @@ static void on_write(uv_write_t *req, int status)
 	}
 }
 
+static void queue_write(struct http_conn *c, struct http_write *w, size_t len);
+
+/* tls_flush - queue the ciphertext TLS has for the peer (handshake, replies) */
+static void tls_flush(struct http_conn *c)
+{
+	size_t n;
+	while (c->state != CONN_CLOSING && (n = tls_conn_pending(c->tls)) > 0) {
+		struct http_write *w = xmalloc(sizeof(*w) + n);
+		queue_write(c, w, tls_conn_take(c->tls, w->data, n));
+	}
+}
+
 /* conn_write - queue w (allocated by the caller) on c; takes it */
 void http_conn_write(struct http_conn *c, struct http_write *w, size_t len)
+{
+	if (c->tls) {
+		int rc = tls_conn_write(c->tls, w->data, len);
+		free(w);
+		if (rc < 0) {
+			log_debug("http: %s", tls_conn_error(c->tls));
+			conn_close(c);
+			return;
+		}
+		tls_flush(c);
+		return;
+	}
+	queue_write(c, w, len);
+}
+
+static void queue_write(struct http_conn *c, struct http_write *w, size_t len)
 {
 	int rc;
 
@@ -188,6 +220,7 @@ static void server_maybe_done(struct http_server *s)
 		return;
 	if (s->done)
 		s->done(s->done_arg);
+	tls_ctx_unref(s->lim.tls);
 	free(s);
 }
 
@@ -205,6 +238,8 @@ static void on_conn_closed(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	http_req_free(c->cur);
+	tls_conn_free(c->tls);
+	free(c->raw);
 	free(c->in);
 	free(c);
 	s->nconns--;
@@ -243,6 +278,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 	if (c->state == CONN_DRAINING)
 		*buf = uv_buf_init(c->in, HTTP_INBUF); /* discarded */
+	else if (c->tls)
+		*buf = uv_buf_init(c->raw, HTTP_INBUF); /* ciphertext, fed to TLS */
 	else
 		*buf = uv_buf_init(c->in + c->in_len, (unsigned int)(HTTP_INBUF - c->in_len));
 }
@@ -289,6 +326,12 @@ static void conn_finish(struct http_conn *c)
 {
 	if (c->state != CONN_OPEN)
 		return;
+	if (c->tls) {
+		tls_conn_close_notify(c->tls);
+		tls_flush(c);
+		if (c->state != CONN_OPEN)
+			return;
+	}
 	c->state = CONN_DRAINING;
 	c->shut.data = c;
 	if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
@@ -337,11 +380,45 @@ static void conn_dispatch(struct http_conn *c)
  * conn_process - parse buffered bytes while no request is with the handler.
  * Not reentrant: a handler answering at once lets the loop here go on.
  */
+/*
+ * tls_pull - the plaintext TLS has, into the free end of the buffer; the
+ * handshake's replies queued.  How many bytes came, or -1 if the
+ * connection is done for.
+ */
+static ssize_t tls_pull(struct http_conn *c)
+{
+	ssize_t n = 1, got = 0;
+	if (c->in_off > 0 && c->in_off >= c->in_len)
+		c->in_off = c->in_len = 0;
+	while (c->state == CONN_OPEN && c->in_len < HTTP_INBUF && n > 0) {
+		n = tls_conn_read(c->tls, c->in + c->in_len, HTTP_INBUF - c->in_len);
+		if (n > 0) {
+			c->in_len += (size_t)n;
+			got += n;
+		}
+	}
+	tls_flush(c);
+	if (n == -EPIPE) {
+		c->read_eof = 1; /* close_notify: the client has said all it will */
+	} else if (n < 0) {
+		log_debug("http: %s", tls_conn_error(c->tls));
+		conn_close(c);
+		return -1;
+	}
+	return got;
+}
+
 static void conn_process(struct http_conn *c)
 {
+	ssize_t pulled = 0;
 	if (c->in_process)
 		return;
 	c->in_process = 1;
+again:
+	if (c->tls && c->state == CONN_OPEN && !c->active && (pulled = tls_pull(c)) < 0) {
+		c->in_process = 0;
+		return;
+	}
 	while (c->state == CONN_OPEN && !c->active && c->in_off < c->in_len) {
 		size_t n = http_parser_execute(&c->parser, &http_parser_callbacks,
 					       c->in + c->in_off, c->in_len - c->in_off);
@@ -360,9 +437,10 @@ static void conn_process(struct http_conn *c)
 			break;
 		}
 	}
-	c->in_process = 0;
-	if (c->state == CONN_CLOSING)
+	if (c->state == CONN_CLOSING) {
+		c->in_process = 0;
 		return;
+	}
 	if (c->state == CONN_DRAINING || c->in_off >= c->in_len) {
 		c->in_off = c->in_len = 0;
 	} else if (c->in_off > 0) {
@@ -370,6 +448,10 @@ static void conn_process(struct http_conn *c)
 		c->in_len -= c->in_off;
 		c->in_off = 0;
 	}
+	/* TLS may hold plaintext that did not fit: parse it before reading on */
+	if (c->tls && c->state == CONN_OPEN && !c->active && c->in_len < HTTP_INBUF && pulled > 0)
+		goto again;
+	c->in_process = 0;
 	if (c->state == CONN_OPEN && !c->active && c->read_eof)
 		conn_finish(c); /* the client has said all it will */
 	conn_reading(c);
@@ -399,7 +481,21 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (c->state == CONN_DRAINING)
 		return;
-	c->in_len += (size_t)nread;
+	if (c->tls && !c->tls_seen++ && c->raw[0] != 0x16) {
+		/* not a TLS handshake record: most likely plain HTTP; say so in it */
+		tls_conn_free(c->tls);
+		c->tls = NULL;
+		conn_fail(c, 400, "TLS_REQUIRED", "this port speaks TLS only: use https://");
+		return;
+	}
+	if (c->tls) {
+		if (tls_conn_feed(c->tls, c->raw, (size_t)nread) < 0) {
+			conn_close(c);
+			return;
+		}
+	} else {
+		c->in_len += (size_t)nread;
+	}
 	conn_idle(c);
 	conn_process(c);
 }
@@ -429,6 +525,10 @@ static void on_connection(uv_stream_t *ls, int status)
 	s->conns = c;
 	s->nconns++;
 	c->in = xmalloc(HTTP_INBUF);
+	if (s->lim.tls) {
+		c->tls = tls_conn_new(s->lim.tls);
+		c->raw = xmalloc(HTTP_INBUF);
+	}
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0 ||
@@ -520,6 +620,8 @@ int http_server_start(uv_loop_t *loop, const char *hostport, const struct http_l
 	s->data = data;
 	if (lim)
 		s->lim = *lim;
+	if (s->lim.tls)
+		tls_ctx_ref(s->lim.tls);
 	if (!s->lim.max_body)
 		s->lim.max_body = HTTP_DEF_MAX_BODY;
 	if (!s->lim.max_header)
@@ -530,6 +632,7 @@ int http_server_start(uv_loop_t *loop, const char *hostport, const struct http_l
 		s->lim.idle_timeout_ms = HTTP_DEF_IDLE_MS;
 	rc = uv_tcp_init(loop, &s->listener);
 	if (rc < 0) {
+		tls_ctx_unref(s->lim.tls);
 		free(s);
 		return rc;
 	}
@@ -553,6 +656,12 @@ out:
 		uv_close((uv_handle_t *)&s->listener, on_listener_closed);
 	}
 	return rc;
+}
+
+void http_server_set_tls(struct http_server *s, struct tls_ctx *t)
+{
+	tls_ctx_unref(s->lim.tls);
+	s->lim.tls = t ? tls_ctx_ref(t) : NULL;
 }
 
 int http_server_port(const struct http_server *s)

@@ -64,6 +64,7 @@ struct http_limits {
 	size_t max_header;	  /* 16 KiB for request line + headers; 431 */
 	int max_conns;		  /* 1024; more get 503 and are closed */
 	uint64_t idle_timeout_ms; /* 60 s without a byte while no request is pending */
+	struct tls_ctx *tls;	  /* NULL: plain HTTP; else TLS (common/tls.h), a reference taken */
 };
 
 /*
@@ -73,6 +74,9 @@ struct http_limits {
  */
 int http_server_start(uv_loop_t *loop, const char *hostport, const struct http_limits *lim,
 		      http_handler_fn fn, void *data, struct http_server **out);
+/* http_server_set_tls - new connections use t (a reference taken; a
+ * certificate renewed without a restart); those open keep theirs */
+void http_server_set_tls(struct http_server *s, struct tls_ctx *t);
 /* http_server_port - the bound port (useful after port 0) */
 int http_server_port(const struct http_server *s);
 /*

@@ -7,6 +7,7 @@
 #define REGFLOW_HTTP_PRIV_H
 
 #include "http.h"
+#include "tls.h"
 
 #include <http_parser.h>
 
@@ -55,6 +56,9 @@ struct http_conn {
 	struct http_req *active; /* with the handler */
 	char *in;
 	size_t in_off, in_len;
+	struct tls_conn *tls; /* NULL: plain */
+	char *raw;	      /* TLS: the ciphertext read */
+	int tls_seen;	      /* TLS: the first bytes have come */
 };
 
 struct http_write {

@@ -39,15 +39,15 @@ int codekeys_open(struct store *st, const char *path, struct codekey_ring **out,
 		snprintf(err, n,
 			 rc < 0 ? "%s: missing, and the database cannot be read to see whether it "
 				  "needs it"
-				: "%s: missing, and the database holds codes hashed with it: restore "
+				: "%s: missing, and the database holds codes hashed with it: "
+				  "restore "
 				  "the file (it is kept apart from the database and its backups)",
 			 path);
 		return -ENOKEY;
 	}
 	if ((rc = codekey_create(path, err, n)) < 0)
 		goto out;
-	log_info("created the code key file %s (0600): back it up apart from the database",
-		 path);
+	log_info("created the code key file %s (0600): back it up apart from the database", path);
 	rc = codekey_load(path, out, err, n);
 out:
 	if (rc == 0)

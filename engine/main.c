@@ -15,6 +15,7 @@
 #include "log.h"
 #include "rec.h"
 #include "secret.h"
+#include "tls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 
 struct settings {
 	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file, *code_keys;
+	const char *tls_cert, *tls_key;
 	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
 	int64_t retention, history_retention, photo_retention;
 };
@@ -36,6 +38,8 @@ struct settings {
 #define S(f) offsetof(struct settings, f)
 static const struct conf_item settings_table[] = {
 	{"engine.listen", CONF_STR, "127.0.0.1:7800", 0, 0, S(listen)},
+	{"engine.tls.certificate", CONF_STR, "", 0, 0, S(tls_cert)},
+	{"engine.tls.key", CONF_STR, "", 0, 0, S(tls_key)},
 	{"engine.db", CONF_STR, "var/regflow.tct", 0, 0, S(db)},
 	{"engine.code_key_file", CONF_STR, "var/regflow.key", 0, 0, S(code_keys)},
 	{"engine.workflows", CONF_STR, "workflows", 0, 0, S(workflows)},
@@ -64,6 +68,7 @@ struct regflowd {
 	struct settings set;
 	uv_signal_t sigint, sigterm, sighup;
 	struct codekey_ring *keys;
+	struct tls_ctx *tls; /* engine.tls: NULL for plain HTTP */
 };
 
 static void usage(void)
@@ -119,12 +124,47 @@ static void reload_tokens(struct regflowd *d)
 	log_info("reloaded %zu token(s) from %s", auth_count(a), d->set.tokens);
 }
 
+/* load_tls - engine.tls.certificate and .key; both or neither */
+static int load_tls(struct regflowd *d, struct tls_ctx **out)
+{
+	char err[1024];
+	*out = NULL;
+	if (!*d->set.tls_cert && !*d->set.tls_key)
+		return 0;
+	if (!*d->set.tls_cert || !*d->set.tls_key) {
+		log_err("engine.tls: a certificate needs its key and a key its certificate");
+		return -EINVAL;
+	}
+	if (tls_ctx_new(d->set.tls_cert, d->set.tls_key, out, err, sizeof(err)) < 0) {
+		log_err("engine.tls: %s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* reload_tls - a renewed certificate for new connections, without a restart */
+static void reload_tls(struct regflowd *d)
+{
+	struct tls_ctx *t;
+	if (!d->tls)
+		return; /* plain HTTP stays plain until a restart */
+	if (load_tls(d, &t) < 0 || !t) {
+		log_err("certificate not reloaded: the one before stays");
+		return;
+	}
+	http_server_set_tls(d->e.http, t);
+	tls_ctx_unref(d->tls);
+	d->tls = t;
+	log_info("reloaded the certificate %s", d->set.tls_cert);
+}
+
 static void on_reload(uv_signal_t *s, int signum)
 {
 	struct regflowd *d = s->data;
 	struct wf_set *ws;
 	char err[600];
 	reload_tokens(d);
+	reload_tls(d);
 	if (codekeys_reload(d->set.code_keys, &d->keys, err, sizeof(err)) < 0)
 		log_err("code keys not reloaded: %s; the keys before stay", err);
 	else
@@ -188,6 +228,13 @@ static void open_store(struct regflowd *d)
 			 (unsigned)(sb.st_mode & 07777));
 }
 
+/* listen_is_loopback - 127.0.0.0/8 or [::1] */
+static int listen_is_loopback(const char *hp)
+{
+	return !strncmp(hp, "127.", 4) || !strncmp(hp, "[::1]:", 6) ||
+	       !strncmp(hp, "localhost:", 10);
+}
+
 static void write_pid_file(const char *pidfile)
 {
 	char pid[32], *pdir = xstrdup(pidfile);
@@ -203,7 +250,8 @@ static void start(struct regflowd *d)
 {
 	struct jobs_cfg jc = {d->set.spool, (int)d->set.group_commit, 0, (int)d->set.hash_threads};
 	struct http_limits lim = {.max_body = (size_t)d->set.max_body,
-				  .max_conns = (int)d->set.max_connections};
+				  .max_conns = (int)d->set.max_connections,
+				  .tls = d->tls};
 	int rc = jobs_open(&d->e, &jc, &d->e.jobs);
 	if (rc < 0)
 		fatal("cannot start the job queue: %s", strerror(-rc));
@@ -235,13 +283,20 @@ int main(int argc, char **argv)
 		fatal("refusing to start: the workflows have errors");
 	if (load_tokens(&d, &d.e.auth) < 0)
 		fatal("refusing to start without the API tokens");
+	if (load_tls(&d, &d.tls) < 0)
+		fatal("refusing to start: engine.tls has errors");
 	open_store(&d);
 	d.e.loop = uv_default_loop();
 	start(&d);
 	if (*d.set.pid_file)
 		write_pid_file(d.set.pid_file);
-	log_info("listening on %s (port %d), %d workflow(s), store %s, spool %s", d.set.listen,
-		 http_server_port(d.e.http), d.e.ws->n, d.set.db, d.set.spool);
+	log_info("listening on %s (port %d, %s), %d workflow(s), store %s, spool %s", d.set.listen,
+		 http_server_port(d.e.http), d.tls ? "TLS" : "plain HTTP", d.e.ws->n, d.set.db,
+		 d.set.spool);
+	if (!d.tls && !listen_is_loopback(d.set.listen))
+		log_warn("engine.listen %s is not loopback and has no TLS: passwords cross it in "
+			 "clear (set engine.tls.certificate and .key)",
+			 d.set.listen);
 
 	uv_run(d.e.loop, UV_RUN_DEFAULT);
 
@@ -250,6 +305,7 @@ int main(int argc, char **argv)
 	store_close(d.e.st);
 	auth_free(d.e.auth);
 	codekey_free(d.keys);
+	tls_ctx_unref(d.tls);
 	wf_set_unref(d.e.ws);
 	conf_close(&d.conf);
 	uv_loop_close(d.e.loop);

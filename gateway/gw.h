@@ -40,6 +40,7 @@ struct gw_conf {
 	const char *listen;	/* DLR callbacks, /metrics, /health; "" = none */
 	const char *starttls;	/* gateway.smtp.starttls as written */
 	const char *engine_url; /* where outcomes are reported ("" = not reported) */
+	const char *engine_ca;	/* https: the CA file the engine is checked with ("" = system's) */
 	const char
 		*engine_front; /* the gateway's name in tokens_file (its token: the gateway role) */
 	const char *tokens_file;

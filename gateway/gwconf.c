@@ -54,6 +54,7 @@ static const struct conf_item table[] = {
 	{"gateway.sent_retention", CONF_DUR, "7d", 1000, 3650 * DAY, S(sent_keep_ms)},
 	{"gateway.engine.url", CONF_STR, "", 0, 0, S(engine_url)},
 	{"gateway.engine.front", CONF_STR, "gateway", 0, 0, S(engine_front)},
+	{"gateway.engine.ca_file", CONF_STR, "", 0, 0, S(engine_ca)},
 	{"api.tokens_file", CONF_STR, "conf/tokens", 0, 0, S(tokens_file)},
 	{NULL, 0, NULL, 0, 0, 0},
 };

@@ -29,7 +29,7 @@ struct report {
 	json_t *sending; /* the batch on the pool */
 	int busy, closing, closed, ok;
 	long dropped;
-	char url[512], auth[700];
+	char url[512], auth[700], ca[512];
 };
 
 int report_open(uv_loop_t *loop, const struct gw_conf *c, struct report **out)
@@ -50,6 +50,7 @@ int report_open(uv_loop_t *loop, const struct gw_conf *c, struct report **out)
 	pthread_mutex_init(&r->mu, NULL);
 	snprintf(r->url, sizeof(r->url), "%s/v1/outcomes", c->engine_url);
 	snprintf(r->auth, sizeof(r->auth), "Authorization: Bearer %s", tok);
+	snprintf(r->ca, sizeof(r->ca), "%s", c->engine_ca);
 	uv_timer_init(loop, &r->timer);
 	r->timer.data = r;
 	*out = r;
@@ -89,6 +90,8 @@ static void post_work(uv_work_t *w)
 	CURL *c = curl_easy_init();
 	long status = 0;
 	curl_easy_setopt(c, CURLOPT_URL, r->url);
+	if (*r->ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, r->ca);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);

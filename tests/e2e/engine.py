@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import time
 
 import harness
@@ -67,7 +68,7 @@ class Engine(Daemon):
     life, so a restart finds the same database, spool and port."""
 
     def __init__(self, ctx, name="regflowd", conf=None, overrides=(), db=None, spool_dir=None,
-                 port=None):
+                 port=None, tls=None):
         self.port = port or free_port()
         self.db = db or os.path.join(ctx.tmp, "db.tct")
         self.spool_dir = spool_dir or os.path.join(ctx.tmp, "spool")
@@ -80,6 +81,12 @@ class Engine(Daemon):
             else:
                 base[k] = v
         self.code_key = self.db + ".key"
+        # tls: (certificate, key) files: engine.tls, and clients that trust the certificate
+        self.tls = None
+        if tls:
+            self.tls = ssl.create_default_context(cafile=tls[0])
+            overrides = ["engine.tls.certificate=" + tls[0], "engine.tls.key=" + tls[1]] + \
+                list(overrides)
         ov = ["engine.listen=127.0.0.1:%d" % self.port, "engine.db=%s" % self.db,
               "engine.code_key_file=%s" % self.code_key,
               "spool.dir=%s" % self.spool_dir, "engine.workflows=%s" % WORKFLOWS,
@@ -103,10 +110,10 @@ class Engine(Daemon):
                 "ASAN_OPTIONS=%s" % asan] + a
 
     def api(self, front="www"):
-        return Api(self.port, front)
+        return Api(self.port, front, tls=self.tls)
 
     def health(self):
-        st, body, _ = Api(self.port, None).request("GET", "/v1/health")
+        st, body, _ = Api(self.port, None, tls=self.tls).request("GET", "/v1/health")
         assert st == 200, (st, body)
         return body
 
@@ -114,8 +121,9 @@ class Engine(Daemon):
 class Api:
     """The job API over one keep-alive connection (reopened when the server closes it)."""
 
-    def __init__(self, port, front="www", timeout=40):
+    def __init__(self, port, front="www", timeout=40, tls=None):
         self.port = port
+        self.tls = tls  # an ssl.SSLContext: HTTPS
         self.timeout = timeout
         self.token = tokens()[front] if front else None
         self.conn = None
@@ -142,7 +150,10 @@ class Api:
             h.setdefault("Content-Type", "application/json")
         for attempt in (0, 1):
             reused = self.conn is not None
-            if self.conn is None:
+            if self.conn is None and self.tls:
+                self.conn = http.client.HTTPSConnection("127.0.0.1", self.port,
+                                                        timeout=self.timeout, context=self.tls)
+            elif self.conn is None:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port,
                                                        timeout=self.timeout)
             try:

@@ -52,7 +52,8 @@ START_TEST(created_0600_and_rotated)
 	ck_assert_int_eq(codekey_load(path, &r, err, sizeof(err)), 0);
 	ck_assert_int_eq(codekey_count(r), 1);
 	ck_assert_str_eq(codekey_current(r), "k1");
-	ck_assert_int_eq(codekey_hash(r, "k1", "00112233445566778899aabbccddeeff", "123456", h1), 0);
+	ck_assert_int_eq(codekey_hash(r, "k1", "00112233445566778899aabbccddeeff", "123456", h1),
+			 0);
 	ck_assert_int_eq(codekey_hash(r, "k2", "00112233445566778899aabbccddeeff", "123456", h2),
 			 -ENOKEY);
 	codekey_free(r);
@@ -63,14 +64,18 @@ START_TEST(created_0600_and_rotated)
 	ck_assert_int_eq(codekey_count(r), 2);
 	ck_assert_str_eq(codekey_current(r), "k2");
 	/* the old key still gives the old hash; the new one another */
-	ck_assert_int_eq(codekey_hash(r, "k1", "00112233445566778899aabbccddeeff", "123456", h2), 0);
+	ck_assert_int_eq(codekey_hash(r, "k1", "00112233445566778899aabbccddeeff", "123456", h2),
+			 0);
 	ck_assert_str_eq(h1, h2);
-	ck_assert_int_eq(codekey_hash(r, "k2", "00112233445566778899aabbccddeeff", "123456", h3), 0);
+	ck_assert_int_eq(codekey_hash(r, "k2", "00112233445566778899aabbccddeeff", "123456", h3),
+			 0);
 	ck_assert_str_ne(h1, h3);
 	/* the salt and the code both count */
-	ck_assert_int_eq(codekey_hash(r, "k1", "ff112233445566778899aabbccddeeff", "123456", h2), 0);
+	ck_assert_int_eq(codekey_hash(r, "k1", "ff112233445566778899aabbccddeeff", "123456", h2),
+			 0);
 	ck_assert_str_ne(h1, h2);
-	ck_assert_int_eq(codekey_hash(r, "k1", "00112233445566778899aabbccddeeff", "123457", h2), 0);
+	ck_assert_int_eq(codekey_hash(r, "k1", "00112233445566778899aabbccddeeff", "123457", h2),
+			 0);
 	ck_assert_str_ne(h1, h2);
 	codekey_free(r);
 	ck_assert_int_eq(stat(path, &sb), 0);
@@ -81,7 +86,8 @@ END_TEST
 
 START_TEST(refused_with_the_reason)
 {
-	static const char key[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	static const char key[] =
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	char err[256], text[512];
 	struct codekey_ring *r = NULL;
 	const struct {
