@@ -66,10 +66,10 @@ static void *worker(void *arg)
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		struct hash_task *t;
+		struct hash_task *t = NULL;
 		while (!p->stopping && !(t = take(p)))
 			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->stopping)
+		if (p->stopping || !t)
 			break;
 		pthread_mutex_unlock(&p->mu);
 		t->work(t);
