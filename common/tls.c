@@ -61,8 +61,8 @@ int tls_ctx_new(const char *cert_file, const char *key_file, struct tls_ctx **ou
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(s) != 1) {
-		snprintf(what, sizeof(what), "%s does not belong to the certificate of %s", key_file,
-			 cert_file);
+		snprintf(what, sizeof(what), "%s does not belong to the certificate of %s",
+			 key_file, cert_file);
 		goto fail;
 	}
 	*out = xcalloc(1, sizeof(**out));
