@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CONF_DEFAULT_FILE "conf/regflow.conf"
@@ -146,10 +147,18 @@ int conf_open(struct conf *c, const struct conf_args *a)
 			*slash = 0;
 			config_set_include_dir(&c->cfg, dir);
 		}
+		struct stat sb;
+		if (stat(c->file, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+			snprintf(c->err, sizeof(c->err), "%s: %s, not a configuration file",
+				 c->file,
+				 S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
+			return -EINVAL;
+		}
+		errno = 0;
 		if (config_read_file(&c->cfg, c->file) != CONFIG_TRUE) {
 			if (config_error_type(&c->cfg) == CONFIG_ERR_FILE_IO)
 				snprintf(c->err, sizeof(c->err), "%s: cannot read: %s", c->file,
-					 strerror(errno));
+					 errno ? strerror(errno) : "not a readable file");
 			else
 				snprintf(c->err, sizeof(c->err), "%s:%d: %s",
 					 config_error_file(&c->cfg) ? config_error_file(&c->cfg)
@@ -277,6 +286,103 @@ static void read_item(struct conf *c, const struct conf_item *it, char *dst)
 				  it->max);
 		}
 	}
+}
+
+/* the sections of the one file, and the settings more than one program reads */
+static const char *const sections[] = {"log", "spool", "api", "engine", "gateway", "ctl", NULL};
+static const char *const shared_sections[] = {"log", "spool", "api", NULL};
+static const char *const shared[] = {"log.level", "spool.dir", "api.tokens_file", NULL};
+
+static int in_list(const char *const *l, const char *s)
+{
+	for (; *l; l++)
+		if (!strcmp(*l, s))
+			return 1;
+	return 0;
+}
+
+/* distance - Levenshtein distance of a and b, for "did you mean"; capped */
+static int distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int row[128];
+	if (la >= 127 || lb >= 127)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		int diag = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= lb; j++) {
+			int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* nearest - the known setting closest to path (within 3 edits), or NULL */
+static const char *nearest(const struct conf_item *items, const char *path)
+{
+	const char *best = NULL;
+	int bd = 4;
+	for (const struct conf_item *it = items; it->path; it++)
+		if (distance(it->path, path) < bd)
+			bd = distance(it->path, path), best = it->path;
+	for (const char *const *s = shared; *s; s++)
+		if (distance(*s, path) < bd)
+			bd = distance(*s, path), best = *s;
+	return best;
+}
+
+static int known(const struct conf_item *items, const char *path)
+{
+	for (const struct conf_item *it = items; it->path; it++)
+		if (!strcmp(it->path, path))
+			return 1;
+	return in_list(shared, path);
+}
+
+/* check_tree - every setting under s that this program reads must be known */
+static void check_tree(struct conf *c, config_setting_t *s, const char *prefix,
+		       const struct conf_item *items, const char *const *own)
+{
+	for (int i = 0; i < config_setting_length(s) && !c->err[0]; i++) {
+		config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
+		char path[256];
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
+			 config_setting_name(m));
+		if (!*prefix && !in_list(sections, path)) {
+			conf_fail(c, m, path,
+				  "unknown section (log, spool, api, engine, gateway, ctl)");
+			return;
+		}
+		const char *top = *prefix ? prefix : path;
+		char first[64];
+		snprintf(first, sizeof(first), "%.*s", (int)strcspn(top, "."), top);
+		if (!in_list(own, first) && !in_list(shared_sections, first))
+			continue; /* another program's */
+		if (config_setting_type(m) == CONFIG_TYPE_GROUP) {
+			check_tree(c, m, path, items, own);
+		} else if (!known(items, path)) {
+			const char *near = nearest(items, path);
+			if (near)
+				conf_fail(c, m, path, "unknown setting (did you mean %s?)", near);
+			else
+				conf_fail(c, m, path, "unknown setting");
+		}
+	}
+}
+
+int conf_check_known(struct conf *c, const struct conf_item *items, const char *const *own)
+{
+	check_tree(c, config_root_setting(&c->cfg), "", items, own);
+	return c->err[0] ? -EINVAL : 0;
 }
 
 int conf_read(struct conf *c, const struct conf_item *items, void *dst)

@@ -63,6 +63,14 @@ struct conf_item {
 	size_t off; /* offsetof the field in the program's settings struct */
 };
 
+/*
+ * conf_check_known - every setting in the sections this program owns (own,
+ * e.g. {"engine", NULL}) and the shared ones (log, spool, api) is in items
+ * or read by every program; else -EINVAL, "file:line: path: unknown setting
+ * (did you mean ...?)".  Another program's sections are its to check; an
+ * unknown section is refused by all.
+ */
+int conf_check_known(struct conf *c, const struct conf_item *items, const char *const *own);
 /* conf_read - every setting of a table into dst; -EINVAL with conf_error() set */
 int conf_read(struct conf *c, const struct conf_item *items, void *dst);
 

@@ -420,6 +420,11 @@ again:
 		return;
 	}
 	while (c->state == CONN_OPEN && !c->active && c->in_off < c->in_len) {
+		c->exec_end = c->in + c->in_len;
+		if (http_req_framing(c, c->in + c->in_off, c->in_len - c->in_off) < 0) {
+			conn_parse_error(c, HPE_UNKNOWN);
+			break;
+		}
 		size_t n = http_parser_execute(&c->parser, &http_parser_callbacks,
 					       c->in + c->in_off, c->in_len - c->in_off);
 		enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);

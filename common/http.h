@@ -49,6 +49,8 @@ struct http_req {
 	size_t head_bytes; /* request line + headers + trailers seen */
 	struct buf hdrb;   /* "name\0value\0" pairs */
 	int hdr_state;	   /* 0 none yet, 1 in a name, 2 in a value, 3 done */
+	int value_split;   /* the last value piece ended the bytes parsed: more may follow */
+	int crlf_pending;  /* bytes of a chunk's closing CRLF still to see (strict framing) */
 	struct buf bodyb;
 	char *extra; /* extra response headers, "Name: value\r\n" */
 	size_t extra_len;

@@ -56,6 +56,7 @@ struct http_conn {
 	struct http_req *active; /* with the handler */
 	char *in;
 	size_t in_off, in_len;
+	const char *exec_end; /* the end of the bytes the parser is given */
 	struct tls_conn *tls; /* NULL: plain */
 	char *raw;	      /* TLS: the ciphertext read */
 	int tls_seen;	      /* TLS: the first bytes have come */
@@ -71,6 +72,9 @@ struct http_write {
 /* http_req.c */
 struct http_req *http_req_new(void);
 void http_req_free(struct http_req *r);
+/* http_req_framing - before the parser sees data: a chunk's CRLF that
+ * began in earlier bytes must go on here; 0, or -1 with the error set */
+int http_req_framing(struct http_conn *c, const char *data, size_t len);
 /* http_hdr_value_ok - 1 if v may be sent as a header value (no CR, LF, NUL) */
 int http_hdr_value_ok(const char *v);
 /* the parser's callbacks: they build conn->cur */

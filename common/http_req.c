@@ -255,6 +255,9 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 		return -1;
 	if (r->hdr_state == 3)
 		return 0; /* a trailer: counted, not kept */
+	/* RFC 9112 5.1: no whitespace between a field name and its colon */
+	if (memchr(at, ' ', len) || memchr(at, '\t', len))
+		return cb_fail(c, 400, "whitespace in a header name");
 	if (r->hdr_state != 1) {
 		if (r->hdr_state == 2)
 			buf_add(&r->hdrb, "", 1);
@@ -275,6 +278,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 		return -1;
 	if (r->hdr_state == 3)
 		return 0;
+	/* a second piece of one value not split by the end of the bytes: the
+	 * parser joined a folded line (obs-fold, RFC 9112 5.2) */
+	if (r->hdr_state == 2 && !r->value_split)
+		return cb_fail(c, 400, "a header folded over lines (obs-fold)");
+	r->value_split = at + len == c->exec_end;
 	if (r->hdr_state == 1)
 		buf_add(&r->hdrb, "", 1);
 	r->hdr_state = 2;
@@ -342,6 +350,23 @@ static int split_target(struct http_req *r, int is_connect)
 	return 0;
 }
 
+static size_t count_header(const struct http_req *r, const char *name)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->nhdrs; i++)
+		n += strcasecmp(r->hdrs[i].name, name) == 0;
+	return n;
+}
+
+/* host_check - RFC 9112 3.2: exactly one Host in HTTP/1.1, at most one before */
+static int host_check(const struct http_req *r, const http_parser *p)
+{
+	size_t n = count_header(r, "Host");
+	if (n > 1 || (n == 0 && p->http_major == 1 && p->http_minor >= 1))
+		return -1;
+	return 0;
+}
+
 static void send_continue(struct http_conn *c)
 {
 	static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -365,6 +390,11 @@ static int on_headers_complete(http_parser *p)
 		return cb_fail(c, 431, "request headers too large");
 	if (split_target(r, p->method == HTTP_CONNECT) < 0)
 		return cb_fail(c, 400, "invalid request target");
+	if (host_check(r, p) < 0)
+		return cb_fail(c, 400,
+			       r->nhdrs && count_header(r, "Host") > 1
+				       ? "more than one Host header"
+				       : "an HTTP/1.1 request without a Host header");
 	r->method = http_method_str((enum http_method)p->method);
 	r->http_major = p->http_major;
 	r->http_minor = p->http_minor;
@@ -391,6 +421,25 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 	if (buf_add(&r->bodyb, at, len) < 0)
 		return cb_fail(c, 413, "request body too large");
+	if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+		/* the chunk's data ends here: CRLF must follow (the lenient parser
+		 * would take any two bytes, then read on as a chunk size) */
+		r->crlf_pending = 2;
+		return http_req_framing(c, at + len, (size_t)(c->exec_end - (at + len)));
+	}
+	return 0;
+}
+
+int http_req_framing(struct http_conn *c, const char *data, size_t len)
+{
+	struct http_req *r = c->cur;
+	while (r && r->crlf_pending > 0 && len > 0) {
+		if (*data != "\r\n"[2 - r->crlf_pending])
+			return cb_fail(c, 400, "a chunk's data runs past its size");
+		r->crlf_pending--;
+		data++;
+		len--;
+	}
 	return 0;
 }
 

@@ -214,7 +214,12 @@ int main(int argc, char **argv)
 		return help(vargc, vargv);
 	if (sodium_init() < 0)
 		return 1;
-	if (conf_open(&c, &ca) < 0) {
+	static const struct conf_item ctl_settings[] = {
+		{"ctl.ca_file", CONF_STR, "", 0, 0, 0},
+		{NULL, 0, NULL, 0, 0, 0},
+	};
+	static const char *const own[] = {"ctl", NULL};
+	if (conf_open(&c, &ca) < 0 || conf_check_known(&c, ctl_settings, own) < 0) {
 		fprintf(stderr, "regflowctl: %s\n", conf_error(&c));
 		return 1;
 	}

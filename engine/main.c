@@ -199,7 +199,9 @@ static void read_settings(struct regflowd *d, int argc, char **argv)
 			usage();
 	if (optind != argc)
 		usage();
-	if (conf_open(&d->conf, &ca) < 0 || conf_read(&d->conf, settings_table, &d->set) < 0)
+	static const char *const own[] = {"engine", NULL};
+	if (conf_open(&d->conf, &ca) < 0 || conf_check_known(&d->conf, settings_table, own) < 0 ||
+	    conf_read(&d->conf, settings_table, &d->set) < 0)
 		fatal("%s", conf_error(&d->conf));
 	if (secret_password_params((unsigned long long)d->set.argon_ops,
 				   (size_t)d->set.argon_mib * 1024 * 1024) < 0)

@@ -140,8 +140,9 @@ static void check(struct gw_conf *gc, struct conf *c)
 
 int gw_conf_load(struct gw_conf *gc, struct conf *c)
 {
+	static const char *const own[] = {"gateway", NULL};
 	memset(gc, 0, sizeof(*gc));
-	if (conf_read(c, table, gc) < 0)
+	if (conf_check_known(c, table, own) < 0 || conf_read(c, table, gc) < 0)
 		return -EINVAL;
 	if (!*gc->sms_query) /* Kannel's sendsms shape by default */
 		gc->sms_query =

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <libconfig.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,10 +346,27 @@ static void load_events(struct lctx *lc, struct wf *wf, config_setting_t *root)
 		load_event(lc, wf, &wf->events[i], config_setting_get_elem(g, (unsigned)i));
 }
 
+/* inside - 1 if path (resolved: links, "..") is under dir */
+static int inside(const char *dir, const char *path)
+{
+	char rd[PATH_MAX], rp[PATH_MAX];
+	if (!realpath(dir, rd) || !realpath(path, rp))
+		return 1; /* a missing file: file_read says so */
+	size_t n = strlen(rd);
+	return !strncmp(rp, rd, n) && rp[n] == '/';
+}
+
 static char *load_body_file(struct lctx *lc, const char *dir, const char *name, int line)
 {
 	char *path = xasprintf("%s/%s", dir, name), *text = NULL;
-	int rc = file_read(path, 1 << 20, &text, NULL);
+	int rc = 0;
+	if (name[0] == '/' || !inside(dir, path)) {
+		wfl_lerr(lc, line, "template body_file \"%s\": outside the workflow folder %s",
+			 name, dir);
+		free(path);
+		return NULL;
+	}
+	rc = file_read(path, 1 << 20, &text, NULL);
 	if (rc < 0)
 		wfl_lerr(lc, line, "template body_file \"%s\": %s", path, strerror(-rc));
 	else if (!wfl_utf8_ok(text)) {

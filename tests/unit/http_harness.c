@@ -181,7 +181,7 @@ static void *client_main(void *arg)
 	struct tctx *t = arg;
 
 	t->scenario(t);
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < sizeof(t->rc) / sizeof(t->rc[0]); i++)
 		if (t->rc[i].fd > 0)
 			close(t->rc[i].fd);
 	uv_async_send(&t->async);
@@ -325,7 +325,7 @@ struct tctx *http_t_tctx_new(void)
 {
 	struct tctx *t = calloc(1, sizeof(*t));
 
-	for (int i = 0; i < 3; i++)
+	for (size_t i = 0; i < sizeof(t->rc) / sizeof(t->rc[0]); i++)
 		t->rc[i].fd = -1;
 	return t;
 }

@@ -48,7 +48,7 @@ struct tctx {
 	int gone;
 	int hdr_rc[4];
 	/* seen by the client side */
-	struct rclient rc[3];
+	struct rclient rc[8];
 	long elapsed_ms;
 };
 

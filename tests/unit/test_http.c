@@ -112,10 +112,10 @@ static void sc_pipeline(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
 	http_t_cl_send(&t->rc[0], "GET /defer?ms=80&tag=a HTTP/1.1\r\nHost: t\r\n\r\n"
-				  "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz"
+				  "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nxyz"
 				  "GET /defer?ms=1&tag=c HTTP/1.1\r\nHost: t\r\n\r\n"
-				  "GET /echo?last HTTP/1.1\r\nConnection: close\r\n\r\n"
-				  "GET /echo?never HTTP/1.1\r\n\r\n");
+				  "GET /echo?last HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+				  "GET /echo?never HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 4, 1);
 }
 
@@ -140,8 +140,9 @@ END_TEST
 static void sc_chunked(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0],
-		       "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+	http_t_cl_send(
+		&t->rc[0],
+		"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
 	usleep(20000);
 	http_t_cl_send(&t->rc[0], "lo\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 0);
@@ -163,8 +164,8 @@ static void sc_expect(struct tctx *t)
 	struct rclient *c = &t->rc[0];
 
 	http_t_cl_connect(c, t->port);
-	http_t_cl_send(c,
-		       "POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+	http_t_cl_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: "
+			  "100-continue\r\n\r\n");
 	http_t_cl_read(c, 1, 0);
 	http_t_cl_send(c, "hello");
 	http_t_cl_read(c, 2, 0);
@@ -188,22 +189,23 @@ static void sc_too_large(struct tctx *t)
 	char chunk[300];
 
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0],
-		       "POST /echo HTTP/1.1\r\nContent-Length: 100000000\r\n\r\nsome of it");
+	http_t_cl_send(
+		&t->rc[0],
+		"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\nsome of it");
 	http_t_cl_read(&t->rc[0], 1, 1);
 	/* chunked: found out while reading the body */
 	memset(chunk, 'x', sizeof(chunk));
 	http_t_cl_connect(&t->rc[1], t->port);
-	http_t_cl_send(&t->rc[1],
-		       "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n12c\r\n");
+	http_t_cl_send(
+		&t->rc[1],
+		"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n12c\r\n");
 	http_t_cl_send_n(&t->rc[1], chunk, sizeof(chunk));
 	http_t_cl_send(&t->rc[1], "\r\n0\r\n\r\n");
 	http_t_cl_read(&t->rc[1], 1, 1);
 	/* Expect: 100-continue gets the 413 instead of the 100 */
 	http_t_cl_connect(&t->rc[2], t->port);
-	http_t_cl_send(
-		&t->rc[2],
-		"POST /echo HTTP/1.1\r\nContent-Length: 101\r\nExpect: 100-continue\r\n\r\n");
+	http_t_cl_send(&t->rc[2], "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+				  "101\r\nExpect: 100-continue\r\n\r\n");
 	http_t_cl_read(&t->rc[2], 1, 1);
 }
 
@@ -235,11 +237,11 @@ static void sc_malformed(struct tctx *t)
 	http_t_cl_send(&t->rc[0], "GET /echo HTTP/x.1\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 1);
 	http_t_cl_connect(&t->rc[1], t->port);
-	http_t_cl_send(&t->rc[1],
-		       "GET /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
+	http_t_cl_send(&t->rc[1], "GET /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+				  "1\r\nContent-Length: 2\r\n\r\nab");
 	http_t_cl_read(&t->rc[1], 1, 1);
 	http_t_cl_connect(&t->rc[2], t->port);
-	http_t_cl_send(&t->rc[2], "GET /a%zz HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[2], "GET /a%zz HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[2], 1, 1);
 }
 
@@ -270,19 +272,19 @@ static void sc_header_large(struct tctx *t)
 	memset(big, 'v', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0], "GET /echo HTTP/1.1\r\nX-Big: ");
+	http_t_cl_send(&t->rc[0], "GET /echo HTTP/1.1\r\nHost: t\r\nX-Big: ");
 	http_t_cl_send(&t->rc[0], big);
 	http_t_cl_send(&t->rc[0], "\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 1);
 	http_t_cl_connect(&t->rc[1], t->port);
 	http_t_cl_send(&t->rc[1], "GET /echo?");
 	http_t_cl_send(&t->rc[1], big);
-	http_t_cl_send(&t->rc[1], " HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[1], " HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[1], 1, 1);
 	/* just under the limit is fine */
 	http_t_cl_connect(&t->rc[2], t->port);
 	big[900] = '\0';
-	http_t_cl_send(&t->rc[2], "GET /echo HTTP/1.1\r\nX-Big: ");
+	http_t_cl_send(&t->rc[2], "GET /echo HTTP/1.1\r\nHost: t\r\nX-Big: ");
 	http_t_cl_send(&t->rc[2], big);
 	http_t_cl_send(&t->rc[2], "\r\n\r\n");
 	http_t_cl_read(&t->rc[2], 1, 0);
@@ -311,10 +313,10 @@ static void sc_deferred(struct tctx *t)
 	long t0 = http_t_now_mono_ms();
 
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0], "GET /defer?ms=150&tag=x HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /defer?ms=150&tag=x HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 0);
 	t->elapsed_ms = http_t_now_mono_ms() - t0;
-	http_t_cl_send(&t->rc[0], "GET /echo HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 2, 0);
 }
 
@@ -335,7 +337,8 @@ END_TEST
 static void sc_disconnect(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0], "GET /defer?ms=150 HTTP/1.1\r\n\r\nGET /echo HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /defer?ms=150 HTTP/1.1\r\nHost: t\r\n\r\nGET /echo "
+				  "HTTP/1.1\r\nHost: t\r\n\r\n");
 	usleep(20000);
 	http_t_cl_close(&t->rc[0], 1);
 }
@@ -354,8 +357,8 @@ END_TEST
 static void sc_disconnect_fin(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0],
-		       "GET /defer?ms=100 HTTP/1.1\r\n\r\nGET /defer?ms=100 HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /defer?ms=100 HTTP/1.1\r\nHost: t\r\n\r\nGET /defer?ms=100 "
+				  "HTTP/1.1\r\nHost: t\r\n\r\n");
 	usleep(20000);
 	http_t_cl_close(&t->rc[0], 0);
 	usleep(300000);
@@ -374,8 +377,8 @@ END_TEST
 static void sc_halfclose(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0],
-		       "GET /defer?ms=50&tag=h HTTP/1.1\r\n\r\nGET /echo HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /defer?ms=50&tag=h HTTP/1.1\r\nHost: t\r\n\r\nGET /echo "
+				  "HTTP/1.1\r\nHost: t\r\n\r\n");
 	shutdown(t->rc[0].fd, SHUT_WR);
 	http_t_cl_read(&t->rc[0], 2, 1);
 }
@@ -396,9 +399,8 @@ END_TEST
 static void sc_query(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(
-		&t->rc[0],
-		"GET /q?x=1&name=J%C3%BCrgen+M%20x&flag&bad=%zz&name=second HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /q?x=1&name=J%C3%BCrgen+M%20x&flag&bad=%zz&name=second "
+				  "HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 0);
 }
 
@@ -435,7 +437,7 @@ END_TEST
 static void sc_extra(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0], "GET /extra HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /extra HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 1);
 }
 
@@ -484,12 +486,12 @@ END_TEST
 static void sc_max_conns(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0], "GET /echo?a HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /echo?a HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 0);
 	http_t_cl_connect(&t->rc[1], t->port);
-	http_t_cl_send(&t->rc[1], "GET /echo?b HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[1], "GET /echo?b HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[1], 1, 1);
-	http_t_cl_send(&t->rc[0], "GET /echo?c HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /echo?c HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 2, 0);
 }
 
@@ -512,7 +514,7 @@ END_TEST
 static void sc_stop(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
-	http_t_cl_send(&t->rc[0], "GET /stop HTTP/1.1\r\n\r\n");
+	http_t_cl_send(&t->rc[0], "GET /stop HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 1);
 }
 
@@ -524,6 +526,60 @@ START_TEST(test_stop_with_pending)
 	ck_assert_int_eq(t->rc[0].n, 0);
 	ck_assert_int_eq(t->rc[0].eof, 1);
 	ck_assert_int_eq(t->gone, 1);
+	free(t);
+}
+END_TEST
+
+/* RFC 9112 framing the lenient parser would take: each a 400, then closed */
+static const struct {
+	const char *req, *why;
+} strict_cases[] = {
+	{"GET /echo HTTP/1.1\r\nHost : t\r\n\r\n", "whitespace in a header name"},
+	{"GET /echo HTTP/1.1\r\nHost: t\r\nX-A: one\r\n two\r\n\r\n",
+	 "a header folded over lines (obs-fold)"},
+	{"GET /echo HTTP/1.1\r\n\r\n", "an HTTP/1.1 request without a Host header"},
+	{"GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "more than one Host header"},
+	{"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+	 "5\r\nhelloabc\r\n0\r\n\r\n",
+	 "a chunk's data runs past its size"},
+};
+#define NSTRICT (sizeof(strict_cases) / sizeof(strict_cases[0]))
+
+static void sc_strict(struct tctx *t)
+{
+	for (size_t i = 0; i < NSTRICT; i++) {
+		http_t_cl_connect(&t->rc[i], t->port);
+		http_t_cl_send(&t->rc[i], strict_cases[i].req);
+		http_t_cl_read(&t->rc[i], 1, 1);
+	}
+	/* the chunk overrun again, its CRLF split over two writes */
+	http_t_cl_connect(&t->rc[NSTRICT], t->port);
+	http_t_cl_send(&t->rc[NSTRICT], "POST /echo HTTP/1.1\r\nHost: t\r\n"
+					"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r");
+	http_t_cl_send(&t->rc[NSTRICT], "X\r\n0\r\n\r\n");
+	http_t_cl_read(&t->rc[NSTRICT], 1, 1);
+	/* and HTTP/1.0 without Host is fine */
+	http_t_cl_connect(&t->rc[NSTRICT + 1], t->port);
+	http_t_cl_send(&t->rc[NSTRICT + 1], "GET /echo HTTP/1.0\r\n\r\n");
+	http_t_cl_read(&t->rc[NSTRICT + 1], 1, 1);
+}
+
+START_TEST(test_strict_framing)
+{
+	struct tctx *t = http_t_tctx_new();
+
+	http_t_run(t, NULL, sc_strict);
+	for (size_t i = 0; i <= NSTRICT; i++) {
+		const char *why = strict_cases[i < NSTRICT ? i : NSTRICT - 1].why;
+		ck_assert_int_eq(t->rc[i].n, 1);
+		ck_assert_msg(t->rc[i].r[0].status == 400, "case %zu: %d %s", i,
+			      t->rc[i].r[0].status, t->rc[i].r[0].body);
+		ck_assert_msg(strstr(t->rc[i].r[0].body, why), "case %zu: %s", i,
+			      t->rc[i].r[0].body);
+		ck_assert_int_eq(t->rc[i].eof, 1);
+	}
+	ck_assert_int_eq(t->rc[NSTRICT + 1].r[0].status, 200);
+	ck_assert_int_eq(t->calls, 1);
 	free(t);
 }
 END_TEST
@@ -540,7 +596,8 @@ static void sc_garbage(struct tctx *t)
 		for (size_t k = 0; k < n; k++)
 			buf[k] = (char)rand_r(&seed);
 		if (i % 3 == 0) { /* a plausible start, then noise */
-			static const char start[] = "POST /echo HTTP/1.1\r\nContent-Length: 3";
+			static const char start[] =
+				"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3";
 			memcpy(buf, start, n < sizeof(start) - 1 ? n : sizeof(start) - 1);
 		}
 		http_t_cl_connect(&c, t->port);
@@ -573,6 +630,7 @@ Suite *http_suite(void)
 	tcase_add_test(tc, test_post_body);
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_pipeline);
+	tcase_add_test(tc, test_strict_framing);
 	tcase_add_test(tc, test_chunked);
 	tcase_add_test(tc, test_expect_continue);
 	tcase_add_test(tc, test_body_too_large);

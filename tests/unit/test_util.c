@@ -129,6 +129,71 @@ START_TEST(conf_overrides)
 }
 END_TEST
 
+/* conf_known - the unknown-setting check on text (and -o overrides); "" or the error */
+static void conf_known(const char *text, const char *ov, const char *want)
+{
+	static const struct conf_item items[] = {
+		{"engine.listen", CONF_STR, "", 0, 0, 0},
+		{"engine.group_commit", CONF_INT, "1", 1, 9, 0},
+		{"engine.tls.certificate", CONF_STR, "", 0, 0, 0},
+		{NULL, 0, NULL, 0, 0, 0},
+	};
+	static const char *const own[] = {"engine", NULL};
+	char *path = write_tmp(text), full[512];
+	struct conf_args a = {0};
+	struct conf c;
+	conf_args_add(&a, 'c', path);
+	if (ov)
+		conf_args_add(&a, 'o', ov);
+	ck_assert_int_eq(conf_open(&c, &a), 0);
+	int rc = conf_check_known(&c, items, own);
+	if (!*want) {
+		ck_assert_msg(rc == 0, "%s: refused: %s", text, conf_error(&c));
+	} else {
+		if (want[0] != '-')
+			snprintf(full, sizeof(full), "%s:%s", path, want);
+		ck_assert_int_eq(rc, -EINVAL);
+		ck_assert_str_eq(conf_error(&c), want[0] == '-' ? want : full);
+	}
+	conf_close(&c);
+	unlink(path);
+	free(path);
+}
+
+START_TEST(conf_unknown_settings_refused)
+{
+	conf_known("engine = { listen = \"x\"; tls = { certificate = \"c\"; }; };\n"
+		   "log = { level = \"info\"; };\nspool = { dir = \"s\"; };\n",
+		   NULL, "");
+	/* another program's section is its own to check */
+	conf_known("gateway = { smtp = { relya = \"x\"; }; };\n", NULL, "");
+	conf_known("engine = {\n  lisen = \"x\";\n};\n", NULL,
+		   "2: engine.lisen: unknown setting (did you mean engine.listen?)");
+	conf_known("engine = {\n  tls = { certifcate = \"c\"; };\n};\n", NULL,
+		   "2: engine.tls.certifcate: unknown setting (did you mean "
+		   "engine.tls.certificate?)");
+	conf_known("engine = {\n  frobnicate = 1;\n};\n", NULL,
+		   "2: engine.frobnicate: unknown setting");
+	conf_known("log = {\n  levle = \"x\";\n};\n", NULL,
+		   "2: log.levle: unknown setting (did you mean log.level?)");
+	conf_known("\nengnie = { listen = \"x\"; };\n", NULL,
+		   "2: engnie: unknown section (log, spool, api, engine, gateway, ctl)");
+	conf_known("", "engine.group_comit=5",
+		   "-o engine.group_comit: unknown setting (did you mean engine.group_commit?)");
+}
+END_TEST
+
+START_TEST(conf_a_directory_is_not_a_file)
+{
+	struct conf_args a = {0};
+	struct conf c;
+	conf_args_add(&a, 'c', "/tmp");
+	ck_assert_int_lt(conf_open(&c, &a), 0);
+	ck_assert_str_eq(conf_error(&c), "/tmp: a directory, not a configuration file");
+	conf_close(&c);
+}
+END_TEST
+
 START_TEST(conf_errors_name_the_line)
 {
 	char *path = write_tmp("engine = {\n  listen = 7800;\n  group_commit = \"many\";\n};\n");
@@ -228,6 +293,8 @@ Suite *conf_suite(void)
 	tcase_add_test(t, conf_errors_name_the_line);
 	tcase_add_test(t, conf_bad_duration);
 	tcase_add_test(t, conf_override_checks);
+	tcase_add_test(t, conf_unknown_settings_refused);
+	tcase_add_test(t, conf_a_directory_is_not_a_file);
 	suite_add_tcase(s, t);
 	return s;
 }
