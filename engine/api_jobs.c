@@ -194,6 +194,15 @@ static void on_outcome(void *arg, int rc, json_t *view)
 static void on_durable(void *arg, int rc, json_t *view)
 {
 	struct pending *p = arg;
+	if (rc == -ENOSPC) { /* the disk fell short while it waited: not written */
+		http_respond_header(p->req, "Retry-After", "5");
+		api_reply_error(p->a, p->req, 503, "OVERLOADED",
+				"the engine is busy (the job store's disk is short of space): try "
+				"again in 5 s",
+				NULL);
+		free(p);
+		return;
+	}
 	if (rc < 0) {
 		api_reply_error(p->a, p->req, 503, "UNAVAILABLE",
 				"the job store cannot take the job now; nothing was written", NULL);
@@ -231,6 +240,17 @@ static int wait_param(struct http_req *req, uint64_t *ms)
 	return 0;
 }
 
+/* overloaded_message - what a refused caller is told */
+static const char *overloaded_message(const struct admit_refusal *no, char *buf, size_t n)
+{
+	static const char *const what[ADMIT_NREASONS] = {"too many passwords are being hashed",
+							 "too many jobs are waiting",
+							 "the job store's disk is short of space"};
+	snprintf(buf, n, "the engine is busy (%s): try again in %d s", what[no->reason],
+		 no->retry_s);
+	return buf;
+}
+
 void api_post_job(struct api_call *c)
 {
 	json_error_t jerr;
@@ -253,8 +273,15 @@ void api_post_job(struct api_call *c)
 		api_reply_error(c->a, c->req, 400, "MALFORMED_JSON", msg, NULL);
 		return;
 	}
+	struct admit_refusal no;
 	if (check_job(c->a, c->who, obj, &ev, &args, &key, &v)) {
 		api_reply_error(c->a, c->req, v.status, v.code, v.why, v.field[0] ? v.field : NULL);
+	} else if (jobs_admit(c->a->e->jobs, ev, c->front, args, &no) < 0) {
+		char after[16];
+		snprintf(after, sizeof(after), "%d", no.retry_s);
+		http_respond_header(c->req, "Retry-After", after);
+		api_reply_error(c->a, c->req, 503, "OVERLOADED",
+				overloaded_message(&no, msg, sizeof(msg)), NULL);
 	} else {
 		struct pending *p = xcalloc(1, sizeof(*p));
 		p->a = c->a;
@@ -334,6 +361,7 @@ static void batch_line(struct batch *b, const char *p, size_t n, json_t *r,
 {
 	json_error_t jerr;
 	struct verdict v;
+	struct admit_refusal no;
 	const struct wf_event *ev;
 	const char *key;
 	json_t *args, *obj = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
@@ -347,6 +375,13 @@ static void batch_line(struct batch *b, const char *p, size_t n, json_t *r,
 		b->a->rejected++;
 	} else if (check_job(b->a, who, obj, &ev, &args, &key, &v)) {
 		json_object_set_new(r, "error", verdict_json(&v));
+		b->a->rejected++;
+	} else if (jobs_admit(b->a->e->jobs, ev, who->name, args, &no) < 0) {
+		char msg[160];
+		json_object_set_new(r, "error",
+				    json_pack("{s:s, s:s, s:n, s:i}", "code", "OVERLOADED",
+					      "message", overloaded_message(&no, msg, sizeof(msg)),
+					      "field", "retry_after", no.retry_s));
 		b->a->rejected++;
 	} else {
 		struct batch_item *it = xcalloc(1, sizeof(*it));

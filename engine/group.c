@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #define RETRY_MS 1000
 
@@ -335,12 +336,64 @@ static void group_failed(struct jobs *j, struct group *g, int rc)
 	uv_timer_start(&j->retry, group_tick, j->cfg.retry_ms ? j->cfg.retry_ms : RETRY_MS, 0);
 }
 
+/* disk_free_mib - free space (for us) on the database's disk, or -1 unknown */
+static int64_t disk_free_mib(const struct jobs *j)
+{
+	struct statvfs sv;
+	char *dir = xstrdup(j->cfg.db_path ? j->cfg.db_path : "."), *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	int rc = statvfs(slash ? (*dir ? dir : "/") : ".", &sv);
+	free(dir);
+	if (rc < 0)
+		return -1;
+	return (int64_t)((unsigned long long)sv.f_bavail * sv.f_frsize / (1024 * 1024));
+}
+
+/*
+ * disk_short - before each transaction (as Postfix's queue_minfree): with
+ * less free space than engine.disk_reserve_mib, or a store not ready to
+ * write safely, nothing is written: new jobs are refused (503), the jobs
+ * already durable wait, and the check comes back on a timer.
+ */
+static int disk_short(struct jobs *j)
+{
+	int64_t free_mib = disk_free_mib(j);
+	int short_now = (free_mib >= 0 && free_mib < j->cfg.disk_reserve_mib) ||
+			(j->disk_full && store_prepare(j->st) < 0);
+	if (short_now && !j->disk_full)
+		log_err("store: %lld MiB free on the database's disk, below the reserve of %lld "
+			"MiB: new jobs refused (503) until there is room",
+			(long long)free_mib, (long long)j->cfg.disk_reserve_mib);
+	else if (!short_now && j->disk_full)
+		log_info("store: %lld MiB free on the database's disk again: taking jobs",
+			 (long long)free_mib);
+	j->disk_full = short_now;
+	return short_now;
+}
+
+/* refuse_intakes - the disk is short: the intakes ready are told so, unwritten */
+static void refuse_intakes(struct jobs *j)
+{
+	for (struct job *job = intake_take(j), *next; job; job = next) {
+		next = job->next_in;
+		job->done(job->arg, -ENOSPC, NULL);
+		job_free(job);
+	}
+}
+
 void group_tick(uv_timer_t *t)
 {
 	struct jobs *j = t->data;
 	struct group g;
 	j->tick_armed = 0;
 	j->degraded = 0; /* this tick tries the store again */
+	if (disk_short(j)) {
+		refuse_intakes(j);
+		j->degraded = 1; /* no busy loop: the retry timer comes back */
+		uv_timer_start(&j->retry, group_tick, (uint64_t)j->cfg.disk_check_ms, 0);
+		return;
+	}
 	group_take(j, &g);
 	if (!group_idle(j, &g)) {
 		int rc = group_write(j, &g);

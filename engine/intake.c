@@ -1,9 +1,12 @@
 /*
  * intake - jobs on their way in: a submitted job joins the intake list; if
  * its event takes a password, the password is replaced by its Argon2id hash
- * on libuv's thread pool first (the clear password is never written).  A
- * group takes the intakes in arrival order, up to the first still hashing,
- * and writes them (intake_write) inside its transaction.
+ * on the hash pool's threads first (the clear password is never written).
+ * A group takes every intake that is ready, in arrival order, and writes
+ * them (intake_write) inside its transaction.  Order is kept per subject
+ * (the account, phone, address or token the job names): a job waits for an
+ * earlier one still hashing only when both name the same subject, so a
+ * send_code is never stuck behind other people's registrations.
  */
 #include "jobs_priv.h"
 #include "rec.h"
@@ -12,6 +15,7 @@
 
 #include <sodium.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +25,8 @@
 /* password_args - 1 if the event takes a password the job carries */
 static int password_args(const struct wf_event *ev, const json_t *args)
 {
+	if (ev->verify)
+		return 1;
 	const char *name;
 	json_t *v;
 	json_object_foreach(ev->args, name, v)
@@ -71,13 +77,38 @@ static void hash_work(struct hash_task *t)
 	}
 }
 
+/* subject_key - "by=value" of the first subject argument the job carries
+ * (as the event's subject lookup takes it), case-folded; NULL: none */
+static char *subject_key(const struct wf_event *ev, const json_t *args)
+{
+	char *bys = ev->by ? xstrdup(ev->by) : NULL, *save = NULL, *out = NULL;
+	for (char *one = bys ? strtok_r(bys, "|", &save) : NULL; one && !out;
+	     one = strtok_r(NULL, "|", &save)) {
+		const char *v = json_string_value(json_object_get(args, wf_by_arg(one)));
+		if (!v)
+			continue;
+		out = xasprintf("%s=%s", one, v);
+		for (char *p = out; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	free(bys);
+	return out;
+}
+
+int jobs_hashes(const struct wf_event *ev, const json_t *args)
+{
+	return password_args(ev, args);
+}
+
 static void intake_unlink(struct jobs *j, struct job *job)
 {
 	struct job **pp = &j->in_head;
 	while (*pp && *pp != job)
 		pp = &(*pp)->next_in;
-	if (*pp)
+	if (*pp) {
 		*pp = job->next_in;
+		j->nintake--;
+	}
 	j->in_tail = &j->in_head;
 	while (*j->in_tail)
 		j->in_tail = &(*j->in_tail)->next_in;
@@ -95,6 +126,7 @@ static void hash_done(struct hash_task *t)
 	struct job *job = (struct job *)((char *)t - offsetof(struct job, hash));
 	struct jobs *j = job->j;
 	j->hashing--;
+	jobs_hashing_count(j, job->front, -1);
 	job->hashing = 0;
 	if (j->closing || t->cancelled) {
 		intake_unlink(j, job);
@@ -170,6 +202,7 @@ void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, j
 	job->done = done;
 	job->arg = arg;
 	job->transient = !ev->durable;
+	job->skey = subject_key(ev, args);
 	if (job->transient)
 		id_new(job->id); /* a name for its answer; it is never written */
 	if (ev->verify && verify_setup(j, job)) {
@@ -178,12 +211,14 @@ void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, j
 	}
 	*j->in_tail = job;
 	j->in_tail = &job->next_in;
-	if (password_args(ev, args) || ev->verify) {
+	j->nintake++;
+	if (password_args(ev, args)) {
 		job->hash.work = hash_work;
 		job->hash.done = hash_done;
 		snprintf(job->hash.group, sizeof(job->hash.group), "%s", front);
 		job->hashing = 1;
 		j->hashing++;
+		jobs_hashing_count(j, front, 1);
 		if (!job->delay)
 			hash_start(j, job);
 		return;
@@ -193,17 +228,30 @@ void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, j
 
 struct job *intake_take(struct jobs *j)
 {
-	struct job **cut = &j->in_head, *taken = NULL;
-	/* up to the first still hashing: jobs for one account keep their order */
-	while (*cut && !(*cut)->hashing)
-		cut = &(*cut)->next_in;
-	if (cut == &j->in_head)
-		return NULL;
-	taken = j->in_head;
-	j->in_head = *cut;
-	*cut = NULL;
-	if (!j->in_head)
-		j->in_tail = &j->in_head;
+	struct job *taken = NULL, **ttail = &taken, **pp = &j->in_head;
+	json_t *blocked = NULL; /* subjects with an earlier job still hashing */
+	while (*pp) {
+		struct job *job = *pp;
+		int wait = job->hashing;
+		if (!wait && job->skey && blocked)
+			wait = json_object_get(blocked, job->skey) != NULL;
+		if (wait) {
+			if (job->skey) {
+				if (!blocked)
+					blocked = json_object();
+				json_object_set_new(blocked, job->skey, json_true());
+			}
+			pp = &job->next_in;
+			continue;
+		}
+		*pp = job->next_in;
+		job->next_in = NULL;
+		*ttail = job;
+		ttail = &job->next_in;
+		j->nintake--;
+	}
+	j->in_tail = pp;
+	json_decref(blocked);
 	return taken;
 }
 
@@ -266,8 +314,10 @@ void intake_cancel_all(struct jobs *j)
 			job->delay = NULL;
 			job->hashing = 0;
 			j->hashing--;
+			jobs_hashing_count(j, job->front, -1);
 		}
 		*pp = job->next_in;
+		j->nintake--;
 		intake_cancel(job);
 	}
 	j->in_tail = pp;

@@ -26,6 +26,7 @@ void job_free(struct job *job)
 	free(job->front);
 	free(job->type);
 	free(job->key);
+	free(job->skey);
 	free(job);
 }
 
@@ -96,6 +97,7 @@ json_t *jobs_stats(struct jobs *j)
 		(json_int_t)j->spooling_msgs);
 	json_object_set_new(st, "hashed", json_integer(hashpool_done(j->hashes)));
 	json_object_set_new(st, "locked_out", json_integer(j->locked_out));
+	json_object_set_new(st, "admission", jobs_admission(j));
 	return st;
 }
 
@@ -164,6 +166,13 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 	j->cfg = *cfg;
 	if (j->cfg.group_max <= 0)
 		j->cfg.group_max = 256;
+	if (j->cfg.deadline_ms <= 0)
+		j->cfg.deadline_ms = 2000;
+	if (j->cfg.queue_max <= 0)
+		j->cfg.queue_max = 20000;
+	if (j->cfg.disk_check_ms <= 0)
+		j->cfg.disk_check_ms = 1000;
+	j->hashing_by = json_object();
 	j->in_tail = &j->in_head;
 	j->run_tail = &j->run_head;
 	j->outbox_del = json_array();
@@ -248,4 +257,6 @@ void jobs_close(struct jobs *j)
 	/* (records the spool refused stay in the outbox: re-driven at start) */
 	json_decref(j->outbox_retry);
 	j->outbox_retry = NULL;
+	json_decref(j->hashing_by);
+	j->hashing_by = NULL;
 }

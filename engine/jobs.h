@@ -24,9 +24,21 @@ typedef void (*jobs_done_fn)(void *arg, int rc, json_t *view);
 
 struct jobs_cfg {
 	const char *spool_dir;
-	int group_max;	   /* jobs per transaction */
-	uint64_t retry_ms; /* after a failed transaction; 0: 1 s */
-	int hash_threads;  /* password hashes at once; 0: one per core */
+	int group_max;		  /* jobs per transaction */
+	uint64_t retry_ms;	  /* after a failed transaction; 0: 1 s */
+	int hash_threads;	  /* password hashes at once; 0: one per core */
+	int64_t deadline_ms;	  /* admission: the work a queue takes must be done within it */
+	int queue_max;		  /* admission: jobs taken and not yet run, at most */
+	int64_t disk_check_ms;	  /* how often the free space is looked at when short */
+	int64_t disk_reserve_mib; /* free space kept on the database's disk */
+	const char *db_path;	  /* where that disk is */
+};
+
+/* why a job was refused (admit.c) */
+enum admit_reason { ADMIT_HASHING, ADMIT_QUEUE, ADMIT_DISK, ADMIT_NREASONS };
+struct admit_refusal {
+	enum admit_reason reason;
+	int retry_s; /* Retry-After */
 };
 
 /* jobs_open - the queue on e's store; queued jobs and outbox messages a
@@ -40,6 +52,16 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out);
  */
 void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, json_t *args,
 		 const char *key, jobs_done_fn done, void *arg);
+/*
+ * jobs_admit - 0 if a job of ev from front can be taken now; -EAGAIN (why
+ * and when to retry in out) when its queue is full.  Call before
+ * jobs_submit, for each job (admit.c).
+ */
+int jobs_admit(struct jobs *j, const struct wf_event *ev, const char *front, const json_t *args,
+	       struct admit_refusal *out);
+const char *jobs_refusal_name(enum admit_reason r);
+/* jobs_admission - the bounds, depths and refusals, for health and metrics */
+json_t *jobs_admission(struct jobs *j);
 /* jobs_history - an entry for an account's history (fields taken: what,
  * by, ...), written with the next group: a staff look-up, a delivery's
  * outcome.  Not acknowledged: lost only if the engine dies before it */

@@ -21,6 +21,7 @@ struct job {
 	struct jobs *j;
 	char id[ID_LEN + 1];
 	char *front, *type, *key;
+	char *skey; /* its subject in the arguments ("email=a@b"); NULL: none */
 	json_t *args;
 	struct wf_set *ws;	   /* the set ev belongs to (a reference) */
 	const struct wf_event *ev; /* NULL: no workflow takes it any more */
@@ -70,12 +71,16 @@ struct jobs {
 	int nrun;
 	struct waiter *waiters;
 	struct hashpool *hashes;
-	char dummy_hash[128];  /* checked for a login nobody has: the same work, the same time */
-	int64_t locked_out;    /* password checks refused by a lockout, without hashing */
-	json_t *outbox_del;    /* outbox keys spooled, to delete in the next group */
-	json_t *history;       /* key -> history entry, written with the next group */
-	json_t *outbox_retry;  /* committed outbox records the spool refused for now */
-	int hashing;	       /* intakes whose password is being hashed */
+	char dummy_hash[128]; /* checked for a login nobody has: the same work, the same time */
+	int64_t locked_out;   /* password checks refused by a lockout, without hashing */
+	json_t *outbox_del;   /* outbox keys spooled, to delete in the next group */
+	json_t *history;      /* key -> history entry, written with the next group */
+	json_t *outbox_retry; /* committed outbox records the spool refused for now */
+	int hashing;	      /* intakes whose password is being hashed */
+	json_t *hashing_by;   /* front -> its intakes hashing */
+	int nintake;	      /* jobs in the intake list */
+	int64_t refused[ADMIT_NREASONS];
+	int disk_full;	       /* free space below the reserve: new jobs refused */
 	int spooling;	       /* batches of messages on their way to the spool */
 	int64_t spooling_msgs; /* the messages in them */
 	int64_t done_total, failed_total, commits, commit_fail, timers_fired, purged;
@@ -94,7 +99,13 @@ void job_use_set(struct job *job, struct wf_set *ws);
 void runq_push(struct jobs *j, struct job *job);
 void jobs_free_if_idle(struct jobs *j);
 
+/* admit.c */
+/* jobs_hashing_count - front has delta more (fewer) intakes hashing */
+void jobs_hashing_count(struct jobs *j, const char *front, int delta);
+
 /* intake.c */
+/* jobs_hashes - 1 if a job of ev with args has a password to hash or check */
+int jobs_hashes(const struct wf_event *ev, const json_t *args);
 /* intake_take - detach the intakes ready to be written, in arrival order */
 struct job *intake_take(struct jobs *j);
 /* intake_write - inside the group's transaction: records and keys of new jobs */

@@ -32,7 +32,8 @@ struct settings {
 	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file, *code_keys;
 	const char *tls_cert, *tls_key;
 	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
-	int64_t retention, history_retention, photo_retention;
+	int64_t retention, history_retention, photo_retention, deadline;
+	long long queue_max, disk_reserve;
 };
 
 #define S(f) offsetof(struct settings, f)
@@ -49,6 +50,9 @@ static const struct conf_item settings_table[] = {
 	{"engine.max_body", CONF_INT, "1048576", 1024, 1LL << 30, S(max_body)},
 	{"engine.max_connections", CONF_INT, "1024", 1, 1000000, S(max_connections)},
 	{"engine.hash_threads", CONF_INT, "0", 0, 256, S(hash_threads)},
+	{"engine.deadline", CONF_DUR, "2s", 100, 600000, S(deadline)},
+	{"engine.queue_max", CONF_INT, "20000", 16, 10000000, S(queue_max)},
+	{"engine.disk_reserve_mib", CONF_INT, "64", 0, 1 << 20, S(disk_reserve)},
 	{"engine.argon2.opslimit", CONF_INT, "2", 2, 20, S(argon_ops)},
 	{"engine.argon2.memlimit_mib", CONF_INT, "19", 19, 4096, S(argon_mib)},
 	{"log.level", CONF_STR, "info", 0, 0, S(log_level)},
@@ -250,7 +254,13 @@ static void write_pid_file(const char *pidfile)
 
 static void start(struct regflowd *d)
 {
-	struct jobs_cfg jc = {d->set.spool, (int)d->set.group_commit, 0, (int)d->set.hash_threads};
+	struct jobs_cfg jc = {.spool_dir = d->set.spool,
+			      .group_max = (int)d->set.group_commit,
+			      .hash_threads = (int)d->set.hash_threads,
+			      .deadline_ms = d->set.deadline,
+			      .queue_max = (int)d->set.queue_max,
+			      .disk_reserve_mib = d->set.disk_reserve,
+			      .db_path = d->set.db};
 	struct http_limits lim = {.max_body = (size_t)d->set.max_body,
 				  .max_conns = (int)d->set.max_connections,
 				  .tls = d->tls};

@@ -49,6 +49,9 @@ struct store_ops {
 	int (*abort)(struct store *st);
 	/* count - number of records */
 	int64_t (*count)(struct store *st);
+	/* prepare - before writing after the disk was short of space: 0 when
+	 * writes can only fail with an error (never fault); NULL: always */
+	int (*prepare)(struct store *st);
 	void (*close)(struct store *st);
 };
 
@@ -143,6 +146,10 @@ static inline int store_reopen(struct store *st)
 static inline int64_t store_count(struct store *st)
 {
 	return st->ops->count(st);
+}
+static inline int store_prepare(struct store *st)
+{
+	return st->ops->prepare ? st->ops->prepare(st) : 0;
 }
 static inline const char *store_error(const struct store *st)
 {

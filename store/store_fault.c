@@ -122,6 +122,11 @@ static int64_t f_count(struct store *st)
 	return store_count(inner(st));
 }
 
+static int f_prepare(struct store *st)
+{
+	return store_prepare(inner(st));
+}
+
 static void f_close(struct store *st)
 {
 	store_close(inner(st));
@@ -141,6 +146,7 @@ static const struct store_ops fault_ops = {
 	.reopen = f_reopen,
 	.abort = f_abort,
 	.count = f_count,
+	.prepare = f_prepare,
 	.close = f_close,
 };
 

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <tcbdb.h>
 #include <tcutil.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ struct store_tc {
 };
 
 static int tc_open(struct store_tc *s);
+static int tc_prepare(struct store *st);
 
 static struct store_tc *tc(struct store *st)
 {
@@ -353,6 +355,7 @@ static const struct store_ops tc_ops = {
 	.reopen = tc_reopen,
 	.abort = tc_abort,
 	.count = tc_count,
+	.prepare = tc_prepare,
 	.close = tc_close,
 };
 
@@ -404,6 +407,31 @@ static int check_format(struct store_tc *s, int fresh)
 	return 0;
 }
 
+/*
+ * tc_prepare - give every page of the file real blocks.  Tokyo Cabinet
+ * writes its bucket array through a mapping of the file, which it makes
+ * sparse: on a full disk, the first write to a hole would be a SIGBUS.
+ * With the holes filled, only write()s reach new blocks, and those fail
+ * with ENOSPC.  -errno (ENOSPC on a full disk): writing is not safe yet.
+ */
+static int tc_prepare(struct store *st)
+{
+	struct store_tc *s = (struct store_tc *)st;
+	struct stat sb;
+	int fd = open(s->path, O_RDWR | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0)
+		rc = -errno;
+	else if (sb.st_size > 0 && (rc = posix_fallocate(fd, 0, sb.st_size)) != 0)
+		rc = rc == EOPNOTSUPP || rc == EINVAL ? 0 : -rc; /* a file system without it */
+	close(fd);
+	if (rc < 0)
+		snprintf(s->base.err, sizeof(s->base.err), "%s: cannot give its pages blocks: %s",
+			 s->path, strerror(-rc));
+	return rc;
+}
+
 static int tc_open(struct store_tc *s)
 {
 	int kind = store_tc_kind(s->path);
@@ -430,5 +458,8 @@ static int tc_open(struct store_tc *s)
 			 ecode == TCELOCK ? " (another process has it open)" : "");
 		return ecode == TCELOCK ? -EBUSY : -EIO;
 	}
-	return check_format(s, kind == STORE_TC_NONE);
+	int rc = check_format(s, kind == STORE_TC_NONE);
+	if (rc == 0)
+		tc_prepare(&s->base); /* on a full disk the engine starts, and waits */
+	return rc;
 }

@@ -271,6 +271,19 @@ def spool_messages(spool_dir):
         except (OSError, AssertionError):
             break
         time.sleep(0.002)
+    # a gateway moves files from folder to folder while they are listed: a
+    # listing is taken as it is only when the next one names the same ids
+    last = None
+    for _ in range(50):
+        out = _spool_listing(spool_dir)
+        ids = sorted(m[1]["id"] for m in out)
+        if ids == last:
+            break
+        last = ids
+    return out
+
+
+def _spool_listing(spool_dir):
     out = []
     for state, d in harness.STATE_DIRS.items():
         path = os.path.join(spool_dir, d)
@@ -279,8 +292,11 @@ def spool_messages(spool_dir):
         for name in sorted(os.listdir(path)):
             if name.startswith("."):
                 continue
-            with open(os.path.join(path, name), "rb") as f:
-                data = f.read().decode("utf-8", errors="replace")
+            try:
+                with open(os.path.join(path, name), "rb") as f:
+                    data = f.read().decode("utf-8", errors="replace")
+            except FileNotFoundError:  # moved on meanwhile: the next listing has it
+                continue
             head, _, body = data.partition("\n\n")
             env = {}
             for line in head.splitlines()[1:]:

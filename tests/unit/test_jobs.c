@@ -44,7 +44,8 @@ static void on_done(void *arg, int rc, json_t *view)
 static void open_queue(int group_max)
 {
 	struct wf_errs errs = {0};
-	struct jobs_cfg cfg = {spool, group_max, 1, 1};
+	struct jobs_cfg cfg = {
+		.spool_dir = spool, .group_max = group_max, .retry_ms = 1, .hash_threads = 1};
 	ck_assert_int_eq(wf_set_load("workflows", NULL, 0, &e.ws, &errs), 0);
 	e.ws->retention_ms = 86400000;
 	ck_assert_int_eq(jobs_open(&e, &cfg, &jq), 0);
