@@ -221,7 +221,36 @@ static void server_maybe_done(struct http_server *s)
 	if (s->done)
 		s->done(s->done_arg);
 	tls_ctx_unref(s->lim.tls);
+	json_decref(s->per_client);
 	free(s);
+}
+
+/* client_count - the connections from addr, after adding delta */
+static int client_count(struct http_server *s, const char *addr, int delta)
+{
+	if (!*addr)
+		return 0;
+	int n = (int)json_integer_value(json_object_get(s->per_client, addr)) + delta;
+	if (n > 0)
+		json_object_set_new(s->per_client, addr, json_integer(n));
+	else
+		json_object_del(s->per_client, addr);
+	return n;
+}
+
+/* evict_idle - slots run short: the connection idle longest between
+ * requests makes room (a keep-alive a client may reopen); 1 if one went */
+static int evict_idle(struct http_server *s)
+{
+	struct http_conn *oldest = NULL;
+	for (struct http_conn *c = s->conns; c; c = c->next)
+		if (c->state == CONN_OPEN && c->idle_since && !c->active && !c->deadline &&
+		    c->in_len == 0 && (!oldest || c->idle_since < oldest->idle_since))
+			oldest = c;
+	if (!oldest)
+		return 0;
+	conn_close(oldest);
+	return 1;
 }
 
 static void on_conn_closed(uv_handle_t *h)
@@ -231,6 +260,7 @@ static void on_conn_closed(uv_handle_t *h)
 
 	if (--c->handles_open > 0)
 		return;
+	s->nclosing--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -238,6 +268,7 @@ static void on_conn_closed(uv_handle_t *h)
 	if (c->next)
 		c->next->prev = c->prev;
 	http_req_free(c->cur);
+	client_count(s, c->peer, -1);
 	tls_conn_free(c->tls);
 	free(c->raw);
 	free(c->in);
@@ -252,6 +283,7 @@ static void conn_close(struct http_conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	c->state = CONN_CLOSING;
+	c->srv->nclosing++;
 	if (c->active) {
 		c->active->conn = NULL;
 		c->active = NULL;
@@ -262,14 +294,29 @@ static void conn_close(struct http_conn *c)
 
 static void on_timer(uv_timer_t *t)
 {
-	conn_close(t->data);
+	struct http_conn *c = t->data;
+	if (c->state == CONN_OPEN && c->deadline && !c->active &&
+	    uv_now(c->srv->loop) >= c->deadline) {
+		/* a request that took too long to arrive (nginx's client_header_timeout) */
+		c->deadline = 0;
+		conn_fail(c, 408, "REQUEST_TIMEOUT",
+			  c->cur && c->cur->hdr_state == 3 ? "the request body took too long"
+							   : "the request headers took too long");
+		return;
+	}
+	conn_close(c);
 }
 
-/* conn_idle - (re)arm the idle deadline; none while the handler has a request */
+/* conn_idle - (re)arm the idle deadline, never past the deadline of the
+ * request being read; none while the handler has a request */
 static void conn_idle(struct http_conn *c)
 {
-	if (c->state == CONN_OPEN && !c->active)
-		uv_timer_start(&c->timer, on_timer, c->srv->lim.idle_timeout_ms, 0);
+	if (c->state != CONN_OPEN || c->active)
+		return;
+	uint64_t now = uv_now(c->srv->loop), ms = c->srv->lim.idle_timeout_ms;
+	if (c->deadline)
+		ms = c->deadline > now ? (c->deadline - now < ms ? c->deadline - now : ms) : 1;
+	uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -453,6 +500,8 @@ again:
 		c->in_len -= c->in_off;
 		c->in_off = 0;
 	}
+	if (c->state == CONN_OPEN && !c->active && c->in_len == 0 && !c->deadline && !c->idle_since)
+		c->idle_since = uv_now(c->srv->loop) + 1; /* between requests: evictable */
 	/* TLS may hold plaintext that did not fit: parse it before reading on */
 	if (c->tls && c->state == CONN_OPEN && !c->active && c->in_len < HTTP_INBUF && pulled > 0)
 		goto again;
@@ -507,6 +556,20 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- the server ---- */
 
+/* peer_name - the client's address, without the port */
+static void peer_name(struct http_conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	c->peer[0] = 0;
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET6)
+		uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
+	else
+		uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
 	struct http_server *s = ls->data;
@@ -542,7 +605,12 @@ static void on_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	if (s->nconns > s->lim.max_conns) {
+	peer_name(c);
+	if (client_count(s, c->peer, 1) > s->lim.max_per_client) {
+		conn_fail(c, 503, "OVERLOADED", "too many connections from this address");
+		return;
+	}
+	if (s->nconns - s->nclosing > s->lim.max_conns && !evict_idle(s)) {
 		conn_fail(c, 503, "OVERLOADED", "too many connections");
 		return;
 	}
@@ -635,9 +703,17 @@ int http_server_start(uv_loop_t *loop, const char *hostport, const struct http_l
 		s->lim.max_conns = HTTP_DEF_MAX_CONNS;
 	if (!s->lim.idle_timeout_ms)
 		s->lim.idle_timeout_ms = HTTP_DEF_IDLE_MS;
+	if (!s->lim.header_timeout_ms)
+		s->lim.header_timeout_ms = HTTP_DEF_HEADER_MS;
+	if (!s->lim.body_timeout_ms)
+		s->lim.body_timeout_ms = HTTP_DEF_BODY_MS;
+	if (s->lim.max_per_client <= 0)
+		s->lim.max_per_client = HTTP_DEF_PER_CLIENT;
+	s->per_client = json_object();
 	rc = uv_tcp_init(loop, &s->listener);
 	if (rc < 0) {
 		tls_ctx_unref(s->lim.tls);
+		json_decref(s->per_client);
 		free(s);
 		return rc;
 	}

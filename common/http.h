@@ -62,11 +62,14 @@ typedef void (*http_handler_fn)(struct http_req *req, void *data);
 
 /* Zero in any field means its default (shown). */
 struct http_limits {
-	size_t max_body;	  /* 1 MiB; larger bodies get 413 */
-	size_t max_header;	  /* 16 KiB for request line + headers; 431 */
-	int max_conns;		  /* 1024; more get 503 and are closed */
-	uint64_t idle_timeout_ms; /* 60 s without a byte while no request is pending */
-	struct tls_ctx *tls;	  /* NULL: plain HTTP; else TLS (common/tls.h), a reference taken */
+	size_t max_body;	    /* 1 MiB; larger bodies get 413 */
+	size_t max_header;	    /* 16 KiB for request line + headers; 431 */
+	int max_conns;		    /* 1024; more get 503 and are closed */
+	uint64_t idle_timeout_ms;   /* 60 s without a byte while no request is pending */
+	uint64_t header_timeout_ms; /* 10 s for a request's line and headers, all of them */
+	uint64_t body_timeout_ms;   /* 30 s for its body, once the headers are in */
+	int max_per_client;	    /* 256 connections from one address; more get 503 */
+	struct tls_ctx *tls; /* NULL: plain HTTP; else TLS (common/tls.h), a reference taken */
 };
 
 /*

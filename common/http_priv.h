@@ -10,6 +10,7 @@
 #include "tls.h"
 
 #include <http_parser.h>
+#include <jansson.h>
 
 #define HTTP_INBUF 16384       /* read buffer per connection */
 #define HTTP_EXTRA_MAX 4096    /* extra reply headers per request */
@@ -20,6 +21,9 @@
 #define HTTP_DEF_MAX_HEADER (16 * 1024)
 #define HTTP_DEF_MAX_CONNS 1024
 #define HTTP_DEF_IDLE_MS 60000
+#define HTTP_DEF_HEADER_MS 10000
+#define HTTP_DEF_BODY_MS 30000
+#define HTTP_DEF_PER_CLIENT 256
 
 enum conn_state { CONN_OPEN, CONN_DRAINING, CONN_CLOSING };
 
@@ -30,7 +34,9 @@ struct http_server {
 	http_handler_fn fn;
 	void *data;
 	struct http_conn *conns;
-	int nconns; /* including those closing */
+	int nconns;	    /* including those closing */
+	int nclosing;	    /* of them, closing */
+	json_t *per_client; /* address -> its open connections */
 	int port;
 	int stopping;
 	int listener_closed;
@@ -57,6 +63,9 @@ struct http_conn {
 	char *in;
 	size_t in_off, in_len;
 	const char *exec_end; /* the end of the bytes the parser is given */
+	uint64_t deadline;    /* loop ms by which the request being read must be in (0: none) */
+	uint64_t idle_since;  /* loop ms it became idle between requests (0: busy) */
+	char peer[64];	      /* the client's address, counted in per_client */
 	struct tls_conn *tls; /* NULL: plain */
 	char *raw;	      /* TLS: the ciphertext read */
 	int tls_seen;	      /* TLS: the first bytes have come */

@@ -227,6 +227,9 @@ static int on_message_begin(http_parser *p)
 
 	http_req_free(c->cur);
 	c->cur = http_req_new();
+	/* the whole head must be in by then, however slowly it drips */
+	c->deadline = uv_now(c->srv->loop) + c->srv->lim.header_timeout_ms;
+	c->idle_since = 0;
 	/* head_count bounds the head; the separators of the last header fit too */
 	buf_init(&c->cur->urlb, c->srv->lim.max_header);
 	buf_init(&c->cur->hdrb, c->srv->lim.max_header + 4);
@@ -386,6 +389,7 @@ static int on_headers_complete(http_parser *p)
 
 	if (r->hdr_state == 3)
 		return 0;
+	c->deadline = uv_now(c->srv->loop) + c->srv->lim.body_timeout_ms;
 	if (index_headers(c, r) < 0)
 		return cb_fail(c, 431, "request headers too large");
 	if (split_target(r, p->method == HTTP_CONNECT) < 0)
@@ -450,6 +454,7 @@ static int on_message_complete(http_parser *p)
 
 	r->body = buf_ptr(&r->bodyb);
 	r->body_len = r->bodyb.len;
+	c->deadline = 0;
 	/* one request at a time: conn_process hands it over, then resumes */
 	http_parser_pause(p, 1);
 	return 0;

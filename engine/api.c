@@ -119,6 +119,22 @@ static const struct route *route_of(const struct http_req *req, char *id, size_t
 	return NULL;
 }
 
+void api_handle_monitor(struct http_req *req, void *data)
+{
+	struct api *a = data;
+	struct api_call c = {.a = a, .req = req};
+	char id[128] = "";
+	const struct route *any, *r = route_of(req, id, sizeof(id), &any);
+	a->requests++;
+	if (!r || r->roles != OPEN) {
+		api_reply_error(a, req, any && any->roles == OPEN ? 405 : 404,
+				any && any->roles == OPEN ? "METHOD_NOT_ALLOWED" : "NOT_FOUND",
+				"this listener serves /v1/health and /metrics only", NULL);
+		return;
+	}
+	r->fn(&c);
+}
+
 void api_handle(struct http_req *req, void *data)
 {
 	struct api *a = data;

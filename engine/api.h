@@ -16,5 +16,7 @@ struct api {
 
 /* api_handle - the http_handler_fn of the engine (data is struct api *) */
 void api_handle(struct http_req *req, void *data);
+/* api_handle_monitor - the monitoring listener's: health and metrics only */
+void api_handle_monitor(struct http_req *req, void *data);
 
 #endif

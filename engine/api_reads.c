@@ -168,6 +168,7 @@ void api_get_metrics(struct api_call *c)
 			"gauge\n"
 			"regflow_workflows %d\n",
 			(long long)a->requests, (long long)a->rejected, a->e->ws->n);
+		jobs_metrics(a->e->jobs, f);
 		fclose(f);
 	}
 	http_respond(c->req, 200, "text/plain; version=0.0.4", out ? out : "", out ? len : 0);

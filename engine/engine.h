@@ -25,6 +25,7 @@ struct engine {
 	struct auth *auth;
 	struct api *api;
 	struct http_server *http;
+	struct http_server *monitor; /* engine.monitor_listen: health and metrics, or NULL */
 	int64_t started_ms;
 };
 

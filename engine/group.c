@@ -246,6 +246,11 @@ static void group_done(struct jobs *j, struct group *g)
 			j->failed_total++;
 		else
 			j->done_total++;
+		latency_observe(j->lat, job->type,
+				json_string_value(json_object_get(
+					json_object_get(job->view, "result"), "code"))
+					?: state,
+				g->now - job->submitted_ms);
 		if (job->transient && job->done && !job->in_group) {
 			job->done(job->arg, 0, job->view); /* its answer waited for its run */
 			job->done = NULL;

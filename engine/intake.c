@@ -203,6 +203,7 @@ void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, j
 	job->arg = arg;
 	job->transient = !ev->durable;
 	job->skey = subject_key(ev, args);
+	job->submitted_ms = now_ms();
 	if (job->transient)
 		id_new(job->id); /* a name for its answer; it is never written */
 	if (ev->verify && verify_setup(j, job)) {

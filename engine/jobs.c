@@ -101,6 +101,34 @@ json_t *jobs_stats(struct jobs *j)
 	return st;
 }
 
+void jobs_metrics(struct jobs *j, FILE *f)
+{
+	json_t *adm = jobs_admission(j), *r = json_object_get(adm, "refused"), *v;
+	const char *reason;
+	fprintf(f, "# HELP regflow_jobs_refused_total Jobs refused by admission control, by "
+		   "reason.\n# TYPE regflow_jobs_refused_total counter\n");
+	json_object_foreach(r, reason, v)
+		fprintf(f, "regflow_jobs_refused_total{reason=\"%s\"} %lld\n", reason,
+			(long long)json_integer_value(v));
+	fprintf(f,
+		"# HELP regflow_queue_depth Jobs waiting, by queue.\n"
+		"# TYPE regflow_queue_depth gauge\n"
+		"regflow_queue_depth{queue=\"hashing\"} %d\n"
+		"regflow_queue_depth{queue=\"intake\"} %d\n"
+		"regflow_queue_depth{queue=\"run\"} %d\n"
+		"# HELP regflow_queue_bound Admission bounds.\n"
+		"# TYPE regflow_queue_bound gauge\n"
+		"regflow_queue_bound{queue=\"hashing\"} %lld\n"
+		"regflow_queue_bound{queue=\"jobs\"} %d\n"
+		"# HELP regflow_disk_short 1 while the database's disk is below its reserve.\n"
+		"# TYPE regflow_disk_short gauge\nregflow_disk_short %d\n",
+		j->hashing, j->nintake, j->nrun,
+		(long long)json_integer_value(json_object_get(adm, "hash_bound")), j->cfg.queue_max,
+		j->disk_full);
+	json_decref(adm);
+	latency_print(j->lat, f, "regflow_job_duration_seconds");
+}
+
 json_t *jobs_store_calls(struct jobs *j)
 {
 	const int64_t *n = j->st->calls;
@@ -120,6 +148,7 @@ static struct job *recovered(struct jobs *j, const json_t *rec)
 	job->type = xstrdup(rec_str0(rec, "type"));
 	job->key = rec_str(rec, "key") ? xstrdup(rec_str(rec, "key")) : NULL;
 	job->created = rec_int(rec, "created", 0);
+	job->submitted_ms = now_ms();
 	job->args = json_loads(rec_str0(rec, "args"), 0, NULL);
 	if (!json_is_object(job->args)) {
 		json_decref(job->args);
@@ -173,6 +202,7 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 	if (j->cfg.disk_check_ms <= 0)
 		j->cfg.disk_check_ms = 1000;
 	j->hashing_by = json_object();
+	j->lat = latency_new();
 	j->in_tail = &j->in_head;
 	j->run_tail = &j->run_head;
 	j->outbox_del = json_array();
@@ -184,6 +214,8 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 			   HASH_NICE, &j->hashes);
 	if (rc < 0) {
 		log_err("cannot start the password hash threads: %s", strerror(-rc));
+		json_decref(j->hashing_by);
+		latency_free(j->lat);
 		free(j);
 		return rc;
 	}
@@ -219,8 +251,10 @@ fail:
 /* jobs_free_if_idle - j goes once its timers are closed and no hash is running */
 void jobs_free_if_idle(struct jobs *j)
 {
-	if (j->closing && j->handles_closed && j->hashing == 0 && j->spooling == 0)
+	if (j->closing && j->handles_closed && j->hashing == 0 && j->spooling == 0) {
+		latency_free(j->lat);
 		free(j);
+	}
 }
 
 /* jobs_closed - the last timer is closed: the loop no longer knows j */

@@ -16,6 +16,7 @@
 #include "wf.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 struct jobs;
 
@@ -72,6 +73,8 @@ void jobs_wait(struct jobs *j, const char *id, uint64_t timeout_ms, jobs_done_fn
 int jobs_view(struct jobs *j, const char *id, json_t **view);
 /* jobs_stats - counts for health and metrics */
 json_t *jobs_stats(struct jobs *j);
+/* jobs_metrics - the queue's histograms and refusals as Prometheus text */
+void jobs_metrics(struct jobs *j, FILE *f);
 /* jobs_store_calls - the store's operations since start, by kind */
 json_t *jobs_store_calls(struct jobs *j);
 /* jobs_close - stop: pending submitters are told -ECANCELED; j is freed

@@ -15,6 +15,7 @@
 
 #include "hashpool.h"
 #include "jobs.h"
+#include "latency.h"
 #include "util.h"
 
 struct job {
@@ -28,6 +29,7 @@ struct job {
 	jobs_done_fn done;	   /* the submitter, until answered; NULL for a recovered job */
 	void *arg;
 	int64_t created;
+	int64_t submitted_ms;  /* when it was submitted (or recovered): its latency */
 	int rc;		       /* <0: its intake failed (hashing): answered with it */
 	int hashing;	       /* waiting for its password hash: later intakes wait too */
 	int dup;	       /* its key named an earlier job (id): that job is the answer */
@@ -81,6 +83,7 @@ struct jobs {
 	int nintake;	      /* jobs in the intake list */
 	int64_t refused[ADMIT_NREASONS];
 	int disk_full;	       /* free space below the reserve: new jobs refused */
+	struct latency *lat;   /* job latencies by type and result code */
 	int spooling;	       /* batches of messages on their way to the spool */
 	int64_t spooling_msgs; /* the messages in them */
 	int64_t done_total, failed_total, commits, commit_fail, timers_fired, purged;

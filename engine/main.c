@@ -30,7 +30,7 @@
 
 struct settings {
 	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file, *code_keys;
-	const char *tls_cert, *tls_key;
+	const char *tls_cert, *tls_key, *monitor;
 	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
 	int64_t retention, history_retention, photo_retention, deadline;
 	long long queue_max, disk_reserve;
@@ -41,6 +41,7 @@ static const struct conf_item settings_table[] = {
 	{"engine.listen", CONF_STR, "127.0.0.1:7800", 0, 0, S(listen)},
 	{"engine.tls.certificate", CONF_STR, "", 0, 0, S(tls_cert)},
 	{"engine.tls.key", CONF_STR, "", 0, 0, S(tls_key)},
+	{"engine.monitor_listen", CONF_STR, "", 0, 0, S(monitor)},
 	{"engine.db", CONF_STR, "var/regflow.tct", 0, 0, S(db)},
 	{"engine.code_key_file", CONF_STR, "var/regflow.key", 0, 0, S(code_keys)},
 	{"engine.workflows", CONF_STR, "workflows", 0, 0, S(workflows)},
@@ -188,6 +189,8 @@ static void on_stop(uv_signal_t *s, int signum)
 	struct regflowd *d = s->data;
 	log_info("stopping on signal %d", signum);
 	http_server_stop(d->e.http, NULL, NULL);
+	if (d->e.monitor)
+		http_server_stop(d->e.monitor, NULL, NULL);
 	jobs_close(d->e.jobs);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -273,6 +276,16 @@ static void start(struct regflowd *d)
 	rc = http_server_start(d->e.loop, d->set.listen, &lim, api_handle, &d->api, &d->e.http);
 	if (rc < 0)
 		fatal("engine.listen %s: %s", d->set.listen, uv_strerror(rc));
+	if (*d->set.monitor) {
+		/* its own slots and nothing queued ahead: it answers whatever the load */
+		struct http_limits mon = {.max_body = 1024, .max_conns = 64};
+		rc = http_server_start(d->e.loop, d->set.monitor, &mon, api_handle_monitor, &d->api,
+				       &d->e.monitor);
+		if (rc < 0)
+			fatal("engine.monitor_listen %s: %s", d->set.monitor, uv_strerror(rc));
+		log_info("monitoring (health, metrics) on %s, port %d", d->set.monitor,
+			 http_server_port(d->e.monitor));
+	}
 	uv_signal_init(d->e.loop, &d->sigint);
 	uv_signal_init(d->e.loop, &d->sigterm);
 	uv_signal_init(d->e.loop, &d->sighup);

@@ -315,6 +315,8 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 	return wf_run_event(ws, ev, st, args, front, now, out);
 }
 
+#define WF_TIMER_PARK_MS 60000
+
 int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, int64_t now,
 		  struct wf_out *out)
 {
@@ -335,8 +337,17 @@ int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, in
 	rec_account_key(rec_str0(t, "account"), c.akey);
 	c.account = wf_ctx_copy(&c, c.akey);
 	const struct wf_state *s = c.wf && tstate ? wf_state_find(c.wf, tstate) : NULL;
-	if (!c.account || !s || idx < 0 || idx >= s->ntimers) {
-		log_warn("timer %s: its workflow, state or account is gone; dropped", key);
+	if (c.account && !s) {
+		/* its workflow or state is not in this set (a reload forced past the
+		 * check): kept, and tried again later, for when they come back */
+		rec_set_int(t, "due", now + WF_TIMER_PARK_MS);
+		wf_ctx_put(&c, key, t, 1);
+		log_warn("timer %s: workflow %s state %s not loaded; kept, tried again in %d s",
+			 key, rec_str0(t, "wf"), tstate ? tstate : "", WF_TIMER_PARK_MS / 1000);
+		goto done;
+	}
+	if (!c.account || idx < 0 || idx >= s->ntimers) {
+		log_warn("timer %s: its account or its timer is gone; dropped", key);
 		goto done;
 	}
 	if (strcmp(current_state(&c), tstate) != 0)

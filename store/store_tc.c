@@ -413,19 +413,22 @@ static int check_format(struct store_tc *s, int fresh)
  * sparse: on a full disk, the first write to a hole would be a SIGBUS.
  * With the holes filled, only write()s reach new blocks, and those fail
  * with ENOSPC.  -errno (ENOSPC on a full disk): writing is not safe yet.
+ *
+ * Through Tokyo Cabinet's own descriptor (its header declares the struct):
+ * opening and closing the file again would drop the process's fcntl lock
+ * on it, and a second engine could then open the same database.
  */
 static int tc_prepare(struct store *st)
 {
 	struct store_tc *s = (struct store_tc *)st;
 	struct stat sb;
-	int fd = open(s->path, O_RDWR | O_CLOEXEC), rc = 0;
+	int fd = s->bdb && s->bdb->hdb ? s->bdb->hdb->fd : -1, rc = 0;
 	if (fd < 0)
-		return -errno;
+		return -EBADF;
 	if (fstat(fd, &sb) < 0)
 		rc = -errno;
 	else if (sb.st_size > 0 && (rc = posix_fallocate(fd, 0, sb.st_size)) != 0)
 		rc = rc == EOPNOTSUPP || rc == EINVAL ? 0 : -rc; /* a file system without it */
-	close(fd);
 	if (rc < 0)
 		snprintf(s->base.err, sizeof(s->base.err), "%s: cannot give its pages blocks: %s",
 			 s->path, strerror(-rc));

@@ -6,6 +6,7 @@ hashes; a disk short of space is a 503, never a crash, and nothing accepted
 is lost when space comes back (the database's disk and the spool's, each a
 small tmpfs the test fills)."""
 import concurrent.futures
+import urllib.error
 import os
 import subprocess
 
@@ -107,14 +108,11 @@ class Tmpfs:
         """Fill the file system, leaving about leave_kib free."""
         st = os.statvfs(self.path)
         free = st.f_bavail * st.f_frsize - leave_kib * 1024
-        with open(self.filler, "ab") as f:
+        with open(self.filler, "ab", buffering=0) as f:  # unbuffered: no flush at close
             try:
                 while free > 0:
-                    n = min(free, 1 << 20)
-                    f.write(b"\0" * n)
-                    f.flush()
-                    free -= n
-            except OSError:
+                    free -= f.write(b"\0" * min(free, 1 << 20))
+            except OSError:  # full
                 pass
 
     def empty(self):
@@ -183,3 +181,47 @@ def test_full_spool_disk_loses_no_message(ctx):
         wait_until(lambda: len(spool_to(eng.spool_dir, p)) == 1, 20,
                    what="the SMS to %s in the spool" % p)
     assert not harness.SAN_PATTERNS.search(eng.log()), eng.log_tail()
+
+
+def test_health_answers_on_its_own_listener_when_slots_are_full(ctx):
+    import socket
+    import urllib.request
+    mport = harness.free_port()
+    eng = Engine(ctx, overrides=["engine.max_connections=4",
+                                 "engine.monitor_listen=127.0.0.1:%d" % mport]).start()
+    assert eng.api().result("send_code", phone="13800138000", purpose="register")["code"] == "OK"
+    # four clients that send half a head and wait: every slot is taken
+    slow = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", eng.port), timeout=10)
+        s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n")
+        slow.append(s)
+    wait_until(lambda: _refused(eng.port), 10, what="the main listener full")
+    with urllib.request.urlopen("http://127.0.0.1:%d/v1/health" % mport, timeout=5) as r:
+        assert r.status == 200
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=5) as r:
+        text = r.read().decode()
+    assert 'regflow_job_duration_seconds_bucket{type="send_code",code="OK",le="+Inf"} 1' in text, \
+        text
+    assert 'regflow_jobs_refused_total{reason="hashing"} 0' in text, text
+    assert 'regflow_queue_depth{queue="hashing"} 0' in text, text
+    # the monitoring listener takes no jobs
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/jobs" % mport, data=b"{}",
+                                 method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=5)
+        raise AssertionError("the monitoring listener took a job")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404, e.code
+    for s in slow:
+        s.close()
+
+
+def _refused(port):
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        return s.recv(4096).startswith(b"HTTP/1.1 503")
+    finally:
+        s.close()

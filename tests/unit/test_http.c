@@ -483,16 +483,21 @@ START_TEST(test_idle_timeout)
 }
 END_TEST
 
+/* slots short: an idle keep-alive goes first; a connection mid-request never does */
 static void sc_max_conns(struct tctx *t)
 {
 	http_t_cl_connect(&t->rc[0], t->port);
 	http_t_cl_send(&t->rc[0], "GET /echo?a HTTP/1.1\r\nHost: t\r\n\r\n");
 	http_t_cl_read(&t->rc[0], 1, 0);
+	/* rc[0] idles between requests: it makes room for rc[1] */
 	http_t_cl_connect(&t->rc[1], t->port);
-	http_t_cl_send(&t->rc[1], "GET /echo?b HTTP/1.1\r\nHost: t\r\n\r\n");
-	http_t_cl_read(&t->rc[1], 1, 1);
-	http_t_cl_send(&t->rc[0], "GET /echo?c HTTP/1.1\r\nHost: t\r\n\r\n");
-	http_t_cl_read(&t->rc[0], 2, 0);
+	http_t_cl_send(&t->rc[1], "GET /echo?b HTTP/1.1\r\nHost: t\r\n");
+	http_t_cl_read(&t->rc[0], 1, 1);
+	/* rc[1] is mid-request: rc[2] is refused */
+	http_t_cl_connect(&t->rc[2], t->port);
+	http_t_cl_read(&t->rc[2], 1, 1);
+	http_t_cl_send(&t->rc[1], "\r\n");
+	http_t_cl_read(&t->rc[1], 1, 0);
 }
 
 START_TEST(test_max_conns)
@@ -501,12 +506,80 @@ START_TEST(test_max_conns)
 	struct http_limits lim = {.max_conns = 1};
 
 	http_t_run(t, &lim, sc_max_conns);
-	ck_assert_int_eq(t->rc[0].n, 2);
-	ck_assert_str_eq(t->rc[0].r[1].body, "GET /echo|c|");
+	ck_assert_int_eq(t->rc[0].n, 1);
+	ck_assert_int_eq(t->rc[0].eof, 1); /* evicted, idle */
 	ck_assert_int_eq(t->rc[1].n, 1);
-	ck_assert_int_eq(t->rc[1].r[0].status, 503);
-	ck_assert_int_eq(t->rc[1].eof, 1);
+	ck_assert_str_eq(t->rc[1].r[0].body, "GET /echo|b|");
+	ck_assert_int_eq(t->rc[2].n, 1);
+	ck_assert_int_eq(t->rc[2].r[0].status, 503);
+	ck_assert_int_eq(t->rc[2].eof, 1);
 	ck_assert_int_eq(t->calls, 2);
+	free(t);
+}
+END_TEST
+
+/* a head that drips in, byte by byte, is cut off at the header deadline */
+static void sc_slow_head(struct tctx *t)
+{
+	static const char head[] =
+		"GET /echo HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa";
+	long t0 = http_t_now_mono_ms();
+	http_t_cl_connect(&t->rc[0], t->port);
+	for (size_t i = 0; i < sizeof(head) - 1 && http_t_now_mono_ms() - t0 < 3000; i++) {
+		http_t_cl_send_n(&t->rc[0], head + i, 1);
+		usleep(50 * 1000); /* a byte every 50 ms: the idle timer alone never fires */
+	}
+	http_t_cl_read(&t->rc[0], 1, 1);
+	t->elapsed_ms = http_t_now_mono_ms() - t0;
+	/* a body as slow */
+	http_t_cl_connect(&t->rc[1], t->port);
+	http_t_cl_send(&t->rc[1], "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n");
+	for (int i = 0; i < 40; i++) {
+		http_t_cl_send_n(&t->rc[1], "x", 1);
+		usleep(50 * 1000);
+	}
+	http_t_cl_read(&t->rc[1], 1, 1);
+}
+
+START_TEST(test_slow_client_cut_off)
+{
+	struct tctx *t = http_t_tctx_new();
+	struct http_limits lim = {
+		.idle_timeout_ms = 1000, .header_timeout_ms = 400, .body_timeout_ms = 400};
+
+	http_t_run(t, &lim, sc_slow_head);
+	ck_assert_int_eq(t->rc[0].n, 1);
+	ck_assert_int_eq(t->rc[0].r[0].status, 408);
+	ck_assert_ptr_nonnull(strstr(t->rc[0].r[0].body, "headers took too long"));
+	ck_assert_int_eq(t->rc[0].eof, 1);
+	ck_assert_int_eq(t->rc[1].n, 1);
+	ck_assert_int_eq(t->rc[1].r[0].status, 408);
+	ck_assert_ptr_nonnull(strstr(t->rc[1].r[0].body, "body took too long"));
+	ck_assert_int_eq(t->calls, 0);
+	free(t);
+}
+END_TEST
+
+/* connections from one address beyond max_per_client are refused */
+static void sc_per_client(struct tctx *t)
+{
+	for (int i = 0; i < 3; i++)
+		http_t_cl_connect(&t->rc[i], t->port);
+	http_t_cl_read(&t->rc[2], 1, 1);
+	http_t_cl_send(&t->rc[0], "GET /echo?a HTTP/1.1\r\nHost: t\r\n\r\n");
+	http_t_cl_read(&t->rc[0], 1, 0);
+}
+
+START_TEST(test_per_client_cap)
+{
+	struct tctx *t = http_t_tctx_new();
+	struct http_limits lim = {.max_per_client = 2};
+
+	http_t_run(t, &lim, sc_per_client);
+	ck_assert_int_eq(t->rc[2].n, 1);
+	ck_assert_int_eq(t->rc[2].r[0].status, 503);
+	ck_assert_ptr_nonnull(strstr(t->rc[2].r[0].body, "from this address"));
+	ck_assert_int_eq(t->rc[0].r[0].status, 200);
 	free(t);
 }
 END_TEST
@@ -631,6 +704,8 @@ Suite *http_suite(void)
 	tcase_add_test(tc, test_keepalive);
 	tcase_add_test(tc, test_pipeline);
 	tcase_add_test(tc, test_strict_framing);
+	tcase_add_test(tc, test_slow_client_cut_off);
+	tcase_add_test(tc, test_per_client_cap);
 	tcase_add_test(tc, test_chunked);
 	tcase_add_test(tc, test_expect_continue);
 	tcase_add_test(tc, test_body_too_large);
