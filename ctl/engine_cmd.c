@@ -171,6 +171,11 @@ usage:
 /* ctl_api_get - GET path from the engine as front; body in *out (caller frees) */
 long ctl_api_get(struct conf *c, const char *front, const char *path, char **out)
 {
+	return ctl_api_call(c, front, NULL, path, out);
+}
+
+long ctl_api_call(struct conf *c, const char *front, const char *post, const char *path, char **out)
+{
 	char name[128], tok[600], url[512], auth[700];
 	struct buf resp;
 	buf_init(&resp, BUF_UNLIMITED);
@@ -189,6 +194,9 @@ long ctl_api_get(struct conf *c, const char *front, const char *path, char **out
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 600L); /* a reload's check walks the accounts */
+	if (post)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, post);
 	CURLcode cc = curl_easy_perform(h);
 	if (cc != CURLE_OK)
 		fprintf(stderr, "regflowctl: %s: %s (is regflowd running?)\n", url,
@@ -201,7 +209,8 @@ long ctl_api_get(struct conf *c, const char *front, const char *path, char **out
 	return status;
 }
 
-int ctl_reload(struct conf *c, int argc, char **argv)
+/* reload_signal - with no admin token: SIGHUP, whose outcome only the log says */
+static int reload_signal(struct conf *c)
 {
 	const char *pidfile = conf_str(c, "engine.pid_file", "var/regflowd.pid");
 	char *text = NULL;
@@ -216,7 +225,58 @@ int ctl_reload(struct conf *c, int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	printf("reload asked of regflowd (pid %d); its log says whether the new set was taken\n",
+	printf("reload asked of regflowd (pid %d) by SIGHUP; its log says whether the new set "
+	       "was taken\n",
 	       pid);
 	return 0;
+}
+
+/* print_refusal - why the engine kept its running set */
+static void print_refusal(json_t *b)
+{
+	size_t i;
+	json_t *e;
+	fprintf(stderr, "regflowctl: reload refused: %s\n",
+		json_string_value(json_object_get(json_object_get(b, "error"), "message")) ?: "?");
+	json_array_foreach(json_object_get(b, "errors"), i, e)
+		fprintf(stderr, "  %s\n", json_string_value(e));
+	json_array_foreach(json_object_get(b, "still_used"), i, e)
+		fprintf(stderr, "  workflow %s state %s: %lld account(s), %lld timer(s)\n",
+			json_string_value(json_object_get(e, "workflow")),
+			json_string_value(json_object_get(e, "state")),
+			(long long)json_integer_value(json_object_get(e, "accounts")),
+			(long long)json_integer_value(json_object_get(e, "timers")));
+}
+
+int ctl_reload(struct conf *c, int argc, char **argv)
+{
+	const char *front = "ops";
+	int force = 0;
+	char name[128], tok[600], *out = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--force"))
+			force = 1;
+		else if (!strcmp(argv[i], "--front") && i + 1 < argc)
+			front = argv[++i];
+		else
+			return ctl_usage("reload");
+	}
+	if (tokens_lookup(conf_str(c, "api.tokens_file", "conf/tokens"), front, name, tok,
+			  sizeof(tok)) < 0)
+		return reload_signal(c);
+	long st = ctl_api_call(c, front, "", force ? "/v1/reload?force=1" : "/v1/reload", &out);
+	json_t *b = out ? json_loads(out, 0, NULL) : NULL;
+	free(out);
+	if (st == 200) {
+		printf("reloaded: %lld workflow(s) running\n",
+		       (long long)json_integer_value(json_object_get(b, "workflows")));
+		if (json_array_size(json_object_get(b, "still_used")))
+			printf("  (forced: accounts and timers stay in states the set dropped)\n");
+	} else if (b) {
+		print_refusal(b);
+	} else if (st > 0) {
+		fprintf(stderr, "regflowctl: reload: HTTP %ld\n", st);
+	}
+	json_decref(b);
+	return st == 200 ? 0 : 1;
 }

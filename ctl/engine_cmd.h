@@ -16,5 +16,8 @@ int ctl_key(struct conf *c, int argc, char **argv);
 /* ctl_api_get - GET path from the engine as front (NULL: the first token);
  * the HTTP status (or -errno) and the body in *out (caller frees) */
 long ctl_api_get(struct conf *c, const char *front, const char *path, char **out);
+/* ctl_api_call - the same, a POST of body when post is not NULL */
+long ctl_api_call(struct conf *c, const char *front, const char *post, const char *path,
+		  char **out);
 
 #endif

@@ -37,9 +37,14 @@ static const struct verb verbs[] = {
 	 "  With no FILES, every *.wf of engine.workflows and its messages.conf,\n"
 	 "  exactly as regflowd would load them; exit status 1 on any error.\n",
 	 ctl_check, NULL},
-	{"reload", "", "ask regflowd to reload its workflows (SIGHUP by engine.pid_file)",
-	 "  A set with errors is refused and the last good set keeps running:\n"
-	 "  the engine's log says which.\n",
+	{"reload", "[--force] [--front NAME]",
+	 "reload regflowd's tokens, certificate, code keys and workflows",
+	 "  POST /v1/reload with the token of NAME (default ops; the admin role).\n"
+	 "  A set with errors, or one that drops a workflow or state in which\n"
+	 "  accounts or timers still live, is refused (exit 1, with why and the\n"
+	 "  counts) and the running set stays; --force takes it anyway (their\n"
+	 "  timers wait for their workflow).  Without such a token: SIGHUP by\n"
+	 "  engine.pid_file, whose outcome only the engine's log says.\n",
 	 ctl_reload, NULL},
 	{"enqueue", "[--front NAME] FILE|-", "send NDJSON jobs in batches, a result line per input",
 	 "  One job a line, {\"type\", \"args\", \"key\"?}, as POST /v1/jobs/batch takes\n"

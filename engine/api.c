@@ -45,6 +45,8 @@ static const struct route {
 	{API_GET, "/v1/reviews/:id", STAFF(AUTH_REVIEWER), api_get_review, "a review"},
 	{API_POST, "/v1/outcomes", STAFF(AUTH_GATEWAY), api_post_outcomes,
 	 "the gateway: what became of each message"},
+	{API_POST, "/v1/reload", STAFF(AUTH_ADMIN), api_post_reload,
+	 "reload tokens, certificate, code keys and workflows (?force=1)"},
 };
 
 /* route_role - the role a route's refusal names */

@@ -12,6 +12,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,4 +223,47 @@ void api_post_outcomes(struct api_call *c)
 	api_reply_json(c->req, 200, r);
 	json_decref(r);
 	json_decref(body);
+}
+
+/* reloaded - the reload's outcome, as the operator's tool reads it */
+static void reloaded(void *arg, int rc, json_t *report)
+{
+	struct http_req *req = arg;
+	struct api *a = req->user;
+	json_t *body = json_deep_copy(report);
+	int status = 200;
+	if (rc < 0) {
+		static const struct {
+			int rc, status;
+			const char *code, *msg;
+		} why[] = {
+			{-EEXIST, 409, "RELOAD_REFUSED",
+			 "workflow states the new set drops still hold accounts or timers "
+			 "(still_used); "
+			 "the running set stays"},
+			{-EINVAL, 400, "INVALID_WORKFLOWS",
+			 "the workflow files have errors (errors); the running set stays"},
+			{-EBUSY, 409, "RELOAD_BUSY", "another reload is being checked"},
+		};
+		for (size_t i = 0; i < sizeof(why) / sizeof(why[0]); i++)
+			if (why[i].rc == rc) {
+				status = why[i].status;
+				json_object_set_new(body, "error",
+						    json_pack("{s:s, s:s, s:n}", "code",
+							      why[i].code, "message", why[i].msg,
+							      "field"));
+			}
+		a->rejected++;
+	}
+	api_reply_json(req, status, body);
+	json_decref(body);
+}
+
+/* api_post_reload - POST /v1/reload[?force=1]: what SIGHUP does, answered */
+void api_post_reload(struct api_call *c)
+{
+	char buf[8];
+	const char *f = http_req_query_param(c->req, "force", buf, sizeof(buf));
+	c->req->user = c->a;
+	c->a->e->reload(c->a->e, f && !strcmp(f, "1"), reloaded, c->req);
 }

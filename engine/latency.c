@@ -83,8 +83,9 @@ void latency_print(const struct latency *l, FILE *f, const char *name)
 		for (size_t b = 0; b <= NB; b++) {
 			cum += h->n[b];
 			if (b < NB)
-				fprintf(f, "%s_bucket{type=\"%s\",code=\"%s\",le=\"%g\"} %lld\n", name,
-					h->type, h->code, (double)bounds[b] / 1000.0, (long long)cum);
+				fprintf(f, "%s_bucket{type=\"%s\",code=\"%s\",le=\"%g\"} %lld\n",
+					name, h->type, h->code, (double)bounds[b] / 1000.0,
+					(long long)cum);
 			else
 				fprintf(f, "%s_bucket{type=\"%s\",code=\"%s\",le=\"+Inf\"} %lld\n",
 					name, h->type, h->code, (long long)cum);

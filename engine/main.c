@@ -14,6 +14,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "rec.h"
+#include "reload.h"
 #include "secret.h"
 #include "tls.h"
 #include "util.h"
@@ -32,7 +33,7 @@ struct settings {
 	const char *listen, *db, *workflows, *tokens, *spool, *log_level, *pid_file, *code_keys;
 	const char *tls_cert, *tls_key, *monitor;
 	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
-	int64_t retention, history_retention, photo_retention, deadline;
+	int64_t retention, history_retention, photo_retention, deadline, timer_park;
 	long long queue_max, disk_reserve;
 };
 
@@ -62,6 +63,7 @@ static const struct conf_item settings_table[] = {
 	{"engine.history_retention", CONF_DUR, "400d", 1000, 3650LL * 86400000,
 	 S(history_retention)},
 	{"engine.photo_retention", CONF_DUR, "30d", 1000, 3650LL * 86400000, S(photo_retention)},
+	{"engine.timer_park", CONF_DUR, "1m", 100, 86400000, S(timer_park)},
 	{NULL, 0, NULL, 0, 0, 0},
 };
 #undef S
@@ -82,17 +84,21 @@ static void usage(void)
 	exit(2);
 }
 
-static int load_workflows(const struct regflowd *d, struct wf_set **out)
+static int load_workflows(const struct regflowd *d, struct wf_set **out, json_t *errors)
 {
 	struct wf_errs errs = {0};
 	int rc = wf_set_load(d->set.workflows, NULL, 0, out, &errs);
-	for (int i = 0; i < errs.n; i++)
+	for (int i = 0; i < errs.n; i++) {
 		log_err("%s", errs.v[i]);
+		if (errors)
+			json_array_append_new(errors, json_string(errs.v[i]));
+	}
 	wf_errs_free(&errs);
 	if (rc == 0) {
 		(*out)->retention_ms = d->set.retention;
 		(*out)->history_ms = d->set.history_retention;
 		(*out)->photo_ms = d->set.photo_retention;
+		(*out)->park_ms = d->set.timer_park;
 	}
 	return rc;
 }
@@ -163,9 +169,10 @@ static void reload_tls(struct regflowd *d)
 	log_info("reloaded the certificate %s", d->set.tls_cert);
 }
 
-static void on_reload(uv_signal_t *s, int signum)
+/* reload_all - tokens, certificate, code keys, then the workflows */
+static void reload_all(struct engine *e, int force, void (*done)(void *, int, json_t *), void *arg)
 {
-	struct regflowd *d = s->data;
+	struct regflowd *d = (struct regflowd *)((char *)e - offsetof(struct regflowd, e));
 	struct wf_set *ws;
 	char err[600];
 	reload_tokens(d);
@@ -175,13 +182,39 @@ static void on_reload(uv_signal_t *s, int signum)
 	else
 		log_info("reloaded %d code key(s); new codes use %s", codekey_count(d->keys),
 			 codekey_current(d->keys));
-	if (load_workflows(d, &ws) < 0) {
+	json_t *errors = json_array();
+	if (load_workflows(d, &ws, errors) < 0) {
 		log_err("reload refused: the workflows above have errors; the last good set keeps "
 			"running");
+		json_t *rep = json_pack("{s:b, s:o}", "reloaded", 0, "errors", errors);
+		done(arg, -EINVAL, rep);
+		json_decref(rep);
 		return;
 	}
-	engine_set_workflows(&d->e, ws);
-	log_info("reloaded %d workflow(s) from %s", ws->n, d->set.workflows);
+	json_decref(errors);
+	ws->retention_ms = d->set.retention;
+	ws->history_ms = d->set.history_retention;
+	ws->photo_ms = d->set.photo_retention;
+	ws->park_ms = d->set.timer_park;
+	if (reload_start(&d->e, ws, force, done, arg) == -EBUSY) {
+		json_t *rep = json_pack("{s:b, s:s}", "reloaded", 0, "error",
+					"another reload is being checked");
+		done(arg, -EBUSY, rep);
+		json_decref(rep);
+	}
+}
+
+static void logged(void *arg, int rc, json_t *report)
+{
+	if (rc == 0)
+		log_info("reloaded %lld workflow(s)",
+			 (long long)json_integer_value(json_object_get(report, "workflows")));
+}
+
+static void on_reload(uv_signal_t *s, int signum)
+{
+	struct regflowd *d = s->data;
+	reload_all(&d->e, 0, logged, NULL);
 }
 
 static void on_stop(uv_signal_t *s, int signum)
@@ -304,7 +337,8 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0)
 		fatal("libsodium cannot initialise");
 	read_settings(&d, argc, argv);
-	if (load_workflows(&d, &d.e.ws) < 0)
+	d.e.reload = reload_all;
+	if (load_workflows(&d, &d.e.ws, NULL) < 0)
 		fatal("refusing to start: the workflows have errors");
 	if (load_tokens(&d, &d.e.auth) < 0)
 		fatal("refusing to start without the API tokens");

@@ -315,8 +315,6 @@ int wf_run(const struct wf_set *ws, struct store *st, const char *type, json_t *
 	return wf_run_event(ws, ev, st, args, front, now, out);
 }
 
-#define WF_TIMER_PARK_MS 60000
-
 int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, int64_t now,
 		  struct wf_out *out)
 {
@@ -340,10 +338,11 @@ int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, in
 	if (c.account && !s) {
 		/* its workflow or state is not in this set (a reload forced past the
 		 * check): kept, and tried again later, for when they come back */
-		rec_set_int(t, "due", now + WF_TIMER_PARK_MS);
+		int64_t park = ws->park_ms > 0 ? ws->park_ms : 60000;
+		rec_set_int(t, "due", now + park);
 		wf_ctx_put(&c, key, t, 1);
-		log_warn("timer %s: workflow %s state %s not loaded; kept, tried again in %d s",
-			 key, rec_str0(t, "wf"), tstate ? tstate : "", WF_TIMER_PARK_MS / 1000);
+		log_warn("timer %s: workflow %s state %s not loaded; kept, tried again in %lld ms",
+			 key, rec_str0(t, "wf"), tstate ? tstate : "", (long long)park);
 		goto done;
 	}
 	if (!c.account || idx < 0 || idx >= s->ntimers) {

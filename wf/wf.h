@@ -195,6 +195,7 @@ struct wf_set {
 	int64_t retention_ms; /* how long spent tokens, codes, counters and inbox items stay */
 	int64_t history_ms;   /* how long an account's history entries stay */
 	int64_t photo_ms;     /* how long an id photo stays once its review is decided */
+	int64_t park_ms;      /* a timer whose workflow is not loaded: tried again after it */
 	int refs;	      /* wf_set_ref/unref: a replaced set lives while a job uses it */
 };
 

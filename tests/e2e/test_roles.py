@@ -34,6 +34,7 @@ ROUTES = [
     ("GET", "/v1/accounts?email=a@example.com", {"helpdesk"}),
     ("GET", "/v1/accounts/0000000000000/history", {"helpdesk"}),
     ("POST", "/v1/outcomes", {"gateway"}),
+    ("POST", "/v1/reload", set()),
 ]
 
 

@@ -64,9 +64,10 @@ def test_reload_bad_set_keeps_last_good(ctx):
     assert re.search(r"activation\.wf:\d+: to: unknown state \"actived\"", r.stderr), r.stderr
     assert re.search(r"activation\.wf:\d+: bad duration \"1 day\"", r.stderr), r.stderr
     off = os.path.getsize(eng.log_file)
-    r = run_tool(ctx, "regflowctl", "reload",
-                 overrides=["engine.pid_file=%s" % os.path.join(ctx.tmp, "pid")])
-    assert r.returncode == 0, r.stderr
+    r = run_tool(ctx, "regflowctl", "reload", conf_file=eng.conf_file, overrides=eng.overrides)
+    assert r.returncode == 1, (r.stdout, r.stderr)  # refused, and it says why
+    assert "reload refused: the workflow files have errors" in r.stderr, r.stderr
+    assert re.search(r"activation\.wf:\d+: to: unknown state \"actived\"", r.stderr), r.stderr
     wait_until(lambda: "reload refused" in eng.log_since(off), what="reload refused in the log")
     assert re.search(r"activation\.wf:\d+: to: unknown state", eng.log_since(off))
     # the last good set keeps running
@@ -86,6 +87,43 @@ def test_reload_bad_set_keeps_last_good(ctx):
     r = api.result("register_email", email="b@example.com", password=PASSWORD)
     assert r["message"] == "该邮箱已经注册，可直接登录。", r
     eng.stop()
+
+
+def test_reload_refused_while_accounts_live_in_a_dropped_workflow(ctx):
+    """A set without activation.wf while an account waits in its pending
+    state (with its expiry timer) is refused with the counts; forced, the
+    timer is kept (parked), and it fires once the workflow is back."""
+    wf = wf_copy(ctx, {"activation.wf": [('timers = ( { after = "1d"; to = "expired"; } )',
+                                          'timers = ( { after = "2s"; to = "expired"; } )')]})
+    eng = Engine(ctx, overrides=["engine.workflows=%s" % wf, "engine.timer_park=500ms"]).start()
+    api = eng.api()
+    acct = api.result("register_email", email="w@example.com", password=PASSWORD)["account"]
+    away = os.path.join(ctx.tmp, "activation.wf")
+    shutil.move(os.path.join(wf, "activation.wf"), away)
+    r = run_tool(ctx, "regflowctl", "reload", conf_file=eng.conf_file, overrides=eng.overrides)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "workflow activation state pending: 1 account(s), 1 timer(s)" in r.stderr, r.stderr
+    assert "reload refused" in eng.log()
+    # the running set stays: registration still works
+    assert api.result("register_email", email="w2@example.com",
+                      password=PASSWORD)["code"] == "OK"
+    # SIGHUP is refused the same way
+    off = os.path.getsize(eng.log_file)
+    eng.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload refused: workflow states the new set drops" in eng.log_since(off),
+               what="the SIGHUP refusal")
+    # forced: taken; the timer that falls due is kept, not dropped
+    r = run_tool(ctx, "regflowctl", "reload", "--force", conf_file=eng.conf_file,
+                 overrides=eng.overrides)
+    assert r.returncode == 0 and "reloaded: 7 workflow(s)" in r.stdout, (r.stdout, r.stderr)
+    wait_until(lambda: "not loaded; kept" in eng.log(), 15, what="the parked timer")
+    assert "dropped" not in eng.log_since(off)
+    # the workflow back: the timer fires, the registration lapses as it should
+    shutil.move(away, os.path.join(wf, "activation.wf"))
+    r = run_tool(ctx, "regflowctl", "reload", conf_file=eng.conf_file, overrides=eng.overrides)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    wait_until(lambda: api.account(acct)["workflows"]["activation"] == "expired", 15,
+               what="the timer fired")
 
 
 def test_removed_state_counts_as_start(ctx):
