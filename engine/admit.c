@@ -33,10 +33,11 @@ static double hash_rate(struct jobs *j)
 	return r > 0 ? r : 20.0 * hashpool_threads(j->hashes);
 }
 
-/* hash_bound - the hashes the pool does within the deadline (at least two rounds) */
+/* hash_bound - the hashes the pool does within three quarters of the
+ * deadline (the rest for the job's own hash and commit), at least two rounds */
 static int hash_bound(struct jobs *j)
 {
-	double n = hash_rate(j) * (double)j->cfg.deadline_ms / 1000.0;
+	double n = hash_rate(j) * 0.75 * (double)j->cfg.deadline_ms / 1000.0;
 	int floor_n = 2 * hashpool_threads(j->hashes);
 	return n < floor_n ? floor_n : (int)n;
 }

@@ -53,7 +53,8 @@ static void bump(struct reload *r, const char *wf, const char *state, const char
 {
 	json_t *c = json_object_get(json_object_get(r->dropped, wf), state ? state : "");
 	if (c)
-		json_object_set_new(c, what, json_integer(json_integer_value(json_object_get(c, what)) + 1));
+		json_object_set_new(c, what,
+				    json_integer(json_integer_value(json_object_get(c, what)) + 1));
 }
 
 /* look - one record of the walk */
@@ -85,10 +86,10 @@ static json_t *report(struct reload *r, int64_t *total)
 			if (n == 0)
 				continue;
 			*total += n;
-			json_array_append_new(list, json_pack("{s:s, s:s, s:O, s:O}", "workflow", wf,
-							      "state", st, "accounts",
-							      json_object_get(c, "accounts"), "timers",
-							      json_object_get(c, "timers")));
+			json_array_append_new(
+				list, json_pack("{s:s, s:s, s:O, s:O}", "workflow", wf, "state", st,
+						"accounts", json_object_get(c, "accounts"),
+						"timers", json_object_get(c, "timers")));
 		}
 	return list;
 }
@@ -109,7 +110,8 @@ static void finish(struct reload *r)
 				"still_used", list);
 	if (take) {
 		if (total)
-			log_warn("reload forced: %lld account(s) and timer(s) live in workflow states "
+			log_warn("reload forced: %lld account(s) and timer(s) live in workflow "
+				 "states "
 				 "the new set drops; their timers wait for them",
 				 (long long)total);
 		engine_set_workflows(r->e, r->ws);
@@ -138,8 +140,9 @@ static void walk(uv_timer_t *t)
 	if (store_scan(r->e->st, r->after, SLICE, &out) < 0) {
 		log_err("reload: the store cannot be read (%s): refused", store_error(r->e->st));
 		r->force = 0;
-		json_object_set_new(r->dropped, "(store)",
-				    json_pack("{s:{s:i, s:i}}", "unreadable", "accounts", 1, "timers", 0));
+		json_object_set_new(
+			r->dropped, "(store)",
+			json_pack("{s:{s:i, s:i}}", "unreadable", "accounts", 1, "timers", 0));
 		finish(r);
 		return;
 	}
