@@ -496,7 +496,9 @@ void spool_set_error(struct spool_msg *m, const char *text)
 }
 
 /* write_tmp - the file for m in tmp/, fsynced and closed; its path in tmp */
-static int write_tmp(const char *dir, const struct spool_msg *m, char *tmp, size_t tn)
+/* write_tmp_fd - m into a new file under tmp/; with keep, its descriptor
+ * is left open and unsynced in *keep (the caller syncs a batch at once) */
+static int write_tmp_fd(const char *dir, const struct spool_msg *m, char *tmp, size_t tn, int *keep)
 {
 	char name[64];
 	size_t len, off = 0;
@@ -524,8 +526,12 @@ static int write_tmp(const char *dir, const struct spool_msg *m, char *tmp, size
 		}
 		off += (size_t)w;
 	}
-	if (fsync(fd) < 0)
+	if (keep) {
+		*keep = fd;
+		fd = -1;
+	} else if (fsync(fd) < 0) {
 		rc = -errno;
+	}
 out:
 	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = -errno;
@@ -535,6 +541,47 @@ out:
 		sodium_memzero(text, len); /* it holds the secret */
 	free(text);
 	return rc;
+}
+
+static int write_tmp(const char *dir, const struct spool_msg *m, char *tmp, size_t tn)
+{
+	return write_tmp_fd(dir, m, tmp, tn, NULL);
+}
+
+/*
+ * write_batch - the files of a batch under tmp/ (tmps[i]), all written
+ * first, then made durable together by one syncfs() of the spool's file
+ * system (as PostgreSQL's syncfs option): one journal commit for the batch,
+ * where a fsync a file cost one each.  Items with rcs[i] != 0 are skipped;
+ * a failure sets rcs[i] (and its file is gone).
+ */
+static void write_batch(const char *dir, const struct spool_msg *ms, size_t n,
+			char (*tmps)[PATH_MAX], int *rcs)
+{
+	int *fds = xcalloc(n ? n : 1, sizeof(int));
+	for (size_t i = 0; i < n; i++) {
+		fds[i] = -1;
+		if (rcs[i] == 0)
+			rcs[i] = write_tmp_fd(dir, &ms[i], tmps[i], PATH_MAX, &fds[i]);
+	}
+	int synced = 1, err = 0;
+	for (size_t i = 0; i < n && synced; i++)
+		if (fds[i] >= 0) {
+			if (syncfs(fds[i]) < 0)
+				err = -errno;
+			synced = 0;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (err && rcs[i] == 0)
+			rcs[i] = err;
+		if (close(fds[i]) < 0 && rcs[i] == 0)
+			rcs[i] = -errno;
+		if (rcs[i] < 0)
+			unlink(tmps[i]);
+	}
+	free(fds);
 }
 
 int spool_find(const char *dir, const char *id, enum spool_state *st)
@@ -580,25 +627,34 @@ int spool_enqueue(const char *dir, const struct spool_msg *m)
 
 int spool_enqueue_batch(const char *dir, const struct spool_msg *ms, size_t n, int *rcs)
 {
-	char tmp[PATH_MAX], dst[PATH_MAX], err[128];
+	char dst[PATH_MAX], err[128];
+	char(*tmps)[PATH_MAX] = xcalloc(n ? n : 1, PATH_MAX);
 	int linked = 0, rc;
+	int *skip = xcalloc(n ? n : 1, sizeof(int)); /* there already: taken once */
 
 	for (size_t i = 0; i < n; i++) {
-		const struct spool_msg *m = &ms[i];
-		rcs[i] = spool_check(m, err, sizeof(err));
-		if (rcs[i] < 0 || spool_find(dir, m->id, NULL) == 0)
-			continue; /* refused, or there already: taken once */
-		if ((rcs[i] = spool_path(dst, sizeof(dst), dir, state_dirs[SPOOL_QUEUED], m->id)) <
-			    0 ||
-		    (rcs[i] = write_tmp(dir, m, tmp, sizeof(tmp))) < 0)
-			continue;
-		/* link() never replaces: a concurrent enqueue of the same id is a no-op */
-		if (link(tmp, dst) < 0 && errno != EEXIST)
-			rcs[i] = -errno;
-		else
-			linked++;
-		unlink(tmp);
+		rcs[i] = spool_check(&ms[i], err, sizeof(err));
+		if (rcs[i] == 0 && spool_find(dir, ms[i].id, NULL) == 0)
+			skip[i] = rcs[i] = 1; /* not written; reported as done below */
 	}
+	write_batch(dir, ms, n, tmps, rcs);
+	for (size_t i = 0; i < n; i++) {
+		if (skip[i])
+			rcs[i] = 0;
+		if (skip[i] || rcs[i] < 0)
+			continue;
+		if ((rcs[i] = spool_path(dst, sizeof(dst), dir, state_dirs[SPOOL_QUEUED],
+					 ms[i].id)) == 0) {
+			/* link() never replaces: a concurrent enqueue of the same id is a no-op */
+			if (link(tmps[i], dst) < 0 && errno != EEXIST)
+				rcs[i] = -errno;
+			else
+				linked++;
+		}
+		unlink(tmps[i]);
+	}
+	free(skip);
+	free(tmps);
 	if (!linked)
 		return 0;
 	/* one directory sync makes every link of the batch durable */
@@ -613,20 +669,28 @@ int spool_enqueue_batch(const char *dir, const struct spool_msg *ms, size_t n, i
 int spool_record_batch(const char *dir, const struct spool_msg *ms, const enum spool_state *to,
 		       size_t n, int *rcs)
 {
-	char tmp[PATH_MAX], dst[PATH_MAX];
+	char dst[PATH_MAX];
+	char(*tmps)[PATH_MAX] = xcalloc(n ? n : 1, PATH_MAX);
 	unsigned synced = 0; /* a bit per state directory that needs its sync */
 
+	for (size_t i = 0; i < n; i++)
+		rcs[i] = 0;
+	write_batch(dir, ms, n, tmps, rcs);
 	for (size_t i = 0; i < n; i++) {
-		if ((rcs[i] = spool_path(dst, sizeof(dst), dir, state_dirs[to[i]], ms[i].id)) < 0 ||
-		    (rcs[i] = write_tmp(dir, &ms[i], tmp, sizeof(tmp))) < 0)
+		if (rcs[i] < 0 ||
+		    (rcs[i] = spool_path(dst, sizeof(dst), dir, state_dirs[to[i]], ms[i].id)) < 0) {
+			if (tmps[i][0])
+				unlink(tmps[i]);
 			continue;
-		if (rename(tmp, dst) < 0) {
+		}
+		if (rename(tmps[i], dst) < 0) {
 			rcs[i] = -errno;
-			unlink(tmp);
+			unlink(tmps[i]);
 			continue;
 		}
 		synced |= 1u << to[i];
 	}
+	free(tmps);
 	for (int st = 0; st < SPOOL_NSTATE; st++) {
 		if (!(synced & (1u << st)) ||
 		    spool_path(dst, sizeof(dst), dir, state_dirs[st], NULL))

@@ -4,10 +4,13 @@
 #include "codekeys.h"
 #include "log.h"
 #include "rec.h"
+#include "util.h"
 #include "wf_run.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* keyed_codes - 1 if some code record carries a key id, 0 if none; or -errno */
 static int keyed_codes(struct store *st)
@@ -45,6 +48,13 @@ int codekeys_open(struct store *st, const char *path, struct codekey_ring **out,
 			 path);
 		return -ENOKEY;
 	}
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash) { /* its folder, as the database's: the engine's user's alone */
+		*slash = 0;
+		if (*dir)
+			mkdir_p(dir, 0700);
+	}
+	free(dir);
 	if ((rc = codekey_create(path, err, n)) < 0)
 		goto out;
 	log_info("created the code key file %s (0600): back it up apart from the database", path);
