@@ -440,9 +440,13 @@ void spool_history_add(struct spool_msg *m, int64_t at_ms, const char *fmt, ...)
 		       : xasprintf("%lld %s", (long long)at_ms, text);
 	for (const char *q = h; (q = strchr(q, '\n')); q++)
 		lines++;
-	while (lines-- > SPOOL_HISTORY_MAX) { /* drop the oldest */
-		char *nl = strchr(h, '\n');
-		memmove(h, nl + 1, strlen(nl + 1) + 1);
+	while (lines-- > SPOOL_HISTORY_MAX) {
+		/* drop the oldest but the first (the message's start stays, and
+		 * the latest: a flood of reports cannot push out how it began) */
+		char *nl = strchr(h, '\n'), *nl2 = nl ? strchr(nl + 1, '\n') : NULL;
+		if (!nl2)
+			break;
+		memmove(nl + 1, nl2 + 1, strlen(nl2 + 1) + 1);
 	}
 	free(m->history);
 	m->history = h;

@@ -50,7 +50,7 @@ struct spool_msg {
 	char *history;	      /* events, one "MS text" a line, '\n'-separated; may be NULL */
 };
 
-#define SPOOL_HISTORY_MAX 32 /* history lines kept; the oldest go first */
+#define SPOOL_HISTORY_MAX 32 /* history lines kept; the oldest but the first go first */
 
 /* spool_state_dir - directory name of a state ("incoming" for SPOOL_QUEUED) */
 const char *spool_state_dir(enum spool_state st);

@@ -375,6 +375,33 @@ static void sms_done_cb(void *data, struct gw_item *it)
 	dispatch(g); /* no-op when called from inside dispatch */
 }
 
+/* sign_dlr - the signature of a message's report URL */
+static int sign_dlr(void *data, const char *id, char *out, size_t n)
+{
+	return gw_dlr_sig(data, NULL, id, out, n);
+}
+
+/* dlr_keys_open - gateway.sms.dlr_key_file, made (0600) when missing */
+static int dlr_keys_open(struct gw *g)
+{
+	const char *path = g->c.dlr_key_file;
+	char err[512], *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = 0;
+		if (*dir)
+			mkdir_p(dir, 0700);
+	}
+	free(dir);
+	int rc = codekey_load(path, &g->dlr_keys, err, sizeof(err));
+	if (rc == -ENOENT && (rc = codekey_create(path, err, sizeof(err))) == 0) {
+		log_info("created the delivery-report key file %s (0600)", path);
+		rc = codekey_load(path, &g->dlr_keys, err, sizeof(err));
+	}
+	if (rc < 0)
+		log_err("gateway.sms.dlr_key_file %s", err);
+	return rc;
+}
+
 /* route - where a claimed message waits: the HTTP client, or a worker batch */
 static void route(struct gw *g, struct gw_item *it)
 {
@@ -626,7 +653,12 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 	report_start(g->report);
 	if (*c->sms_url) {
 		char *base = gw_dlr_base(g);
+		if (*base && (rc = dlr_keys_open(g)) < 0) {
+			free(base);
+			return rc;
+		}
 		g->sms = sms_new(loop, &g->c, base, sms_done_cb, g);
+		sms_set_sign(g->sms, sign_dlr);
 		free(base);
 	}
 	recover_active(g);
@@ -684,5 +716,6 @@ void gw_free(struct gw *g)
 	g->pending = NULL;
 	g->def = NULL;
 	relay_tls_free(g->smtp_tls); /* every worker has finished */
+	codekey_free(g->dlr_keys);
 	g->smtp_tls = NULL;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "codekey.h"
 #include "conf.h"
 #include "relay.h"
 #include "spool.h"
@@ -35,6 +36,9 @@ struct gw_conf {
 	const char *sms_body;	      /* POST: template of the body */
 	const char *sms_content_type; /* POST: its type; "json" in it = JSON escaping */
 	const char *sms_dlr_url;      /* "" = http://<listen>/dlr?id={{id}}&type=%d&answer=%A */
+	const char *dlr_key_file;     /* the key a report's URL is signed with */
+	int dlr_max_per_msg;	      /* reports recorded for one message, at most */
+	int dlr_rate;		      /* reports a second taken, at most (more: 429) */
 	int sms_dlr_mask, sms_max_inflight;
 	int64_t sms_timeout_ms;
 	const char *listen;	/* DLR callbacks, /metrics, /health; "" = none */
@@ -101,7 +105,10 @@ struct gw_dlr;
 struct gw {
 	uv_loop_t *loop;
 	struct gw_conf c;
-	struct sms *sms;	  /* NULL: SMS go to the file sink with the e-mail batches */
+	struct sms *sms;	       /* NULL: SMS go to the file sink with the e-mail batches */
+	struct codekey_ring *dlr_keys; /* a delivery report's URL carries id's MAC */
+	int64_t dlr_window_ms;	       /* the second the rate counts in, and its count */
+	int dlr_in_window;
 	struct http_server *http; /* gateway.listen */
 	struct gw_item **mailq;	  /* claimed, waiting for a worker (e-mail, sink SMS, expired) */
 	size_t nmailq, capmailq;
@@ -136,6 +143,8 @@ struct gw {
 
 /* gw_listen_start - the HTTP listener on gateway.listen (listen.c) */
 int gw_listen_start(struct gw *g);
+/* gw_dlr_sig - "kid.MAC" of message id's report URL (kid NULL: the current key) */
+int gw_dlr_sig(const struct gw *g, const char *kid, const char *id, char *out, size_t n);
 /* gw_dlr_retry - requeue the delivery reports that waited for a message to leave active/ */
 void gw_dlr_retry(struct gw *g);
 /* gw_dlr_base - the dlr-url template sent with each SMS ("" without a listener) */

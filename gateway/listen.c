@@ -13,6 +13,7 @@
 #include "gw.h"
 #include "http.h"
 #include "log.h"
+#include "secret.h"
 #include "sms.h"
 
 #include <errno.h>
@@ -30,6 +31,7 @@ struct gw_dlr {
 	char answer[160];
 	int rc;	   /* out: 0 recorded, -EAGAIN still active, -ENOENT, ... */
 	int waits; /* times it waited for the message to leave active/ */
+	int max;   /* reports a message takes (gateway.sms.dlr_max_per_message) */
 	char state[16];
 	struct gw_dlr *next;
 };
@@ -47,6 +49,29 @@ struct metrics_job {
 	struct spool_stats st;
 	int rc;
 };
+
+/* gw_dlr_sig - "kid.MAC" for message id: its report URL's proof that the
+ * gateway handed it out (keyed BLAKE2b of the id, 128 bits shown) */
+int gw_dlr_sig(const struct gw *g, const char *kid, const char *id, char *out, size_t n)
+{
+	char mac[CODEKEY_HASH_HEX + 1];
+	if (!g->dlr_keys ||
+	    codekey_hash(g->dlr_keys, kid ? kid : codekey_current(g->dlr_keys), "", id, mac) < 0)
+		return -ENOKEY;
+	snprintf(out, n, "%s.%.32s", kid ? kid : codekey_current(g->dlr_keys), mac);
+	return 0;
+}
+
+/* dlr_sig_ok - the sig= of a report is the one its id was given */
+static int dlr_sig_ok(const struct gw *g, const char *id, const char *sig)
+{
+	char kid[CODEKEY_ID_MAX], want[CODEKEY_ID_MAX + 40];
+	const char *dot = sig ? strchr(sig, '.') : NULL;
+	if (!dot || dot == sig || (size_t)(dot - sig) >= sizeof(kid))
+		return 0;
+	snprintf(kid, sizeof(kid), "%.*s", (int)(dot - sig), sig);
+	return gw_dlr_sig(g, kid, id, want, sizeof(want)) == 0 && secret_equal(want, sig);
+}
 
 /* dlr_status - Kannel's report type as a word; final ones are not overwritten */
 static const char *dlr_status(int type, int *final, int *idx)
@@ -79,6 +104,15 @@ static int dlr_is_final(const char *s)
 	return s && (!strcmp(s, "delivered") || !strcmp(s, "failed") || !strcmp(s, "rejected"));
 }
 
+/* dlr_count - the reports recorded in m's history */
+static int dlr_count(const struct spool_msg *m)
+{
+	int n = 0;
+	for (const char *h = m->history; h && (h = strstr(h, " dlr ")); h += 5)
+		n++;
+	return n;
+}
+
 /* dlr_apply - worker: record one report in the message's file */
 static void dlr_apply(const char *dir, struct gw_dlr *d)
 {
@@ -104,12 +138,19 @@ static void dlr_apply(const char *dir, struct gw_dlr *d)
 	d->rc = spool_load(dir, st, d->id, &m, err, sizeof(err));
 	if (d->rc < 0)
 		return;
-	if (!final && dlr_is_final(m.dlr)) {
-		/* a late intermediate report: history only */
-	} else {
-		free(m.dlr);
-		m.dlr = xstrdup(status);
+	if (strcmp(m.channel, "sms") != 0) {
+		d->rc = -EPROTO; /* an e-mail has no delivery reports */
+	} else if (dlr_is_final(m.dlr)) {
+		d->rc = -EALREADY; /* the outcome is known: nothing rewrites it */
+	} else if (dlr_count(&m) >= d->max) {
+		d->rc = -EMLINK;
 	}
+	if (d->rc < 0) {
+		spool_msg_free(&m);
+		return;
+	}
+	free(m.dlr);
+	m.dlr = xstrdup(status);
 	spool_history_add(&m, now_ms(), "dlr %d %s%s%s", d->type, status, d->answer[0] ? ": " : "",
 			  d->answer);
 	d->rc = spool_write(dir, st, &m);
@@ -162,6 +203,15 @@ static void dlr_after_cb(uv_work_t *w, int status)
 			log_warn("%s: sms dlr %d %s not recorded: the message is %s", d->id,
 				 d->type, word, d->state);
 			dlr_reply(d, d->rc == -EAGAIN ? 503 : 200, "not recorded\n");
+		} else if (d->rc == -EPROTO || d->rc == -EALREADY || d->rc == -EMLINK) {
+			static const char *const why[] = {"not an SMS",
+							  "its outcome is recorded already",
+							  "too many reports for it"};
+			const char *reason = why[d->rc == -EPROTO ? 0 : d->rc == -EALREADY ? 1 : 2];
+			log_warn("%s: sms dlr %d %s refused: %s", d->id, d->type, word, reason);
+			char text[96];
+			snprintf(text, sizeof(text), "refused: %s\n", reason);
+			dlr_reply(d, d->rc == -EMLINK ? 429 : 409, text);
 		} else {
 			log_err("%s: sms dlr %d %s not recorded: %s", d->id, d->type, word,
 				strerror(-d->rc));
@@ -237,7 +287,7 @@ void gw_dlr_retry(struct gw *g)
 
 static void handle_dlr(struct gw *g, struct http_req *req)
 {
-	char id[32], type[16], answer[400];
+	char id[32], type[16], answer[400], sig[64];
 	struct gw_dlr *d;
 	char *end;
 	long t;
@@ -245,6 +295,23 @@ static void handle_dlr(struct gw *g, struct http_req *req)
 	if (!http_req_query_param(req, "id", id, sizeof(id)) || !id_valid(id) ||
 	    !http_req_query_param(req, "type", type, sizeof(type))) {
 		http_respond(req, 400, "text/plain", "need id=ID&type=N\n", 18);
+		return;
+	}
+	/* only the URL this gateway handed out for this very message */
+	if (!dlr_sig_ok(g, id, http_req_query_param(req, "sig", sig, sizeof(sig)))) {
+		log_warn("%s: sms dlr refused: no or a wrong signature", id);
+		http_respond(req, 403, "text/plain", "refused: not this message's report URL\n",
+			     40);
+		return;
+	}
+	int64_t now = now_ms();
+	if (now - g->dlr_window_ms >= 1000) {
+		g->dlr_window_ms = now;
+		g->dlr_in_window = 0;
+	}
+	if (++g->dlr_in_window > g->c.dlr_rate) {
+		http_respond_header(req, "Retry-After", "1");
+		http_respond(req, 429, "text/plain", "too many reports: retry\n", 24);
 		return;
 	}
 	t = strtol(type, &end, 10);
@@ -255,6 +322,7 @@ static void handle_dlr(struct gw *g, struct http_req *req)
 	d = xcalloc(1, sizeof(*d));
 	d->req = req;
 	d->type = (int)t;
+	d->max = g->c.dlr_max_per_msg;
 	memcpy(d->id, id, ID_LEN + 1); /* id_valid: exactly ID_LEN characters */
 	/* the SMSC's own words, cut short (whole characters are not needed: history cleans) */
 	if (http_req_query_param(req, "answer", answer, sizeof(answer))) {

@@ -40,6 +40,7 @@ struct sms {
 	uv_loop_t *loop;
 	const struct gw_conf *c;
 	char *dlr_base;
+	sms_sign_fn sign;
 	CURLM *multi;
 	uv_timer_t timer;
 	int inflight, open_handles, freeing;
@@ -380,16 +381,26 @@ int sms_inflight(const struct sms *s)
 	return s->inflight;
 }
 
-/* dlr_url_for - the delivery-report URL for message id ("" if none) */
+void sms_set_sign(struct sms *s, sms_sign_fn fn)
+{
+	s->sign = fn;
+}
+
+/* dlr_url_for - the delivery-report URL for message id ("" if none): its
+ * id, and right after it the signature that makes it this message's */
 static char *dlr_url_for(const struct sms *s, const char *id)
 {
 	const char *at = strstr(s->dlr_base, "{{id}}");
+	char sig[64] = "";
 
 	if (!*s->dlr_base)
 		return xstrdup("");
 	if (!at)
 		return xstrdup(s->dlr_base);
-	return xasprintf("%.*s%s%s", (int)(at - s->dlr_base), s->dlr_base, id, at + 6);
+	if (s->sign && s->sign(s->data, id, sig, sizeof(sig)) < 0)
+		sig[0] = 0;
+	return xasprintf("%.*s%s%s%s%s", (int)(at - s->dlr_base), s->dlr_base, id,
+			 *sig ? "&sig=" : "", sig, at + 6);
 }
 
 void sms_submit(struct sms *s, struct gw_item *it)

@@ -26,6 +26,10 @@ typedef void (*sms_done_fn)(void *data, struct gw_item *it);
 /* sms_new - a client for gc's gateway.sms settings; dlr_base "" = no delivery reports */
 struct sms *sms_new(uv_loop_t *loop, const struct gw_conf *gc, const char *dlr_base,
 		    sms_done_fn done, void *data);
+/* sms_sign_fn - the signature a message's report URL carries (into out) */
+typedef int (*sms_sign_fn)(void *data, const char *id, char *out, size_t n);
+/* sms_set_sign - report URLs signed by fn (with sms_new's data) */
+void sms_set_sign(struct sms *s, sms_sign_fn fn);
 /* sms_room - how many more requests may start now */
 int sms_room(const struct sms *s);
 /* sms_inflight - requests running */

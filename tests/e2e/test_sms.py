@@ -7,6 +7,7 @@ Kannel cannot be made to answer what a test needs (503, a slow provider, a
 POST/JSON provider), a small real HTTP/1.1 server in this process answers
 over a real socket.
 """
+import hashlib
 import http.server
 import json
 import os
@@ -213,7 +214,8 @@ class HttpPeer:
 def sms_gateway(ctx, url, listen=True, **sms):
     """A regflow-gw delivering SMS to url; sms: extra gateway.sms settings."""
     spool = Spool(os.path.join(ctx.tmp, "spool"))
-    s = {"url": url, "username": Kannel.USER, "password": Kannel.PASSWORD, "timeout": "3s"}
+    s = {"url": url, "username": Kannel.USER, "password": Kannel.PASSWORD, "timeout": "3s",
+         "dlr_key_file": os.path.join(ctx.tmp, "dlr.key")}
     s.update(sms)
     gw = {"sms": s, "retry": {"min": "200ms", "max": "1s", "lifetime": "5d"},
           "sink": {"dir": os.path.join(ctx.tmp, "sink")}, "scan_interval": "300ms"}
@@ -223,6 +225,15 @@ def sms_gateway(ctx, url, listen=True, **sms):
     d = Daemon(ctx, "regflow-gw", conf=conf, ready_log=r"started:")
     d.listen = gw.get("listen")
     return spool, d
+
+
+def dlr_sig(ctx, mid, kid="k1"):
+    """The signature the gateway gives message mid's report URL (from its key file)."""
+    with open(os.path.join(ctx.tmp, "dlr.key")) as f:
+        keys = dict((ln.split()[0], bytes.fromhex(ln.split()[1])) for ln in f
+                    if ln.strip() and not ln.startswith("#"))
+    mac = hashlib.blake2b(mid.encode(), key=keys[kid], digest_size=32).hexdigest()
+    return "%s.%s" % (kid, mac[:32])
 
 
 def http_get(url, timeout=5):
@@ -309,7 +320,9 @@ def test_503_retried_then_accepted(ctx):
     assert q["username"] == Kannel.USER and q["password"] == Kannel.PASSWORD
     assert q["to"] == "13800138003" and q["text"] == CODE_TEXT
     assert q["charset"] == "UTF-8" and q["coding"] == "2" and q["dlr-mask"] == "27"
-    assert q["dlr-url"] == "http://%s/dlr?id=%s&type=%%d&answer=%%A" % (gw.listen, mid), q["dlr-url"]
+    assert re.fullmatch(r"http://%s/dlr\?id=%s&sig=k1\.[0-9a-f]{32}&type=%%d&answer=%%A"
+                        % (re.escape(gw.listen), mid), q["dlr-url"]), q["dlr-url"]
+    assert q["dlr-url"].split("sig=")[1].split("&")[0] == dlr_sig(ctx, mid)
 
 
 def test_4xx_failed_429_deferred(ctx):
@@ -392,16 +405,23 @@ def test_dlr_endpoint_metrics_health(ctx):
     spool.wait_state(a, "sent")
     spool.wait_state(b, "failed")
     base = "http://" + gw.listen
-    # the provider's callbacks, as Kannel makes them
-    assert http_get(base + "/dlr?id=%s&type=8&answer=ACK%%2F" % a)[0] == 200
-    assert http_get(base + "/dlr?id=%s&type=2&answer=%s" % (
-        a, urllib.parse.quote("手机关机")))[0] == 200
-    assert http_get(base + "/dlr?id=%s&type=8" % a)[0] == 200  # late: history only
+    # the provider's callbacks, as Kannel makes them: to the URL the gateway gave
+    url = [q["dlr-url"] for _, _, q, _, _ in peer.requests if q["to"] == "13800138010"][0]
+    sig = url.split("sig=")[1].split("&")[0]
+    assert sig == dlr_sig(ctx, a)
+    assert http_get(base + "/dlr?id=%s&sig=%s&type=8&answer=ACK%%2F" % (a, sig))[0] == 200
+    assert http_get(base + "/dlr?id=%s&sig=%s&type=2&answer=%s" % (
+        a, sig, urllib.parse.quote("手机关机")))[0] == 200
+    # after the final report nothing more is taken, not even a late one
+    st, text = http_get(base + "/dlr?id=%s&sig=%s&type=8" % (a, sig))
+    assert st == 409 and "outcome is recorded already" in text, (st, text)
+    assert http_get(base + "/dlr?id=%s&sig=%s&type=1" % (a, sig))[0] == 409
     env, _ = spool.read(a, "sent")
     assert env["dlr"] == "failed", env
     h = read_history(spool, a)
     assert any(x.endswith("dlr 2 failed: 手机关机") for x in h), h
-    assert http_get(base + "/dlr?id=0000000000000&type=1")[0] == 404
+    assert http_get(base + "/dlr?id=0000000000000&sig=%s&type=1"
+                    % dlr_sig(ctx, "0000000000000"))[0] == 404
     assert http_get(base + "/dlr?id=nonsense&type=1")[0] == 400
     assert http_get(base + "/dlr?type=1")[0] == 400
     assert http_get(base + "/nope")[0] == 404
@@ -414,3 +434,38 @@ def test_dlr_endpoint_metrics_health(ctx):
     assert 'regflow_gateway_outcomes_total{channel="sms",outcome="sent"} 1' in text, text
     assert 'regflow_gateway_dlr_total{status="failed"} 1' in text, text
     assert 'regflow_sms_dlr_messages{dlr="failed"} 1' in text, text
+
+
+def test_forged_delivery_reports_refused(ctx):
+    """The attacks of the issue: reports without the message's signature,
+    with another message's, for an e-mail, a flood, and reports past the
+    per-message cap; the history keeps how the message began."""
+    peer = HttpPeer(ctx, lambda i, m, q, b: (202, "ok"))
+    spool, gw = sms_gateway(ctx, peer.url, dlr_max_per_message=5)
+    gw.start()
+    a = spool.put("13800138020", "a", channel="sms")
+    b = spool.put("13800138021", "b", channel="sms")
+    mail = spool.put("x@example.com", "m", channel="email")
+    spool.wait_state(a, "sent")
+    spool.wait_state(b, "sent")
+    base = "http://" + gw.listen
+    before = read_history(spool, a)
+    for forged in ("", "&sig=", "&sig=k1.00000000000000000000000000000000",
+                   "&sig=" + dlr_sig(ctx, b), "&sig=k9." + dlr_sig(ctx, a)[3:]):
+        st, text = http_get(base + "/dlr?id=%s%s&type=2" % (a, forged))
+        assert st == 403 and "not this message's report URL" in text, (forged, st, text)
+    # a flood of forged reports rewrites nothing
+    for i in range(300):
+        assert http_get(base + "/dlr?id=%s&sig=k1.%032x&type=2" % (a, i))[0] == 403
+    assert read_history(spool, a) == before
+    assert spool.read(a, "sent")[0].get("dlr", "") == ""
+    # an e-mail has no reports, even with a right signature
+    st, text = http_get(base + "/dlr?id=%s&sig=%s&type=1" % (mail, dlr_sig(ctx, mail)))
+    assert st in (404, 409), (st, text)
+    # intermediate reports: at most dlr_max_per_message, then 429
+    sig = dlr_sig(ctx, a)
+    codes = [http_get(base + "/dlr?id=%s&sig=%s&type=8" % (a, sig))[0] for _ in range(8)]
+    assert codes == [200] * 5 + [429] * 3, codes
+    h = read_history(spool, a)
+    assert h[0] == before[0], (h, before)  # the first line stays
+    gw.wait_log(a + r": sms dlr 2 failed refused|%s: sms dlr refused" % a)
