@@ -51,10 +51,10 @@ INC_storectl := -Icommon -Istore -Istorectl
 INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl -Istorectl
 
 # pkg-config packages (and plain libraries) per program
-PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic check
+PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic opendkim check
 PKGS_D    := libuv tokyocabinet libconfig jansson libsodium libmagic openssl
 LIBS_D    := -lhttp_parser -lpthread -lm
-PKGS_GW   := libuv libcurl libesmtp-1.0 openssl libconfig jansson libsodium
+PKGS_GW   := libuv libcurl libesmtp-1.0 openssl libconfig jansson libsodium opendkim
 LIBS_GW   := -lhttp_parser -lpthread
 PKGS_CTL  := libcurl libconfig jansson libsodium
 LIBS_CTL  :=

@@ -274,6 +274,8 @@ static void read_item(struct conf *c, const struct conf_item *it, char *dst)
 		v = conf_int(c, it->path, strtoll(it->def, NULL, 10));
 		*(int *)(dst + it->off) = v < INT_MIN ? INT_MIN : v > INT_MAX ? INT_MAX : (int)v;
 		break;
+	case CONF_OWN:
+		return;
 	}
 	if ((it->min || it->max) && (v < it->min || v > it->max) && !c->err[0]) {
 		if (it->type == CONF_DUR) {
@@ -367,7 +369,7 @@ static void check_tree(struct conf *c, config_setting_t *s, const char *prefix,
 		snprintf(first, sizeof(first), "%.*s", (int)strcspn(top, "."), top);
 		if (!in_list(own, first) && !in_list(shared_sections, first))
 			continue; /* another program's */
-		if (config_setting_type(m) == CONFIG_TYPE_GROUP) {
+		if (config_setting_type(m) == CONFIG_TYPE_GROUP && !known(items, path)) {
 			check_tree(c, m, path, items, own);
 		} else if (!known(items, path)) {
 			const char *near = nearest(items, path);

@@ -48,11 +48,12 @@ int64_t conf_duration(struct conf *c, const char *path, const char *def);
  * a bad value is refused with its name ("file:line: path: reason").
  */
 enum conf_type {
-	CONF_STR,  /* const char * */
-	CONF_INT,  /* long long, within [min, max] unless both are 0 */
-	CONF_BOOL, /* int, 0 or 1 */
-	CONF_DUR,  /* int64_t milliseconds from "30s", "1d"...; range in ms */
-	CONF_INT32 /* int, within [min, max] */
+	CONF_STR,   /* const char * */
+	CONF_INT,   /* long long, within [min, max] unless both are 0 */
+	CONF_BOOL,  /* int, 0 or 1 */
+	CONF_DUR,   /* int64_t milliseconds from "30s", "1d"...; range in ms */
+	CONF_INT32, /* int, within [min, max] */
+	CONF_OWN    /* a group or list the program reads itself: only known here */
 };
 
 struct conf_item {

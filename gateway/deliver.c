@@ -67,12 +67,34 @@ static void sms_send(const struct gw_conf *c, struct gw_item *it)
 		decide(it, GW_SENT, 1, "sink %s", where);
 }
 
-/* email_to_sink - no relay configured: the message as an .eml file */
-static void email_to_sink(const struct gw_conf *c, struct gw_item *it, int64_t now)
+/* signed_mail - the message's text, DKIM-signed when a key signs its From
+ * domain; NULL (why in err) if signing failed: it is not sent unsigned */
+static char *signed_mail(const struct gw_batch *b, struct gw_item *it, int64_t now, size_t *len,
+			 char *err, size_t n)
 {
-	char where[PATH_MAX];
+	size_t raw_len;
+	char *raw = mime_build(&it->m, b->conf->from, now, &raw_len);
+	if (!dkim_signer_count(b->dkim)) {
+		*len = raw_len;
+		return raw;
+	}
+	char *text = dkim_sign_text(b->dkim, b->conf->from, raw, raw_len, len, err, n);
+	sodium_memzero(raw, raw_len); /* it held the secret */
+	free(raw);
+	return text;
+}
+
+/* email_to_sink - no relay configured: the message as an .eml file */
+static void email_to_sink(const struct gw_batch *b, struct gw_item *it, int64_t now)
+{
+	const struct gw_conf *c = b->conf;
+	char where[PATH_MAX], err[256];
 	size_t len;
-	char *text = mime_build(&it->m, c->from, now, &len);
+	char *text = signed_mail(b, it, now, &len, err, sizeof(err));
+	if (!text) {
+		decide(it, GW_DEFER, 1, "%s", err);
+		return;
+	}
 	int rc = sink_eml(c->sink_dir, it->m.id, text, len, where, sizeof(where));
 
 	sodium_memzero(text, len);
@@ -104,7 +126,12 @@ static void relay_batch(struct gw_batch *b, int64_t now)
 		struct gw_item *it = &b->items[i];
 		if (it->decided || strcmp(it->m.channel, "email") != 0)
 			continue;
-		texts[nri] = mime_build(&it->m, c->from, now, &lens[nri]);
+		char err[256];
+		texts[nri] = signed_mail(b, it, now, &lens[nri], err, sizeof(err));
+		if (!texts[nri]) {
+			decide(it, GW_DEFER, 1, "%s", err);
+			continue;
+		}
 		ri[nri].to = it->m.to;
 		ri[nri].text = texts[nri];
 		idx[nri++] = i;
@@ -233,7 +260,7 @@ void deliver_batch(struct gw_batch *b)
 		} else if (!mime_addr_valid(m->to)) {
 			decide(it, GW_FAIL, 0, "bad recipient address");
 		} else if (!*c->relay) {
-			email_to_sink(c, it, now);
+			email_to_sink(b, it, now);
 		} else if (b->relay_paused) {
 			decide(it, GW_DEFER, 0, "not tried: relay paused after: %s",
 			       b->relay_error[0] ? b->relay_error : "a failure");

@@ -300,6 +300,7 @@ static void queue_batch(struct gw *g, struct gw_batch *b)
 	b->report = g->report;
 	b->conf = &g->c;
 	b->tls = g->smtp_tls;
+	b->dkim = g->dkim;
 	b->relay_until = g->relay_until;
 	b->relay_paused = g->relay_until > now_ms();
 	snprintf(b->relay_error, sizeof(b->relay_error), "%s", g->relay_error);
@@ -373,6 +374,19 @@ static void sms_done_cb(void *data, struct gw_item *it)
 	q_push(&g->doneq, &g->ndoneq, &g->capdoneq, it);
 	flush_record(g);
 	dispatch(g); /* no-op when called from inside dispatch */
+}
+
+/* dkim_open - the signing keys of gateway.dkim, read now */
+static int dkim_open(struct gw *g)
+{
+	char err[512];
+	if (dkim_signer_open(g->c.dkim_keys, g->c.ndkim, &g->dkim, err, sizeof(err)) < 0) {
+		log_err("gateway.dkim: %s", err);
+		return -EINVAL;
+	}
+	if (g->c.ndkim)
+		log_info("DKIM: %d signing domain(s)", g->c.ndkim);
+	return 0;
 }
 
 /* sign_dlr - the signature of a message's report URL */
@@ -646,6 +660,8 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 			return rc;
 		}
 	}
+	if ((rc = dkim_open(g)) < 0)
+		return rc;
 	if (*c->listen && (rc = gw_listen_start(g)) < 0)
 		return rc;
 	if ((rc = report_open(loop, c, &g->report)) < 0)
@@ -717,5 +733,6 @@ void gw_free(struct gw *g)
 	g->def = NULL;
 	relay_tls_free(g->smtp_tls); /* every worker has finished */
 	codekey_free(g->dlr_keys);
+	dkim_signer_free(g->dkim);
 	g->smtp_tls = NULL;
 }

@@ -15,6 +15,7 @@
 
 #include "codekey.h"
 #include "conf.h"
+#include "dkim.h"
 #include "relay.h"
 #include "spool.h"
 
@@ -37,8 +38,11 @@ struct gw_conf {
 	const char *sms_content_type; /* POST: its type; "json" in it = JSON escaping */
 	const char *sms_dlr_url;      /* "" = http://<listen>/dlr?id={{id}}&type=%d&answer=%A */
 	const char *dlr_key_file;     /* the key a report's URL is signed with */
-	int dlr_max_per_msg;	      /* reports recorded for one message, at most */
-	int dlr_rate;		      /* reports a second taken, at most (more: 429) */
+	const char *dkim_domain, *dkim_selector, *dkim_key_file; /* "" = no signing */
+	struct dkim_key_conf dkim_keys[32]; /* that one, then gateway.dkim.keys */
+	int ndkim;
+	int dlr_max_per_msg; /* reports recorded for one message, at most */
+	int dlr_rate;	     /* reports a second taken, at most (more: 429) */
 	int sms_dlr_mask, sms_max_inflight;
 	int64_t sms_timeout_ms;
 	const char *listen;	/* DLR callbacks, /metrics, /health; "" = none */
@@ -72,12 +76,13 @@ struct gw_batch {
 	const struct gw_conf *conf;
 	struct gw_item *items;
 	size_t n;
-	struct relay_tls *tls; /* in: the shared TLS context (NULL: no STARTTLS) */
-	int relay_paused;      /* in: relay backing off, defer e-mail untried */
-	int64_t relay_until;   /* in: when the relay is tried again */
-	int record_only;       /* in: every item decided already (SMS over HTTP) */
-	int relay_used;	       /* out: a session was attempted */
-	int relay_down;	       /* out: the relay could not be spoken to */
+	struct relay_tls *tls;		/* in: the shared TLS context (NULL: no STARTTLS) */
+	const struct dkim_signer *dkim; /* in: DKIM keys (NULL: none) */
+	int relay_paused;		/* in: relay backing off, defer e-mail untried */
+	int64_t relay_until;		/* in: when the relay is tried again */
+	int record_only;		/* in: every item decided already (SMS over HTTP) */
+	int relay_used;			/* out: a session was attempted */
+	int relay_down;			/* out: the relay could not be spoken to */
 	char relay_error[256];
 };
 
@@ -133,6 +138,7 @@ struct gw {
 	int64_t last_purge_ms;
 	int inflight;
 	struct relay_tls *smtp_tls; /* made at start when STARTTLS may be used */
+	struct dkim_signer *dkim;   /* gateway.dkim: the keys mail is signed with */
 	struct report *report;	    /* outcomes to the engine, or NULL */
 	int relay_failures;
 	int64_t relay_until;

@@ -48,6 +48,10 @@ static const struct conf_item table[] = {
 	{"gateway.sms.dlr_url", CONF_STR, "", 0, 0, S(sms_dlr_url)},
 	{"gateway.sms.dlr_mask", CONF_INT32, "27", 0, 31, S(sms_dlr_mask)},
 	{"gateway.sms.dlr_key_file", CONF_STR, "var/dlr.key", 0, 0, S(dlr_key_file)},
+	{"gateway.dkim.domain", CONF_STR, "", 0, 0, S(dkim_domain)},
+	{"gateway.dkim.selector", CONF_STR, "", 0, 0, S(dkim_selector)},
+	{"gateway.dkim.key_file", CONF_STR, "", 0, 0, S(dkim_key_file)},
+	{"gateway.dkim.keys", CONF_OWN, "", 0, 0, 0},
 	{"gateway.sms.dlr_max_per_message", CONF_INT32, "10", 1, 1000, S(dlr_max_per_msg)},
 	{"gateway.sms.dlr_rate", CONF_INT32, "500", 1, 1000000, S(dlr_rate)},
 	{"gateway.sms.max_inflight", CONF_INT32, "16", 1, 1024, S(sms_max_inflight)},
@@ -141,6 +145,32 @@ static void check(struct gw_conf *gc, struct conf *c)
 		sms_conf_check(gc, c);
 }
 
+/* dkim_keys - gateway.dkim.domain/selector/key_file, then each of the list
+ * gateway.dkim.keys = ( { domain; selector; key_file; }, ... ) */
+static void dkim_keys(struct gw_conf *gc, struct conf *c)
+{
+	if (*gc->dkim_domain || *gc->dkim_selector || *gc->dkim_key_file)
+		gc->dkim_keys[gc->ndkim++] = (struct dkim_key_conf){
+			gc->dkim_domain, gc->dkim_selector, gc->dkim_key_file};
+	config_setting_t *l = config_lookup(&c->cfg, "gateway.dkim.keys");
+	if (l && config_setting_type(l) != CONFIG_TYPE_LIST) {
+		snprintf(c->err, sizeof(c->err), "gateway.dkim.keys: a list ( { domain = ...; } )");
+		return;
+	}
+	for (int i = 0; l && i < config_setting_length(l); i++) {
+		config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		struct dkim_key_conf k = {NULL, NULL, NULL};
+		if (gc->ndkim == 32) {
+			snprintf(c->err, sizeof(c->err), "gateway.dkim.keys: at most 32 domains");
+			return;
+		}
+		config_setting_lookup_string(e, "domain", &k.domain);
+		config_setting_lookup_string(e, "selector", &k.selector);
+		config_setting_lookup_string(e, "key_file", &k.key_file);
+		gc->dkim_keys[gc->ndkim++] = k;
+	}
+}
+
 int gw_conf_load(struct gw_conf *gc, struct conf *c)
 {
 	static const char *const own[] = {"gateway", NULL};
@@ -151,5 +181,6 @@ int gw_conf_load(struct gw_conf *gc, struct conf *c)
 		gc->sms_query =
 			*gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY;
 	check(gc, c);
+	dkim_keys(gc, c);
 	return conf_error(c) ? -EINVAL : 0;
 }

@@ -166,8 +166,10 @@ char *mime_build(const struct spool_msg *m, const char *from_addr, int64_t date_
 		domain = host;
 	}
 	rfc5322_date(date_ms, date, sizeof(date));
+	/* folded before the address when the line would pass 78 characters */
 	if (name)
-		fprintf(f, "From: %s <%s>\r\n", name, from_addr);
+		fprintf(f, "From: %s%s<%s>\r\n", name,
+			strlen(name) + strlen(from_addr) + 9 > 78 ? "\r\n " : " ", from_addr);
 	else
 		fprintf(f, "From: %s\r\n", from_addr);
 	fprintf(f,
@@ -175,6 +177,7 @@ char *mime_build(const struct spool_msg *m, const char *from_addr, int64_t date_
 		"Subject: %s\r\n"
 		"Date: %s\r\n"
 		"Message-ID: <%s@%s>\r\n"
+		"Auto-Submitted: auto-generated\r\n"
 		"MIME-Version: 1.0\r\n"
 		"Content-Type: text/plain; charset=UTF-8\r\n"
 		"Content-Transfer-Encoding: base64\r\n"

@@ -9,9 +9,10 @@
 set -eu
 BUILD="build-essential pkg-config
 libuv1-dev libcurl4-openssl-dev libesmtp-dev libtokyocabinet-dev libconfig-dev
-libhttp-parser-dev libjansson-dev libsodium-dev libmagic-dev libssl-dev openssl"
+libhttp-parser-dev libjansson-dev libsodium-dev libmagic-dev libssl-dev openssl libopendkim-dev"
 TEST="check cppcheck clang-format clang-tidy postfix sasl2-bin libsasl2-modules
-kannel kannel-extras faketime curl python3 procps tokyocabinet-bin strace"
+kannel kannel-extras faketime curl python3 procps tokyocabinet-bin strace
+python3-dkim opendkim-tools"
 BENCH="wrk redis-server redis-tools nghttp2-client apache2-utils"
 FUZZ="clang libclang-rt-14-dev"
 case "${1:-test}" in

@@ -76,12 +76,16 @@ def wait_until(pred, timeout=10.0, interval=0.05, what=None):
 
 
 def libconfig(d, indent=0):
-    """Render a dict as libconfig text (nested dicts are groups)."""
+    """Render a dict as libconfig text (nested dicts are groups, a list of
+    dicts a list of groups)."""
     pad = "  " * indent
     out = []
     for k, v in d.items():
         if isinstance(v, dict):
             out.append("%s%s = {\n%s%s};" % (pad, k, libconfig(v, indent + 1), pad))
+        elif isinstance(v, list):
+            groups = ", ".join("{ %s }" % libconfig(g).replace("\n", " ") for g in v)
+            out.append("%s%s = ( %s );" % (pad, k, groups))
         elif isinstance(v, bool):
             out.append("%s%s = %s;" % (pad, k, "true" if v else "false"))
         elif isinstance(v, int):

@@ -1,0 +1,128 @@
+"""DKIM: mail signed by the gateway (libopendkim), relaxed/relaxed, with
+rsa-sha256 or ed25519-sha256 by the key's type, the key chosen by the From
+domain; verified offline with Debian's python3-dkim against the local
+public key (no DNS); a tampered mail fails; a configured key that is
+missing is a start-up error, never unsigned mail; headers within 78
+characters and Auto-Submitted set."""
+import base64
+import os
+import re
+import shutil
+import subprocess
+
+from harness import Skip, run_tool, wait_until
+from test_gateway import gateway
+
+VERIFY = r'''
+import sys, dkim
+txt = dict(a.split("=", 1) for a in sys.argv[1:])
+def dns(name, timeout=5):
+    return txt.get(name.decode().rstrip("."), "").encode() or None
+ok = dkim.verify(sys.stdin.buffer.read(), dnsfunc=dns)
+print("pass" if ok else "fail")
+'''
+
+
+def need_tools():
+    if not shutil.which("openssl"):
+        raise Skip("openssl not installed")
+    if subprocess.run(["/usr/bin/python3", "-c", "import dkim, nacl"],
+                      capture_output=True).returncode != 0:
+        raise Skip("python3-dkim (and python3-nacl) not installed (make deps)")
+
+
+def keypair(ctx, name, kind):
+    """A private key file and its DNS TXT record value (v=DKIM1; k=...; p=...)."""
+    key = os.path.join(ctx.tmp, name + ".pem")
+    if kind == "rsa":
+        subprocess.run(["openssl", "genrsa", "-out", key, "2048"], check=True,
+                       capture_output=True)
+        der = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        p = base64.b64encode(der).decode()
+    else:
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key],
+                       check=True, capture_output=True)
+        der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        p = base64.b64encode(der[-32:]).decode()  # RFC 8463: the raw 32-byte key
+    os.chmod(key, 0o600)
+    return key, "v=DKIM1; k=%s; p=%s" % ("rsa" if kind == "rsa" else "ed25519", p)
+
+
+def verify(eml, records):
+    r = subprocess.run(["/usr/bin/python3", "-c", VERIFY] +
+                       ["%s=%s" % kv for kv in records.items()],
+                       input=eml, capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode().strip()
+
+
+def sent_eml(ctx, spool, mid):
+    spool.wait_state(mid, "sent", 15)
+    with open(os.path.join(ctx.tmp, "sink", mid + ".eml"), "rb") as f:
+        return f.read()
+
+
+def test_mail_signed_and_verified(ctx):
+    need_tools()
+    rsa, rsa_txt = keypair(ctx, "rsa", "rsa")
+    ed, ed_txt = keypair(ctx, "ed", "ed25519")
+    # one domain by the single settings, another in the list: the From domain picks
+    spool, gw = gateway(ctx, smtp_from="noreply@mail.regflow.test",
+                        dkim={"domain": "mail.regflow.test", "selector": "s2026",
+                              "key_file": rsa,
+                              "keys": [{"domain": "yz.regflow.test", "selector": "ed1",
+                                        "key_file": ed}]})
+    gw.start()
+    name = "中国高等教育学生信息网（学信网）研究生招生信息网服务中心"  # a long display name
+    mid = spool.put("li.lei@example.com", "您好，请点击链接激活。\n", subject="学信网帐号激活邮件",
+                    from_name=name)
+    eml = sent_eml(ctx, spool, mid)
+    head = eml.split(b"\r\n\r\n", 1)[0]
+    assert head.startswith(b"DKIM-Signature: "), head[:200]
+    sig = re.match(rb"DKIM-Signature: (.*?)\r\n(?=\S)", head, re.S).group(1)
+    tags = dict((k.strip(), re.sub(rb"\s+", b"", v)) for k, _, v in
+                (t.partition(b"=") for t in sig.split(b";") if t.strip()))
+    assert tags[b"a"] == b"rsa-sha256" and tags[b"c"] == b"relaxed/relaxed", tags
+    assert tags[b"d"] == b"mail.regflow.test" and tags[b"s"] == b"s2026", tags
+    signed = tags[b"h"].lower().split(b":")
+    for h in (b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
+              b"content-type", b"content-transfer-encoding", b"auto-submitted"):
+        assert h in signed, (h, signed)
+    assert b"\r\nAuto-Submitted: auto-generated\r\n" in head
+    assert all(len(line) <= 78 for line in head.split(b"\r\n")), \
+        [line for line in head.split(b"\r\n") if len(line) > 78]
+    records = {"s2026._domainkey.mail.regflow.test": rsa_txt,
+               "ed1._domainkey.yz.regflow.test": ed_txt}
+    assert verify(eml, records) == "pass"
+    # a changed byte of the body: the signature no longer holds
+    body_at = eml.index(b"\r\n\r\n") + 4
+    tampered = eml[:body_at] + (b"X" if eml[body_at:body_at + 1] != b"X" else b"Y") + \
+        eml[body_at + 1:]
+    assert verify(tampered, records) == "fail"
+    gw.stop()
+    # the other domain's From: its own key, ed25519
+    spool2, gw2 = gateway(ctx, smtp_from="noreply@yz.regflow.test",
+                          dkim={"domain": "mail.regflow.test",
+                                                "selector": "s2026", "key_file": rsa,
+                                                "keys": [{"domain": "yz.regflow.test",
+                                                          "selector": "ed1", "key_file": ed}]})
+    gw2.start()
+    mid2 = spool2.put("han.meimei@example.com", "hello\n", subject="s")
+    eml2 = sent_eml(ctx, spool2, mid2)
+    assert b"a=ed25519-sha256" in eml2 and b"d=yz.regflow.test" in eml2, eml2[:300]
+    assert verify(eml2, records) == "pass"
+
+
+def test_missing_or_bad_key_refused_at_start(ctx):
+    need_tools()
+    for key, want in ((os.path.join(ctx.tmp, "none.pem"), "none.pem"),
+                      (__file__, "not a PEM RSA or Ed25519 private key")):
+        spool, gw = gateway(ctx, dkim={"domain": "regflow.test", "selector": "s",
+                                       "key_file": key})
+        r = run_tool(ctx, "regflow-gw", conf_file=gw.conf_file, timeout=15)
+        assert r.returncode != 0 and "gateway.dkim" in r.stderr and want in r.stderr, r.stderr
+    spool, gw = gateway(ctx, dkim={"domain": "regflow.test", "key_file": "x"})
+    r = run_tool(ctx, "regflow-gw", conf_file=gw.conf_file, timeout=15)
+    assert r.returncode != 0 and "needs a domain, a selector and a key_file" in r.stderr, r.stderr
