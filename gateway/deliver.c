@@ -133,6 +133,7 @@ static void relay_batch(struct gw_batch *b, int64_t now)
 			continue;
 		}
 		ri[nri].to = it->m.to;
+		ri[nri].return_path = gw_verp(c, b->keys, it->m.id);
 		ri[nri].text = texts[nri];
 		idx[nri++] = i;
 	}
@@ -152,6 +153,7 @@ static void relay_batch(struct gw_batch *b, int64_t now)
 			decide(it, GW_DEFER, 1, "%s", ri[k].reply);
 		sodium_memzero(texts[k], lens[k]);
 		free(texts[k]);
+		free((char *)ri[k].return_path);
 	}
 	free(ri);
 	free(idx);

@@ -29,10 +29,17 @@ struct dkim_signer {
 };
 
 /* the headers signed (those a receiver shows, and the MIME ones) */
-static const char *const signed_headers[] = {
-	"from",	      "to",	      "subject",		   "date",	     "message-id",
-	"reply-to",   "mime-version", "content-type",	   "content-transfer-encoding",
-	"auto-submitted", NULL};
+static const char *const signed_headers[] = {"from",
+					     "to",
+					     "subject",
+					     "date",
+					     "message-id",
+					     "reply-to",
+					     "mime-version",
+					     "content-type",
+					     "content-transfer-encoding",
+					     "auto-submitted",
+					     NULL};
 
 /* read_key - the PEM file, its algorithm from its type (RSA or Ed25519) */
 static int read_key(const char *path, struct dkim_key *k, char *err, size_t n)
@@ -80,7 +87,8 @@ int dkim_signer_open(const struct dkim_key_conf *keys, int n, struct dkim_signer
 		struct dkim_key *k = &s->keys[s->n];
 		if (!keys[i].domain || !*keys[i].domain || !keys[i].selector ||
 		    !*keys[i].selector || !keys[i].key_file || !*keys[i].key_file) {
-			snprintf(err, errlen, "a DKIM key needs a domain, a selector and a key_file");
+			snprintf(err, errlen,
+				 "a DKIM key needs a domain, a selector and a key_file");
 			goto fail;
 		}
 		if (read_key(keys[i].key_file, k, err, errlen) < 0)
@@ -96,8 +104,8 @@ int dkim_signer_open(const struct dkim_key_conf *keys, int n, struct dkim_signer
 			goto fail;
 		}
 		/* the option takes the array itself (its size: that of a char **) */
-		if (dkim_options(s->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS,
-				 (void *)signed_headers, sizeof(char **)) != DKIM_STAT_OK) {
+		if (dkim_options(s->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, (void *)signed_headers,
+				 sizeof(char **)) != DKIM_STAT_OK) {
 			snprintf(err, errlen, "libopendkim refused the list of headers to sign");
 			goto fail;
 		}
@@ -153,14 +161,14 @@ char *dkim_sign_text(const struct dkim_signer *s, const char *from_addr, const c
 		*outlen = len;
 		return out;
 	}
-	DKIM *d = dkim_sign(s->lib, (const unsigned char *)"regflow", NULL,
-			    (dkim_sigkey_t)k->pem, (const unsigned char *)k->selector,
-			    (const unsigned char *)k->domain, DKIM_CANON_RELAXED, DKIM_CANON_RELAXED,
-			    k->alg, -1, &st);
+	DKIM *d = dkim_sign(s->lib, (const unsigned char *)"regflow", NULL, (dkim_sigkey_t)k->pem,
+			    (const unsigned char *)k->selector, (const unsigned char *)k->domain,
+			    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, k->alg, -1, &st);
 	if (!d || st != DKIM_STAT_OK)
 		goto fail;
 	if ((st = dkim_chunk(d, (unsigned char *)text, len)) != DKIM_STAT_OK ||
-	    (st = dkim_chunk(d, NULL, 0)) != DKIM_STAT_OK || (st = dkim_eom(d, NULL)) != DKIM_STAT_OK ||
+	    (st = dkim_chunk(d, NULL, 0)) != DKIM_STAT_OK ||
+	    (st = dkim_eom(d, NULL)) != DKIM_STAT_OK ||
 	    (st = dkim_getsighdr_d(d, strlen(DKIM_SIGNHEADER) + 2, &sig, &siglen)) != DKIM_STAT_OK)
 		goto fail;
 	out = xasprintf("%s: %.*s\r\n%.*s", DKIM_SIGNHEADER, (int)siglen, sig, (int)len, text);

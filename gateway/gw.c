@@ -301,6 +301,7 @@ static void queue_batch(struct gw *g, struct gw_batch *b)
 	b->conf = &g->c;
 	b->tls = g->smtp_tls;
 	b->dkim = g->dkim;
+	b->keys = g->keys;
 	b->relay_until = g->relay_until;
 	b->relay_paused = g->relay_until > now_ms();
 	snprintf(b->relay_error, sizeof(b->relay_error), "%s", g->relay_error);
@@ -395,10 +396,10 @@ static int sign_dlr(void *data, const char *id, char *out, size_t n)
 	return gw_dlr_sig(data, NULL, id, out, n);
 }
 
-/* dlr_keys_open - gateway.sms.dlr_key_file, made (0600) when missing */
-static int dlr_keys_open(struct gw *g)
+/* gw_keys_open - gateway.key_file, made (0600) when missing */
+static int gw_keys_open(struct gw *g)
 {
-	const char *path = g->c.dlr_key_file;
+	const char *path = g->c.key_file;
 	char err[512], *dir = xstrdup(path), *slash = strrchr(dir, '/');
 	if (slash) {
 		*slash = 0;
@@ -406,13 +407,13 @@ static int dlr_keys_open(struct gw *g)
 			mkdir_p(dir, 0700);
 	}
 	free(dir);
-	int rc = codekey_load(path, &g->dlr_keys, err, sizeof(err));
+	int rc = codekey_load(path, &g->keys, err, sizeof(err));
 	if (rc == -ENOENT && (rc = codekey_create(path, err, sizeof(err))) == 0) {
-		log_info("created the delivery-report key file %s (0600)", path);
-		rc = codekey_load(path, &g->dlr_keys, err, sizeof(err));
+		log_info("created the gateway key file %s (0600)", path);
+		rc = codekey_load(path, &g->keys, err, sizeof(err));
 	}
 	if (rc < 0)
-		log_err("gateway.sms.dlr_key_file %s", err);
+		log_err("gateway.key_file %s", err);
 	return rc;
 }
 
@@ -660,7 +661,7 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 			return rc;
 		}
 	}
-	if ((rc = dkim_open(g)) < 0)
+	if ((rc = dkim_open(g)) < 0 || (rc = gw_keys_open(g)) < 0)
 		return rc;
 	if (*c->listen && (rc = gw_listen_start(g)) < 0)
 		return rc;
@@ -669,10 +670,6 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 	report_start(g->report);
 	if (*c->sms_url) {
 		char *base = gw_dlr_base(g);
-		if (*base && (rc = dlr_keys_open(g)) < 0) {
-			free(base);
-			return rc;
-		}
 		g->sms = sms_new(loop, &g->c, base, sms_done_cb, g);
 		sms_set_sign(g->sms, sign_dlr);
 		free(base);
@@ -732,7 +729,7 @@ void gw_free(struct gw *g)
 	g->pending = NULL;
 	g->def = NULL;
 	relay_tls_free(g->smtp_tls); /* every worker has finished */
-	codekey_free(g->dlr_keys);
+	codekey_free(g->keys);
 	dkim_signer_free(g->dkim);
 	g->smtp_tls = NULL;
 }

@@ -37,7 +37,9 @@ struct gw_conf {
 	const char *sms_body;	      /* POST: template of the body */
 	const char *sms_content_type; /* POST: its type; "json" in it = JSON escaping */
 	const char *sms_dlr_url;      /* "" = http://<listen>/dlr?id={{id}}&type=%d&answer=%A */
-	const char *dlr_key_file;     /* the key a report's URL is signed with */
+	const char *key_file;	      /* what report URLs and return paths are signed with */
+	int verp;		      /* a return path that names the message (bounce+ID.SIG@) */
+	const char *bounce_domain;    /* its domain ("" = gateway.smtp.from's) */
 	const char *dkim_domain, *dkim_selector, *dkim_key_file; /* "" = no signing */
 	struct dkim_key_conf dkim_keys[32]; /* that one, then gateway.dkim.keys */
 	int ndkim;
@@ -76,13 +78,14 @@ struct gw_batch {
 	const struct gw_conf *conf;
 	struct gw_item *items;
 	size_t n;
-	struct relay_tls *tls;		/* in: the shared TLS context (NULL: no STARTTLS) */
-	const struct dkim_signer *dkim; /* in: DKIM keys (NULL: none) */
-	int relay_paused;		/* in: relay backing off, defer e-mail untried */
-	int64_t relay_until;		/* in: when the relay is tried again */
-	int record_only;		/* in: every item decided already (SMS over HTTP) */
-	int relay_used;			/* out: a session was attempted */
-	int relay_down;			/* out: the relay could not be spoken to */
+	struct relay_tls *tls;		 /* in: the shared TLS context (NULL: no STARTTLS) */
+	const struct dkim_signer *dkim;	 /* in: DKIM keys (NULL: none) */
+	const struct codekey_ring *keys; /* in: what return paths are signed with */
+	int relay_paused;		 /* in: relay backing off, defer e-mail untried */
+	int64_t relay_until;		 /* in: when the relay is tried again */
+	int record_only;		 /* in: every item decided already (SMS over HTTP) */
+	int relay_used;			 /* out: a session was attempted */
+	int relay_down;			 /* out: the relay could not be spoken to */
 	char relay_error[256];
 };
 
@@ -110,9 +113,9 @@ struct gw_dlr;
 struct gw {
 	uv_loop_t *loop;
 	struct gw_conf c;
-	struct sms *sms;	       /* NULL: SMS go to the file sink with the e-mail batches */
-	struct codekey_ring *dlr_keys; /* a delivery report's URL carries id's MAC */
-	int64_t dlr_window_ms;	       /* the second the rate counts in, and its count */
+	struct sms *sms;	   /* NULL: SMS go to the file sink with the e-mail batches */
+	struct codekey_ring *keys; /* gateway.key_file: report URLs and return paths signed */
+	int64_t dlr_window_ms;	   /* the second the rate counts in, and its count */
 	int dlr_in_window;
 	struct http_server *http; /* gateway.listen */
 	struct gw_item **mailq;	  /* claimed, waiting for a worker (e-mail, sink SMS, expired) */
@@ -149,6 +152,11 @@ struct gw {
 
 /* gw_listen_start - the HTTP listener on gateway.listen (listen.c) */
 int gw_listen_start(struct gw *g);
+/* gw_verp - message id's return path, bounce+ID.KID.MAC@domain (NULL: none) */
+char *gw_verp(const struct gw_conf *c, const struct codekey_ring *keys, const char *id);
+/* gw_verp_parse - the message id a return path names, if its signature
+ * holds: 0 (id in id_out), -EINVAL not one of ours, -EACCES forged */
+int gw_verp_parse(const struct codekey_ring *keys, const char *addr, char id_out[ID_LEN + 1]);
 /* gw_dlr_sig - "kid.MAC" of message id's report URL (kid NULL: the current key) */
 int gw_dlr_sig(const struct gw *g, const char *kid, const char *id, char *out, size_t n);
 /* gw_dlr_retry - requeue the delivery reports that waited for a message to leave active/ */

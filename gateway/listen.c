@@ -55,10 +55,10 @@ struct metrics_job {
 int gw_dlr_sig(const struct gw *g, const char *kid, const char *id, char *out, size_t n)
 {
 	char mac[CODEKEY_HASH_HEX + 1];
-	if (!g->dlr_keys ||
-	    codekey_hash(g->dlr_keys, kid ? kid : codekey_current(g->dlr_keys), "", id, mac) < 0)
+	if (!g->keys ||
+	    codekey_hash(g->keys, kid ? kid : codekey_current(g->keys), "", id, mac) < 0)
 		return -ENOKEY;
-	snprintf(out, n, "%s.%.32s", kid ? kid : codekey_current(g->dlr_keys), mac);
+	snprintf(out, n, "%s.%.32s", kid ? kid : codekey_current(g->keys), mac);
 	return 0;
 }
 

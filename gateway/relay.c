@@ -522,7 +522,8 @@ static int add_messages(smtp_session_t ss, struct sess *s, struct batch *b,
 	for (size_t i = 0; i < n; i++) {
 		b->bodies[i] = (struct body){s, items[i].text, strlen(items[i].text), 0};
 		b->msgs[i] = smtp_add_message(ss);
-		if (!b->msgs[i] || !smtp_set_reverse_path(b->msgs[i], s->rc->from) ||
+		const char *rp = items[i].return_path ? items[i].return_path : s->rc->from;
+		if (!b->msgs[i] || !smtp_set_reverse_path(b->msgs[i], rp) ||
 		    !(b->rcpts[i] = smtp_add_recipient(b->msgs[i], items[i].to)) ||
 		    !smtp_set_messagecb(b->msgs[i], on_body, &b->bodies[i]))
 			return -ENOMEM;

@@ -29,10 +29,11 @@ struct relay_conf {
 };
 
 struct relay_item {
-	const char *to;	  /* one recipient */
-	const char *text; /* the message, CRLF line ends, NUL-terminated */
-	int code;	  /* out: 2xx sent, 4xx/5xx the reply that decided, 0 never tried */
-	char reply[256];  /* out: the server's reply or the local error */
+	const char *to;		 /* one recipient */
+	const char *return_path; /* MAIL FROM (VERP: names the message); NULL: the relay's from */
+	const char *text;	 /* the message, CRLF line ends, NUL-terminated */
+	int code;		 /* out: 2xx sent, 4xx/5xx the reply that decided, 0 never tried */
+	char reply[256];	 /* out: the server's reply or the local error */
 };
 
 /* relay_starttls_parse - "no", "try" or "require"; -EINVAL for anything else */

@@ -275,12 +275,24 @@ def spool_messages(spool_dir):
     # listing is taken as it is only when the next one names the same ids
     last = None
     for _ in range(50):
-        out = _spool_listing(spool_dir)
+        out = _one_per_id(_spool_listing(spool_dir))
         ids = sorted(m[1]["id"] for m in out)
         if ids == last:
             break
         last = ids
     return out
+
+
+def _one_per_id(msgs):
+    """A message being recorded is in active/ and in its new folder for a
+    moment (the copy in active/ goes once the new one is durable): one entry
+    an id, the new folder's."""
+    best = {}
+    for m in msgs:
+        mid = m[1]["id"]
+        if mid not in best or best[mid][0] == "active":
+            best[mid] = m
+    return sorted(best.values(), key=lambda m: m[1]["id"])
 
 
 def _spool_listing(spool_dir):

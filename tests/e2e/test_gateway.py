@@ -5,6 +5,7 @@ into incoming/); short retry settings keep the file well under a minute.
 """
 import json
 import os
+import re
 import stat
 
 from harness import Daemon, Skip, SmtpSink, Spool, now_ms, run_tool, wait_until, BIN
@@ -52,6 +53,10 @@ def test_utf8_mail_delivered(ctx):
     assert frm.display_name == FROM_NAME and frm.addr_spec == "noreply@chsi.com.cn", m["From"]
     assert m["To"].addresses[0].addr_spec == "student@example.edu.cn"
     assert m["Message-ID"] == "<%s@chsi.com.cn>" % mid, m["Message-ID"]
+    # the envelope sender names the message (VERP), for its bounce to find it
+    assert re.fullmatch(r"<bounce\+%s\.k1\.[0-9a-f]{20}@chsi\.com\.cn>.*" % mid,
+                        m["X-Mail-Args"]), m["X-Mail-Args"]
+    assert m["Auto-Submitted"] == "auto-generated"
     assert m["Date"] is not None and m["MIME-Version"] == "1.0"
     assert m.get_content_type() == "text/plain" and m.get_content_charset() == "utf-8"
     assert m["Content-Transfer-Encoding"] == "base64"

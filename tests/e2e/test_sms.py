@@ -214,10 +214,9 @@ class HttpPeer:
 def sms_gateway(ctx, url, listen=True, **sms):
     """A regflow-gw delivering SMS to url; sms: extra gateway.sms settings."""
     spool = Spool(os.path.join(ctx.tmp, "spool"))
-    s = {"url": url, "username": Kannel.USER, "password": Kannel.PASSWORD, "timeout": "3s",
-         "dlr_key_file": os.path.join(ctx.tmp, "dlr.key")}
+    s = {"url": url, "username": Kannel.USER, "password": Kannel.PASSWORD, "timeout": "3s"}
     s.update(sms)
-    gw = {"sms": s, "retry": {"min": "200ms", "max": "1s", "lifetime": "5d"},
+    gw = {"sms": s, "key_file": os.path.join(ctx.tmp, "gateway.key"), "retry": {"min": "200ms", "max": "1s", "lifetime": "5d"},
           "sink": {"dir": os.path.join(ctx.tmp, "sink")}, "scan_interval": "300ms"}
     if listen:
         gw["listen"] = "127.0.0.1:%d" % free_port()
@@ -229,7 +228,7 @@ def sms_gateway(ctx, url, listen=True, **sms):
 
 def dlr_sig(ctx, mid, kid="k1"):
     """The signature the gateway gives message mid's report URL (from its key file)."""
-    with open(os.path.join(ctx.tmp, "dlr.key")) as f:
+    with open(os.path.join(ctx.tmp, "gateway.key")) as f:
         keys = dict((ln.split()[0], bytes.fromhex(ln.split()[1])) for ln in f
                     if ln.strip() and not ln.startswith("#"))
     mac = hashlib.blake2b(mid.encode(), key=keys[kid], digest_size=32).hexdigest()

@@ -2,16 +2,20 @@
  * Tests of gateway/mime: encoded-words, base64 lines, the whole message
  * (CRLF only, one of each header), and recipient address checks.
  */
+#include "codekey.h"
+#include "gw.h"
 #include "mime.h"
 #include "sms.h"
 #include "suites.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* decode_words - concatenate the decoded text of "=?UTF-8?B?...?=" words */
 static char *decode_words(const char *s)
@@ -181,6 +185,40 @@ START_TEST(addresses)
 }
 END_TEST
 
+/* return paths: round trip, case folded by a mail system, forged, foreign */
+START_TEST(verp_return_paths)
+{
+	char dir[] = "/tmp/rfverpXXXXXX", path[64], err[256], id[ID_LEN + 1];
+	struct codekey_ring *keys = NULL;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/gw.key", dir);
+	ck_assert_int_eq(codekey_create(path, err, sizeof(err)), 0);
+	ck_assert_int_eq(codekey_load(path, &keys, err, sizeof(err)), 0);
+	struct gw_conf c = {.from = "noreply@chsi.com.cn", .bounce_domain = "", .verp = 1};
+	char *rp = gw_verp(&c, keys, "01M8T3G5PXDMY");
+	ck_assert_ptr_nonnull(rp);
+	ck_assert_msg(!strncmp(rp, "bounce+01M8T3G5PXDMY.k1.", 24) && strstr(rp, "@chsi.com.cn"),
+		      "%s", rp);
+	ck_assert_int_eq(gw_verp_parse(keys, rp, id), 0);
+	ck_assert_str_eq(id, "01M8T3G5PXDMY");
+	for (char *p = rp; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	ck_assert_int_eq(gw_verp_parse(keys, rp, id), 0);
+	ck_assert_str_eq(id, "01M8T3G5PXDMY");
+	/* another message's id with this MAC: forged */
+	rp[7] = '2';
+	ck_assert_int_eq(gw_verp_parse(keys, rp, id), -EACCES);
+	ck_assert_int_eq(gw_verp_parse(keys, "noreply@chsi.com.cn", id), -EINVAL);
+	ck_assert_int_eq(gw_verp_parse(keys, "bounce+x@chsi.com.cn", id), -EINVAL);
+	free(rp);
+	c.verp = 0;
+	ck_assert_ptr_null(gw_verp(&c, keys, "01M8T3G5PXDMY"));
+	codekey_free(keys);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 Suite *mime_suite(void)
 {
 	Suite *s = suite_create("mime");
@@ -190,6 +228,7 @@ Suite *mime_suite(void)
 	tcase_add_test(tc, base64_lines);
 	tcase_add_test(tc, whole_message);
 	tcase_add_test(tc, addresses);
+	tcase_add_test(tc, verp_return_paths);
 	suite_add_tcase(s, tc);
 	return s;
 }
