@@ -51,18 +51,20 @@ INC_storectl := -Icommon -Istore -Istorectl
 INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl -Istorectl
 
 # pkg-config packages (and plain libraries) per program
-PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic opendkim check
+PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic opendkim gmime-3.0 check
 PKGS_D    := libuv tokyocabinet libconfig jansson libsodium libmagic openssl
 LIBS_D    := -lhttp_parser -lpthread -lm
 PKGS_GW   := libuv libcurl libesmtp-1.0 openssl libconfig jansson libsodium opendkim
 LIBS_GW   := -lhttp_parser -lpthread
-PKGS_CTL  := libcurl libconfig jansson libsodium
+PKGS_CTL  := libcurl libconfig jansson libsodium gmime-3.0
 LIBS_CTL  :=
 PKGS_STC  := tokyocabinet libconfig jansson libsodium
 pkglibs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS_ALL) 2>/dev/null)
 LDFLAGS   += $(SANFLAGS)
+
+.DEFAULT_GOAL := all
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
 lib = $(B)/lib$(1).a

@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 static const char *const state_dirs[SPOOL_NSTATE] = {"incoming", "active", "deferred", "hold",
-						     "failed",	 "sent",   "corrupt"};
+						     "failed",	 "sent",   "bounced",  "corrupt"};
 static const char *const state_names[SPOOL_NSTATE] = {"queued", "active", "deferred", "hold",
-						      "failed", "sent",	  "corrupt"};
+						      "failed", "sent",	  "bounced",  "corrupt"};
 
 const char *spool_state_dir(enum spool_state st)
 {

@@ -26,6 +26,7 @@ enum spool_state {
 	SPOOL_HOLD,
 	SPOOL_FAILED,
 	SPOOL_SENT,
+	SPOOL_BOUNCED, /* sent, then a bounce said it was not delivered */
 	SPOOL_CORRUPT,
 	SPOOL_NSTATE
 };

@@ -11,6 +11,8 @@ int ctl_enqueue(struct conf *c, int argc, char **argv);
 int ctl_reload(struct conf *c, int argc, char **argv);
 /* ctl_account - account [ID] | account find ... | account history ID (account_cmd.c) */
 int ctl_account(struct conf *c, int argc, char **argv);
+/* ctl_bounce - bounce [RECIPIENT] < DSN (bounce_cmd.c) */
+int ctl_bounce(struct conf *c, int argc, char **argv);
 /* ctl_key - key list | key rotate: the code key file (key_cmd.c) */
 int ctl_key(struct conf *c, int argc, char **argv);
 /* ctl_api_get - GET path from the engine as front (NULL: the first token);

@@ -67,6 +67,13 @@ static const struct verb verbs[] = {
 	 "  find      the keys of the records whose indexed COLUMN (email, phone,\n"
 	 "            idno, account, kind, jstate) is VALUE.\n",
 	 NULL, "regflowctl-store"},
+	{"bounce", "[RECIPIENT] < DSN",
+	 "record a bounce (Postfix pipe: argv=... bounce ${recipient})",
+	 "  The recipient (else the bounce's To:) is the mail's return path,\n"
+	 "  bounce+ID.KID.MAC@domain; a failed delivery status (RFC 3464) moves the\n"
+	 "  message to bounced/ with its status and diagnostic and tells the engine.\n"
+	 "  Exit 0 recorded, 67 not ours or forged, 65 no delivery status, 75 retry.\n",
+	 ctl_bounce, NULL},
 	{"key", "list | rotate", "the code key file (engine.code_key_file)",
 	 "  list      each key's id and creation time (never the key); the last\n"
 	 "            hashes new codes, the others check the codes made with them.\n"

@@ -187,7 +187,7 @@ static const char *spool_dir_of(struct conf *c)
 static int spool_cmd_list(struct conf *c, int argc, char **argv)
 {
 	static const enum spool_state states[] = {SPOOL_QUEUED, SPOOL_ACTIVE, SPOOL_DEFERRED,
-						  SPOOL_HOLD, SPOOL_FAILED};
+						  SPOOL_HOLD,	SPOOL_FAILED, SPOOL_BOUNCED};
 	const char *dir;
 	struct row *rows;
 	size_t n;
@@ -345,7 +345,9 @@ static void print_full(const struct row *r, int64_t now, int with_body)
 		printf("next attempt:  %s\n", t);
 	}
 	if (m->last_error)
-		printf("%s%s\n", r->st == SPOOL_FAILED ? "reason:        " : "last error:    ",
+		printf("%s%s\n",
+		       r->st == SPOOL_FAILED || r->st == SPOOL_BOUNCED ? "reason:        "
+								       : "last error:    ",
 		       m->last_error);
 	if (m->reply)
 		printf("reply:         %s\n", m->reply);
@@ -374,7 +376,8 @@ static void print_full(const struct row *r, int64_t now, int with_body)
 }
 
 static const enum spool_state all_states[] = {SPOOL_QUEUED, SPOOL_ACTIVE, SPOOL_DEFERRED,
-					      SPOOL_HOLD,   SPOOL_FAILED, SPOOL_SENT};
+					      SPOOL_HOLD,   SPOOL_FAILED, SPOOL_SENT,
+					      SPOOL_BOUNCED};
 
 static int same_id(const struct spool_msg *m, const void *arg)
 {
@@ -721,7 +724,7 @@ static const struct {
 	const char *name, *args, *help;
 	int (*fn)(struct conf *c, int argc, char **argv);
 } spool_cmds[] = {
-	{"list", "", "queued, active, deferred, held and failed messages", spool_cmd_list},
+	{"list", "", "queued, active, deferred, held, failed and bounced messages", spool_cmd_list},
 	{"show", "ID", "one message: envelope, history, body (secret masked)", spool_cmd_show},
 	{"find", "RECIPIENT", "every message to a phone or address, in any state", spool_cmd_find},
 	{"retry", "ID|--all", "deferred (or failed) messages: deliver now", spool_cmd_retry},

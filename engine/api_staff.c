@@ -8,6 +8,7 @@
  */
 #include "api_priv.h"
 #include "jobs.h"
+#include "log.h"
 #include "rec.h"
 #include "util.h"
 
@@ -191,6 +192,45 @@ void api_get_review(struct api_call *c)
 /* api_post_outcomes - POST /v1/outcomes (the gateway): what became of each
  * message, {"outcomes": [{"id", "account", "state", "detail"?}, ...]},
  * into its account's history */
+static void outcome_job_done(void *arg, int rc, json_t *view)
+{
+	if (rc < 0)
+		log_warn("delivery_failed job not taken: %s", strerror(-rc));
+}
+
+/* delivery_failed - a bounce or a failed SMS becomes the workflows'
+ * delivery_failed event on the account (workflows/delivery.wf), if a
+ * workflow takes it */
+static void delivery_failed(struct api_call *c, json_t *o, const char *acct)
+{
+	const char *to = json_string_value(json_object_get(o, "to"));
+	const char *ch = json_string_value(json_object_get(o, "channel"));
+	const char *detail = json_string_value(json_object_get(o, "detail"));
+	json_t *args = json_pack("{s:s, s:s, s:s}", "account", acct, "channel", ch ? ch : "email",
+				 "to", to ? to : "");
+	if (detail)
+		json_object_set_new(args, "detail", json_stringn(detail, strnlen(detail, 300)));
+	const struct wf_event *ev = wf_set_event(c->a->e->ws, "delivery_failed", args);
+	if (ev && to && wf_arg_check("account", acct) == NULL)
+		jobs_submit(c->a->e->jobs, ev, c->front, args, NULL, outcome_job_done, NULL);
+	json_decref(args);
+}
+
+/* mailbox_refused - a relay's final refusal of the recipient itself (RFC
+ * 5321 550/551/553 or RFC 3463 5.1.x), not of the message or the sender */
+static int mailbox_refused(const char *channel, const char *detail)
+{
+	if (!channel || strcmp(channel, "email") || !detail)
+		return 0;
+	if ((!strncmp(detail, "550", 3) || !strncmp(detail, "551", 3) ||
+	     !strncmp(detail, "553", 3)) &&
+	    (detail[3] == ' ' || detail[3] == '-'))
+		return 1;
+	/* 5.1.7 and 5.1.8 are the sender's address, not the recipient's */
+	const char *e = strstr(detail, " 5.1.");
+	return e && e[5] != '7' && e[5] != '8';
+}
+
 void api_post_outcomes(struct api_call *c)
 {
 	json_error_t jerr;
@@ -217,6 +257,10 @@ void api_post_outcomes(struct api_call *c)
 			json_object_set_new(f, "detail",
 					    json_stringn(detail, strnlen(detail, 300)));
 		jobs_history(c->a->e->jobs, acct, "delivery", f);
+		const char *ch = json_string_value(json_object_get(o, "channel"));
+		if (!strcmp(state, "bounced") || !strcmp(state, "undelivered") ||
+		    (!strcmp(state, "failed") && mailbox_refused(ch, detail)))
+			delivery_failed(c, o, acct);
 		n++;
 	}
 	json_t *r = json_pack("{s:I}", "recorded", (json_int_t)n);

@@ -10,6 +10,7 @@
 #include "relay.h"
 #include "report.h"
 #include "sink.h"
+#include "verp.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -69,6 +70,14 @@ static void sms_send(const struct gw_conf *c, struct gw_item *it)
 
 /* signed_mail - the message's text, DKIM-signed when a key signs its From
  * domain; NULL (why in err) if signing failed: it is not sent unsigned */
+char *gw_verp(const struct gw_conf *c, const struct codekey_ring *keys, const char *id)
+{
+	const char *at = strrchr(c->from, '@');
+	if (!c->verp)
+		return NULL;
+	return verp_make(keys, *c->bounce_domain ? c->bounce_domain : at ? at + 1 : NULL, id);
+}
+
 static char *signed_mail(const struct gw_batch *b, struct gw_item *it, int64_t now, size_t *len,
 			 char *err, size_t n)
 {

@@ -77,6 +77,79 @@ static int read_key(const char *path, struct dkim_key *k, char *err, size_t n)
 	return 0;
 }
 
+/*
+ * The library's allocations go through these, so a probe signature can count
+ * what a signature leaves behind: Debian 12's libopendkim (2.11.0~beta2) frees
+ * an ed25519 signature's key only for RSA in dkim_free, leaking about 1.3 KB a
+ * message (fixed upstream in OpenDKIM pull request #321).
+ */
+struct blocks {
+	void *p[256]; /* a probe's blocks still held (beyond 256: not counted) */
+	long n;
+};
+
+static void *lib_malloc(void *closure, size_t n)
+{
+	struct blocks *b = closure;
+	void *p = malloc(n);
+	if (p && b && b->n < (long)(sizeof(b->p) / sizeof(b->p[0])))
+		b->p[b->n++] = p;
+	return p;
+}
+
+/* the library also frees through here some blocks it did not allocate here */
+static void lib_free(void *closure, void *p)
+{
+	struct blocks *b = closure;
+	for (long i = 0; p && b && i < b->n; i++)
+		if (b->p[i] == p) {
+			b->p[i] = b->p[--b->n];
+			break;
+		}
+	free(p);
+}
+
+static const char probe_msg[] = "From: probe@probe.invalid\r\nTo: probe@probe.invalid\r\n"
+				"Subject: probe\r\n\r\nprobe\r\n";
+
+/* probe_key - sign a probe with k: the key works, and nothing is left unfreed */
+static int probe_key(const struct dkim_signer *s, const struct dkim_key *k, char *err,
+		     size_t errlen)
+{
+	struct blocks held = {.n = 0};
+	DKIM_STAT st = DKIM_STAT_OK;
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	DKIM *d = dkim_sign(s->lib, (const unsigned char *)"probe", &held, (dkim_sigkey_t)k->pem,
+			    (const unsigned char *)k->selector, (const unsigned char *)k->domain,
+			    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, k->alg, -1, &st);
+	if (d && st == DKIM_STAT_OK &&
+	    (st = dkim_chunk(d, (unsigned char *)probe_msg, sizeof(probe_msg) - 1)) ==
+		    DKIM_STAT_OK &&
+	    (st = dkim_chunk(d, NULL, 0)) == DKIM_STAT_OK &&
+	    (st = dkim_eom(d, NULL)) == DKIM_STAT_OK)
+		st = dkim_getsighdr_d(d, strlen(DKIM_SIGNHEADER) + 2, &sig, &siglen);
+	if (st != DKIM_STAT_OK) {
+		snprintf(err, errlen, "DKIM key for %s cannot sign: %s%s%s", k->domain,
+			 dkim_getresultstr(st), d && dkim_geterror(d) ? ": " : "",
+			 d && dkim_geterror(d) ? dkim_geterror(d) : "");
+		if (d)
+			dkim_free(d);
+		return -EINVAL;
+	}
+	dkim_free(d);
+	if (held.n) {
+		snprintf(err, errlen,
+			 "DKIM key for %s: this libopendkim leaves %ld block(s) of every %s "
+			 "signature unfreed (its ed25519 leak, fixed upstream in OpenDKIM #321); "
+			 "use an RSA key until the library is fixed",
+			 k->domain, held.n,
+			 k->alg == DKIM_SIGN_ED25519SHA256 ? "ed25519-sha256" : "rsa-sha256");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int dkim_signer_open(const struct dkim_key_conf *keys, int n, struct dkim_signer **out, char *err,
 		     size_t errlen)
 {
@@ -98,7 +171,7 @@ int dkim_signer_open(const struct dkim_key_conf *keys, int n, struct dkim_signer
 		s->n++;
 	}
 	if (s->n) {
-		s->lib = dkim_init(NULL, NULL);
+		s->lib = dkim_init(lib_malloc, lib_free);
 		if (!s->lib) {
 			snprintf(err, errlen, "libopendkim cannot initialise");
 			goto fail;
@@ -109,6 +182,9 @@ int dkim_signer_open(const struct dkim_key_conf *keys, int n, struct dkim_signer
 			snprintf(err, errlen, "libopendkim refused the list of headers to sign");
 			goto fail;
 		}
+		for (int i = 0; i < s->n; i++)
+			if (probe_key(s, &s->keys[i], err, errlen) < 0)
+				goto fail;
 	}
 	*out = s;
 	return 0;

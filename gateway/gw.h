@@ -152,11 +152,8 @@ struct gw {
 
 /* gw_listen_start - the HTTP listener on gateway.listen (listen.c) */
 int gw_listen_start(struct gw *g);
-/* gw_verp - message id's return path, bounce+ID.KID.MAC@domain (NULL: none) */
+/* gw_verp - message id's return path (common/verp.h), NULL without VERP */
 char *gw_verp(const struct gw_conf *c, const struct codekey_ring *keys, const char *id);
-/* gw_verp_parse - the message id a return path names, if its signature
- * holds: 0 (id in id_out), -EINVAL not one of ours, -EACCES forged */
-int gw_verp_parse(const struct codekey_ring *keys, const char *addr, char id_out[ID_LEN + 1]);
 /* gw_dlr_sig - "kid.MAC" of message id's report URL (kid NULL: the current key) */
 int gw_dlr_sig(const struct gw *g, const char *kid, const char *id, char *out, size_t n);
 /* gw_dlr_retry - requeue the delivery reports that waited for a message to leave active/ */

@@ -13,6 +13,7 @@
 #include "gw.h"
 #include "http.h"
 #include "log.h"
+#include "report.h"
 #include "secret.h"
 #include "sms.h"
 
@@ -32,6 +33,7 @@ struct gw_dlr {
 	int rc;	   /* out: 0 recorded, -EAGAIN still active, -ENOENT, ... */
 	int waits; /* times it waited for the message to leave active/ */
 	int max;   /* reports a message takes (gateway.sms.dlr_max_per_message) */
+	char account[ID_LEN + 1], to[64]; /* out: the message's, for the engine */
 	char state[16];
 	struct gw_dlr *next;
 };
@@ -151,6 +153,8 @@ static void dlr_apply(const char *dir, struct gw_dlr *d)
 	}
 	free(m.dlr);
 	m.dlr = xstrdup(status);
+	snprintf(d->account, sizeof(d->account), "%s", m.account ? m.account : "");
+	snprintf(d->to, sizeof(d->to), "%s", m.to ? m.to : "");
 	spool_history_add(&m, now_ms(), "dlr %d %s%s%s", d->type, status, d->answer[0] ? ": " : "",
 			  d->answer);
 	d->rc = spool_write(dir, st, &m);
@@ -174,6 +178,17 @@ static void dlr_reply(struct gw_dlr *d, int status, const char *text)
 
 static void dlr_kick(struct gw *g);
 
+/* report_undelivered - an SMS that will not arrive, to the engine */
+static void report_undelivered(struct gw *g, const struct gw_dlr *d, const char *word)
+{
+	struct spool_msg m = {.channel = "sms", .to = (char *)d->to, .account = (char *)d->account};
+	char detail[200];
+	snprintf(m.id, sizeof(m.id), "%s", d->id);
+	snprintf(detail, sizeof(detail), "dlr %d %s%s%s", d->type, word, d->answer[0] ? ": " : "",
+		 d->answer);
+	report_add(g->report, &m, "undelivered", detail);
+}
+
 static void dlr_after_cb(uv_work_t *w, int status)
 {
 	struct dlr_job *j = (struct dlr_job *)w;
@@ -194,6 +209,8 @@ static void dlr_after_cb(uv_work_t *w, int status)
 			g->counts.dlr[idx]++;
 			log_info("%s: sms dlr %d %s%s%s", d->id, d->type, word,
 				 d->answer[0] ? ": " : "", d->answer);
+			if (final && idx != 0) /* failed or rejected: the workflows may act */
+				report_undelivered(g, d, word);
 			dlr_reply(d, 200, "recorded\n");
 		} else if (d->rc == -ENOENT) {
 			log_warn("%s: sms dlr %d %s for a message not in the spool", d->id, d->type,

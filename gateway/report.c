@@ -65,6 +65,10 @@ void report_add(struct report *r, const struct spool_msg *m, const char *state, 
 		json_pack("{s:s, s:s, s:s}", "id", m->id, "account", m->account, "state", state);
 	if (detail && *detail)
 		json_object_set_new(o, "detail", json_stringn(detail, strnlen(detail, 300)));
+	if (m->channel)
+		json_object_set_new(o, "channel", json_string(m->channel));
+	if (m->to)
+		json_object_set_new(o, "to", json_string(m->to));
 	pthread_mutex_lock(&r->mu);
 	if (json_array_size(r->queue) >= REPORT_MAX) {
 		json_array_remove(r->queue, 0);

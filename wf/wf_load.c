@@ -38,6 +38,7 @@ static const char *job_types[] = {"register_email",
 				  "reset_password",
 				  "login",
 				  "change_password",
+				  "delivery_failed",
 				  NULL};
 
 static const char *result_codes[] = {"OK",

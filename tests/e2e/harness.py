@@ -114,6 +114,7 @@ class Daemon:
         self.args = list(args)
         self.ready_log = ready_log
         self.ready = ready
+        self.env = None  # the environment to run in (None: the test's own)
         self.proc = None
         with open(self.conf_file, "w") as f:
             f.write(conf if isinstance(conf, str) else libconfig(conf or {}))
@@ -131,7 +132,7 @@ class Daemon:
         self._log = open(self.log_file, "ab")
         self._log_start = self._log.tell()
         self.proc = subprocess.Popen(self.argv(), cwd=self.ctx.tmp, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=self._log)
+                                     stdout=self._log, stderr=self._log, env=self.env)
 
         def up():
             if self.proc.poll() is not None:
@@ -317,7 +318,8 @@ class SmtpSink:
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 STATE_DIRS = {"queued": "incoming", "active": "active", "deferred": "deferred",
-              "hold": "hold", "failed": "failed", "sent": "sent", "corrupt": "corrupt"}
+              "hold": "hold", "failed": "failed", "sent": "sent", "bounced": "bounced",
+              "corrupt": "corrupt"}
 
 
 _last_id = [0, 0]

@@ -1,9 +1,9 @@
 """DKIM: mail signed by the gateway (libopendkim), relaxed/relaxed, with
-rsa-sha256 or ed25519-sha256 by the key's type, the key chosen by the From
-domain; verified offline with Debian's python3-dkim against the local
-public key (no DNS); a tampered mail fails; a configured key that is
-missing is a start-up error, never unsigned mail; headers within 78
-characters and Auto-Submitted set."""
+rsa-sha256 (ed25519-sha256 once the library frees its keys), the key chosen
+by the From domain; verified offline with Debian's python3-dkim against the
+local public key (no DNS); a tampered mail fails; a configured key that is
+missing, or one the library cannot sign with cleanly, is a start-up error,
+never unsigned mail; headers within 78 characters and Auto-Submitted set."""
 import base64
 import os
 import re
@@ -67,13 +67,13 @@ def sent_eml(ctx, spool, mid):
 def test_mail_signed_and_verified(ctx):
     need_tools()
     rsa, rsa_txt = keypair(ctx, "rsa", "rsa")
-    ed, ed_txt = keypair(ctx, "ed", "ed25519")
+    yz, yz_txt = keypair(ctx, "yz", "rsa")
     # one domain by the single settings, another in the list: the From domain picks
     spool, gw = gateway(ctx, smtp_from="noreply@mail.regflow.test",
                         dkim={"domain": "mail.regflow.test", "selector": "s2026",
                               "key_file": rsa,
-                              "keys": [{"domain": "yz.regflow.test", "selector": "ed1",
-                                        "key_file": ed}]})
+                              "keys": [{"domain": "yz.regflow.test", "selector": "y1",
+                                        "key_file": yz}]})
     gw.start()
     name = "中国高等教育学生信息网（学信网）研究生招生信息网服务中心"  # a long display name
     mid = spool.put("li.lei@example.com", "您好，请点击链接激活。\n", subject="学信网帐号激活邮件",
@@ -94,7 +94,7 @@ def test_mail_signed_and_verified(ctx):
     assert all(len(line) <= 78 for line in head.split(b"\r\n")), \
         [line for line in head.split(b"\r\n") if len(line) > 78]
     records = {"s2026._domainkey.mail.regflow.test": rsa_txt,
-               "ed1._domainkey.yz.regflow.test": ed_txt}
+               "y1._domainkey.yz.regflow.test": yz_txt}
     assert verify(eml, records) == "pass"
     # a changed byte of the body: the signature no longer holds
     body_at = eml.index(b"\r\n\r\n") + 4
@@ -102,17 +102,42 @@ def test_mail_signed_and_verified(ctx):
         eml[body_at + 1:]
     assert verify(tampered, records) == "fail"
     gw.stop()
-    # the other domain's From: its own key, ed25519
+    # the other domain's From: its own key
     spool2, gw2 = gateway(ctx, smtp_from="noreply@yz.regflow.test",
-                          dkim={"domain": "mail.regflow.test",
-                                                "selector": "s2026", "key_file": rsa,
-                                                "keys": [{"domain": "yz.regflow.test",
-                                                          "selector": "ed1", "key_file": ed}]})
+                          dkim={"domain": "mail.regflow.test", "selector": "s2026",
+                                "key_file": rsa,
+                                "keys": [{"domain": "yz.regflow.test", "selector": "y1",
+                                          "key_file": yz}]})
     gw2.start()
     mid2 = spool2.put("han.meimei@example.com", "hello\n", subject="s")
     eml2 = sent_eml(ctx, spool2, mid2)
-    assert b"a=ed25519-sha256" in eml2 and b"d=yz.regflow.test" in eml2, eml2[:300]
+    assert b"d=yz.regflow.test" in eml2 and b"s=y1" in eml2, eml2[:300]
     assert verify(eml2, records) == "pass"
+
+
+def test_leaking_ed25519_key_refused_at_start(ctx):
+    """Debian 12's libopendkim frees an ed25519 signature's key only for RSA
+    (about 1.3 KB lost a message, fixed upstream in OpenDKIM #321): the
+    gateway's probe signature at start finds the blocks left unfreed and
+    refuses the key, rather than growing by a gigabyte a million mails. When
+    the library is fixed the probe passes and the key signs: this test then
+    checks that signature instead."""
+    need_tools()
+    ed, ed_txt = keypair(ctx, "ed", "ed25519")
+    spool, gw = gateway(ctx, smtp_from="noreply@yz.regflow.test",
+                        dkim={"domain": "yz.regflow.test", "selector": "ed1", "key_file": ed})
+    # the probe's own signature is the leak it finds: LeakSanitizer would
+    # report that one at exit, so this run does not count leaks
+    gw.env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    try:
+        gw.start()
+    except AssertionError as e:
+        assert "ed25519-sha256 signature unfreed" in str(e) and "#321" in str(e), e
+        return
+    mid = spool.put("han.meimei@example.com", "hello\n", subject="s")
+    eml = sent_eml(ctx, spool, mid)
+    assert b"a=ed25519-sha256" in eml and b"d=yz.regflow.test" in eml, eml[:300]
+    assert verify(eml, {"ed1._domainkey.yz.regflow.test": ed_txt}) == "pass"
 
 
 def test_missing_or_bad_key_refused_at_start(ctx):

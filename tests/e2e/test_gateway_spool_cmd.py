@@ -114,10 +114,10 @@ GOLDEN = [
      '0 message(s) to nobody@example.com\n',
      ''),
     (['stats'], 0,
-     'STATE         EMAIL      SMS  UNREADABLE  OLDEST\nqueued            1        0           0  <AGE>\nactive            0        0           0  -\ndeferred          1        0           0  <AGE>\nhold              0        1           0  <AGE>\nfailed            0        1           0  <AGE>\nsent              0        1           0  <AGE>\ncorrupt           0        0           0  -\ntotal             2        3\nsent SMS with a delivery report: 1 delivered, 0 failed\n',
+     'STATE         EMAIL      SMS  UNREADABLE  OLDEST\nqueued            1        0           0  <AGE>\nactive            0        0           0  -\ndeferred          1        0           0  <AGE>\nhold              0        1           0  <AGE>\nfailed            0        1           0  <AGE>\nsent              0        1           0  <AGE>\nbounced           0        0           0  -\ncorrupt           0        0           0  -\ntotal             2        3\nsent SMS with a delivery report: 1 delivered, 0 failed\n',
      ''),
     (['stats', '--json'], 0,
-     '{"queued":{"email":1,"sms":0,"unreadable":0,"oldest_age_ms":"<AGE>"},"active":{"email":0,"sms":0,"unreadable":0,"oldest_age_ms":null},"deferred":{"email":1,"sms":0,"unreadable":0,"oldest_age_ms":"<AGE>"},"hold":{"email":0,"sms":1,"unreadable":0,"oldest_age_ms":"<AGE>"},"failed":{"email":0,"sms":1,"unreadable":0,"oldest_age_ms":"<AGE>"},"sent":{"email":0,"sms":1,"unreadable":0,"oldest_age_ms":"<AGE>"},"corrupt":{"email":0,"sms":0,"unreadable":0,"oldest_age_ms":null},"sms_dlr":{"delivered":1,"failed":0}}\n',
+     '{"queued":{"email":1,"sms":0,"unreadable":0,"oldest_age_ms":"<AGE>"},"active":{"email":0,"sms":0,"unreadable":0,"oldest_age_ms":null},"deferred":{"email":1,"sms":0,"unreadable":0,"oldest_age_ms":"<AGE>"},"hold":{"email":0,"sms":1,"unreadable":0,"oldest_age_ms":"<AGE>"},"failed":{"email":0,"sms":1,"unreadable":0,"oldest_age_ms":"<AGE>"},"sent":{"email":0,"sms":1,"unreadable":0,"oldest_age_ms":"<AGE>"},"bounced":{"email":0,"sms":0,"unreadable":0,"oldest_age_ms":null},"corrupt":{"email":0,"sms":0,"unreadable":0,"oldest_age_ms":null},"sms_dlr":{"delivered":1,"failed":0}}\n',
      ''),
     (['show', '0000000000000'], 1,
      '',
@@ -127,7 +127,7 @@ GOLDEN = [
      'regflowctl: spool: 01M8K7MX69H6V is sent: only queued or deferred messages can be held\n'),
     (['frob'], 2,
      '',
-     'usage: regflowctl spool COMMAND [--json]\n  list                 queued, active, deferred, held and failed messages\n  show ID              one message: envelope, history, body (secret masked)\n  find RECIPIENT       every message to a phone or address, in any state\n  retry ID|--all       deferred (or failed) messages: deliver now\n  hold ID              keep a queued or deferred message back\n  release ID           a held message: deliver now\n  delete ID            remove a message that is not being delivered\n  stats                counts per state and channel, oldest age\n'),
+     'usage: regflowctl spool COMMAND [--json]\n  list                 queued, active, deferred, held, failed and bounced messages\n  show ID              one message: envelope, history, body (secret masked)\n  find RECIPIENT       every message to a phone or address, in any state\n  retry ID|--all       deferred (or failed) messages: deliver now\n  hold ID              keep a queued or deferred message back\n  release ID           a held message: deliver now\n  delete ID            remove a message that is not being delivered\n  stats                counts per state and channel, oldest age\n'),
 ]
 
 

@@ -51,7 +51,8 @@ def wait_deferred(spool, mid, timeout=10):
 class PostfixRelay:
     """A private Postfix: STARTTLS (self-signed), SASL via sasldb, relays to next_hop."""
 
-    def __init__(self, ctx, next_hop, user=USER, password=PASSWORD, extra_listen=()):
+    def __init__(self, ctx, next_hop, user=USER, password=PASSWORD, extra_listen=(),
+                 main_extra=None):
         for tool in ("postfix", "saslpasswd2", "openssl"):
             if not (shutil.which(tool) or os.path.exists("/usr/sbin/" + tool)):
                 raise Skip("%s not installed (make deps)" % tool)
@@ -108,6 +109,7 @@ class PostfixRelay:
             "smtpd_sasl_authenticated_header": "yes",
             "smtp_tls_security_level": "none",
         }
+        main.update(main_extra or {})
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write("".join("%s = %s\n" % kv for kv in main.items()))
         services = ["%s:%d inet n - n - - smtpd" % (a, self.port)

@@ -8,6 +8,7 @@
 #include "sms.h"
 #include "suites.h"
 #include "util.h"
+#include "verp.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -199,17 +200,17 @@ START_TEST(verp_return_paths)
 	ck_assert_ptr_nonnull(rp);
 	ck_assert_msg(!strncmp(rp, "bounce+01M8T3G5PXDMY.k1.", 24) && strstr(rp, "@chsi.com.cn"),
 		      "%s", rp);
-	ck_assert_int_eq(gw_verp_parse(keys, rp, id), 0);
+	ck_assert_int_eq(verp_parse(keys, rp, id), 0);
 	ck_assert_str_eq(id, "01M8T3G5PXDMY");
 	for (char *p = rp; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	ck_assert_int_eq(gw_verp_parse(keys, rp, id), 0);
+	ck_assert_int_eq(verp_parse(keys, rp, id), 0);
 	ck_assert_str_eq(id, "01M8T3G5PXDMY");
 	/* another message's id with this MAC: forged */
 	rp[7] = '2';
-	ck_assert_int_eq(gw_verp_parse(keys, rp, id), -EACCES);
-	ck_assert_int_eq(gw_verp_parse(keys, "noreply@chsi.com.cn", id), -EINVAL);
-	ck_assert_int_eq(gw_verp_parse(keys, "bounce+x@chsi.com.cn", id), -EINVAL);
+	ck_assert_int_eq(verp_parse(keys, rp, id), -EACCES);
+	ck_assert_int_eq(verp_parse(keys, "noreply@chsi.com.cn", id), -EINVAL);
+	ck_assert_int_eq(verp_parse(keys, "bounce+x@chsi.com.cn", id), -EINVAL);
 	free(rp);
 	c.verp = 0;
 	ck_assert_ptr_null(gw_verp(&c, keys, "01M8T3G5PXDMY"));

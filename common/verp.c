@@ -4,7 +4,7 @@
  * MAC (keyed BLAKE2b of "bounce:ID" with gateway.key_file's key, 80 bits
  * shown) makes it unforgeable: nobody can mark another message bounced.
  */
-#include "gw.h"
+#include "verp.h"
 #include "secret.h"
 #include "util.h"
 
@@ -27,18 +27,15 @@ static int mac_of(const struct codekey_ring *keys, const char *kid, const char *
 	return 0;
 }
 
-char *gw_verp(const struct gw_conf *c, const struct codekey_ring *keys, const char *id)
+char *verp_make(const struct codekey_ring *keys, const char *domain, const char *id)
 {
-	const char *at = strrchr(c->from, '@');
-	const char *domain = *c->bounce_domain ? c->bounce_domain : at ? at + 1 : NULL;
 	char mac[MAC_HEX + 1];
-	if (!c->verp || !keys || !domain || !*domain ||
-	    mac_of(keys, codekey_current(keys), id, mac) < 0)
+	if (!keys || !domain || !*domain || mac_of(keys, codekey_current(keys), id, mac) < 0)
 		return NULL;
 	return xasprintf("bounce+%s.%s.%s@%s", id, codekey_current(keys), mac, domain);
 }
 
-int gw_verp_parse(const struct codekey_ring *keys, const char *addr, char id_out[ID_LEN + 1])
+int verp_parse(const struct codekey_ring *keys, const char *addr, char id_out[ID_LEN + 1])
 {
 	char local[128], id[ID_LEN + 1], kid[CODEKEY_ID_MAX], mac[MAC_HEX + 1], want[MAC_HEX + 1];
 	const char *at = addr ? strrchr(addr, '@') : NULL;
