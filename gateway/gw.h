@@ -30,7 +30,10 @@ struct gw_conf {
 	const char *smtp_username; /* "" = no AUTH */
 	const char *smtp_password; /* never logged */
 	const char *sink_dir;
-	const char *sms_url; /* "" = SMS to the file sink */
+	const char *sms_url;	      /* "" = SMS to the file sink */
+	const char *sms_fallback_url; /* "" = none; used while sms_url keeps failing */
+	int sms_fallback_after;	      /* transient failures in a row that switch to it */
+	int64_t sms_fallback_hold_ms; /* then how long before sms_url is tried again */
 	const char *sms_username, *sms_password, *sms_from;
 	const char *sms_method;	      /* GET | POST */
 	const char *sms_query;	      /* template of the query string (sms.h) */

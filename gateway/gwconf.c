@@ -37,6 +37,9 @@ static const struct conf_item table[] = {
 	{"gateway.retry.lifetime", CONF_DUR, "5d", 1000, 365 * DAY, S(lifetime_ms)},
 	{"gateway.sink.dir", CONF_STR, "var/sink", 0, 0, S(sink_dir)},
 	{"gateway.sms.url", CONF_STR, "", 0, 0, S(sms_url)},
+	{"gateway.sms.fallback_url", CONF_STR, "", 0, 0, S(sms_fallback_url)},
+	{"gateway.sms.fallback_after", CONF_INT32, "5", 1, 100000, S(sms_fallback_after)},
+	{"gateway.sms.fallback_hold", CONF_DUR, "60s", 10, DAY, S(sms_fallback_hold_ms)},
 	{"gateway.sms.username", CONF_STR, "", 0, 0, S(sms_username)},
 	{"gateway.sms.password", CONF_STR, "", 0, 0, S(sms_password)},
 	{"gateway.sms.from", CONF_STR, "", 0, 0, S(sms_from)},
@@ -134,6 +137,16 @@ static void check(struct gw_conf *gc, struct conf *c)
 		snprintf(c->err, sizeof(c->err), "gateway.smtp.from: expected a plain address");
 	else if (!url_ok(gc->sms_url))
 		snprintf(c->err, sizeof(c->err), "gateway.sms.url: expected http:// or https://");
+	else if (!url_ok(gc->sms_fallback_url))
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.sms.fallback_url: expected http:// or https://");
+	else if (*gc->sms_fallback_url && !*gc->sms_url)
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.sms.fallback_url: needs gateway.sms.url (it is the fallback of "
+			 "it)");
+	else if (*gc->sms_fallback_url && !strcmp(gc->sms_fallback_url, gc->sms_url))
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.sms.fallback_url: the same as gateway.sms.url");
 	else if (!url_ok(gc->engine_url))
 		snprintf(c->err, sizeof(c->err),
 			 "gateway.engine.url: expected http:// or https://");

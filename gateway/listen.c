@@ -358,6 +358,29 @@ static void metrics_work_cb(uv_work_t *w)
 	j->rc = spool_stats(j->g->c.spool_dir, &j->st);
 }
 
+/* metrics_fallback - the second SMS gateway's figures, when there is one */
+static void metrics_fallback(const struct gw *g, FILE *f)
+{
+	if (!g->sms || !*g->c.sms_fallback_url)
+		return;
+	struct sms_counts k = sms_counts(g->sms);
+	fprintf(f,
+		"# HELP regflow_sms_fallback_active 1 while SMS go to "
+		"gateway.sms.fallback_url.\n"
+		"# TYPE regflow_sms_fallback_active gauge\n"
+		"regflow_sms_fallback_active %d\n"
+		"# HELP regflow_sms_fallback_requests_total SMS requests sent to the "
+		"fallback.\n"
+		"# TYPE regflow_sms_fallback_requests_total counter\n"
+		"regflow_sms_fallback_requests_total %llu\n"
+		"# HELP regflow_sms_fallback_switches_total Times the primary was given "
+		"up.\n"
+		"# TYPE regflow_sms_fallback_switches_total counter\n"
+		"regflow_sms_fallback_switches_total %llu\n",
+		k.on_fallback, (unsigned long long)k.fallback_requests,
+		(unsigned long long)k.fallback_switches);
+}
+
 static void metrics_after_cb(uv_work_t *w, int status)
 {
 	struct metrics_job *j = (struct metrics_job *)w;
@@ -429,6 +452,7 @@ static void metrics_after_cb(uv_work_t *w, int status)
 		"# TYPE regflow_gateway_relay_paused gauge\n"
 		"regflow_gateway_relay_paused %d\n",
 		g->inflight, g->sms ? sms_inflight(g->sms) : 0, g->relay_until > now);
+	metrics_fallback(g, f);
 	if (fclose(f) != 0)
 		fatal("out of memory");
 	http_respond(j->req, 200, "text/plain; version=0.0.4; charset=utf-8", text, n);
@@ -444,7 +468,10 @@ static void handle_health(struct gw *g, struct http_req *req)
 			  !*g->c.relay		      ? "sink"
 			  : g->relay_until > now_ms() ? "paused"
 						      : "ok",
-			  "sms", g->sms ? "http" : "sink");
+			  "sms",
+			  !g->sms			   ? "sink"
+			  : sms_counts(g->sms).on_fallback ? "fallback"
+							   : "http");
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);

@@ -34,6 +34,7 @@ struct sms_req {
 	size_t reply_len;
 	char errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *hdrs;
+	int fallback; /* sent to gateway.sms.fallback_url */
 };
 
 struct sms {
@@ -49,6 +50,13 @@ struct sms {
 	int nidle;
 	sms_done_fn done;
 	void *data;
+	/* the fallback: on while the primary keeps failing, until the hold ends
+	 * and one request (the probe) finds the primary answering again */
+	int fails;	 /* the primary's transient failures in a row */
+	int on_fallback; /* requests go to the fallback */
+	int probing;	 /* one request is trying the primary */
+	uint64_t hold_until;
+	struct sms_counts counts;
 };
 
 /* ---- templates ---- */
@@ -323,6 +331,59 @@ static void classify(struct sms_req *r, CURLcode res)
 		set_outcome(it, GW_DEFER, "HTTP %ld %s", code, reply);
 }
 
+/* note_fallback - the record says which gateway took (or refused) it */
+static void note_fallback(struct gw_item *it)
+{
+	static const char tag[] = "fallback: ";
+	size_t n = strnlen(it->why, sizeof(it->why) - sizeof(tag));
+	memmove(it->why + sizeof(tag) - 1, it->why, n);
+	memcpy(it->why, tag, sizeof(tag) - 1);
+	it->why[n + sizeof(tag) - 1] = 0;
+}
+
+/* use_fallback - where the next request goes */
+static int use_fallback(struct sms *s)
+{
+	if (!s->on_fallback)
+		return 0;
+	if (!s->probing && uv_now(s->loop) >= s->hold_until) {
+		s->probing = 1; /* this one tries the primary */
+		return 0;
+	}
+	return 1;
+}
+
+/* fallback_learn - a finished request's lesson about the primary */
+static void fallback_learn(struct sms *s, const struct sms_req *r)
+{
+	const struct gw_conf *c = s->c;
+	int transient = r->it->outcome == GW_DEFER;
+	if (!*c->sms_fallback_url || r->fallback)
+		return;
+	if (s->on_fallback) {
+		s->probing = 0;
+		if (transient) {
+			s->hold_until = uv_now(s->loop) + (uint64_t)c->sms_fallback_hold_ms;
+			return;
+		}
+		s->on_fallback = 0;
+		s->fails = 0;
+		s->counts.fallback_back++;
+		log_info("sms: %s answers again: back from the fallback", c->sms_url);
+		return;
+	}
+	s->fails = transient ? s->fails + 1 : 0;
+	if (s->fails >= c->sms_fallback_after) {
+		s->on_fallback = 1;
+		s->hold_until = uv_now(s->loop) + (uint64_t)c->sms_fallback_hold_ms;
+		s->counts.fallback_switches++;
+		log_warn(
+			"sms: %s failed %d time(s) in a row (%s): using the fallback %s for %lldms",
+			c->sms_url, s->fails, r->it->why, c->sms_fallback_url,
+			(long long)c->sms_fallback_hold_ms);
+	}
+}
+
 static void check_done(struct sms *s)
 {
 	CURLMsg *msg;
@@ -336,6 +397,11 @@ static void check_done(struct sms *s)
 		CURLcode res = msg->data.result;
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
 		classify(r, res);
+		fallback_learn(s, r);
+		if (r->fallback) {
+			s->counts.fallback_requests++;
+			note_fallback(r->it);
+		}
 		curl_multi_remove_handle(s->multi, easy);
 		struct gw_item *it = r->it;
 		req_free(s, r);
@@ -420,9 +486,10 @@ void sms_submit(struct sms *s, struct gw_item *it)
 		set_outcome(it, GW_FAIL, "sms request: %s", err);
 		goto fail;
 	}
-	r->url =
-		*query ? xasprintf("%s%c%s", c->sms_url, strchr(c->sms_url, '?') ? '&' : '?', query)
-		       : xstrdup(c->sms_url);
+	r->fallback = use_fallback(s);
+	const char *base = r->fallback ? c->sms_fallback_url : c->sms_url;
+	r->url = *query ? xasprintf("%s%c%s", base, strchr(base, '?') ? '&' : '?', query)
+			: xstrdup(base);
 	sodium_memzero(query, strlen(query));
 	free(query);
 	query = NULL;
@@ -468,6 +535,13 @@ static void on_timer_closed(uv_handle_t *h)
 	s->open_handles--;
 	if (s->open_handles == 0)
 		free(s);
+}
+
+struct sms_counts sms_counts(const struct sms *s)
+{
+	struct sms_counts k = s->counts;
+	k.on_fallback = s->on_fallback;
+	return k;
 }
 
 void sms_free(struct sms *s)

@@ -39,6 +39,15 @@ void sms_submit(struct sms *s, struct gw_item *it);
 /* sms_free - no request may be running: close the handles, then free */
 void sms_free(struct sms *s);
 
+/* what the fallback did (gateway.sms.fallback_url), for /metrics */
+struct sms_counts {
+	uint64_t fallback_requests; /* requests sent to the fallback */
+	uint64_t fallback_switches; /* times the primary was given up */
+	uint64_t fallback_back;	    /* times the primary answered again */
+	int on_fallback;	    /* now */
+};
+struct sms_counts sms_counts(const struct sms *s);
+
 /*
  * sms_expand - expand tmpl for m; escape 'u' = URL-encode values, 'j' =
  * JSON-escape them.  -EINVAL (what in err) for an unknown {{name}}.  Exposed

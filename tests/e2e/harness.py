@@ -96,6 +96,17 @@ def libconfig(d, indent=0):
     return "".join(line + "\n" for line in out)
 
 
+def as_user(user):
+    """The argv prefix that runs a program as user (nothing for None)."""
+    if not user:
+        return []
+    pw = pwd.getpwnam(user)
+    # HOME too: libesmtp looks for client certificates under $HOME/.authenticate
+    # and refuses every session when it cannot look
+    return ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--clear-groups",
+            "--", "env", "HOME=" + pw.pw_dir]
+
+
 SAN_PATTERNS = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
 
 
@@ -115,6 +126,7 @@ class Daemon:
         self.ready_log = ready_log
         self.ready = ready
         self.env = None  # the environment to run in (None: the test's own)
+        self.user = None  # run as this user (setpriv), e.g. the spool's owner
         self.proc = None
         with open(self.conf_file, "w") as f:
             f.write(conf if isinstance(conf, str) else libconfig(conf or {}))
@@ -124,7 +136,7 @@ class Daemon:
         a = [self.path, "-c", self.conf_file]
         for o in self.overrides:
             a += ["-o", o]
-        return a + self.args
+        return as_user(self.user) + a + self.args
 
     def start(self, timeout=10.0):
         if not os.path.exists(self.path):

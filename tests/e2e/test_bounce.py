@@ -1,25 +1,29 @@
 """Bounces: a mail to a mailbox that does not exist is accepted by a real
-private Postfix and bounced (its own RFC 3464 report, to the mail's VERP
-return path); the bounce lands where the bounce domain's mail goes (an
-smtp-sink), and is handed to `regflowctl bounce RECIPIENT` on stdin exactly
-as Postfix's pipe transport would (the pipe daemon itself refuses to run a
-command as root, which the tests are); the message moves to bounced/ with
-the status and diagnostic, the engine is told with the gateway's token, and
-the delivery_failed workflow marks the account's address undeliverable.  A
-forged return path, another message's, and a mail without a delivery
-status are refused with their exit codes."""
+private Postfix, refused by the next hop and bounced (Postfix's own RFC 3464
+report, to the mail's VERP return path); the report goes through Postfix's
+pipe transport into `regflowctl bounce ${recipient}`, run as the spool's
+owner exactly as docs/operations.md sets it up (here "nobody": the engine
+and the gateway run as that user too, on private copies of the programs,
+workflows and tokens, since Postfix's pipe never runs a command as root);
+the message moves to bounced/ with the status and diagnostic, the engine is
+told with the gateway's token, and the delivery_failed workflow marks the
+account's address undeliverable.  A forged return path, another message's,
+and a mail without a delivery status are refused with their exit codes."""
 import os
+import pwd
 import re
+import shutil
 import subprocess
 
-from engine import TOKENS_FILE, Engine, gateway
-from harness import BIN, SmtpSink, Skip, wait_until
+from engine import TOKENS_FILE, WORKFLOWS, Engine, gateway
+from harness import BIN, SmtpSink, wait_until
 from test_gateway_tls import PostfixRelay
 
 PASSWORD = "correct horse battery"
+OWNER = "nobody"
 
 
-def bounce(ctx, eng, gwd, recipient, data):
+def bounce(ctx, eng, recipient, data):
     argv = [os.path.join(BIN, "regflowctl"), "-c", eng.conf_file] + \
         sum((["-o", o] for o in eng.overrides), []) + \
         ["-o", "gateway.key_file=%s" % os.path.join(ctx.tmp, "gateway.key"), "bounce"] + \
@@ -27,57 +31,103 @@ def bounce(ctx, eng, gwd, recipient, data):
     return subprocess.run(argv, input=data, capture_output=True, cwd=ctx.tmp, timeout=30)
 
 
+def dsn(to, recipient, status, diagnostic):
+    """An RFC 3464 report, as a receiving MTA would send it."""
+    boundary = "b-regflow-test"
+    return ("From: MAILER-DAEMON@mx.example\r\nTo: %s\r\nSubject: failure\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=%s\r\n\r\n"
+            "--%s\r\nContent-Type: text/plain\r\n\r\nIt failed.\r\n"
+            "--%s\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; mx.example\r\n\r\n"
+            "Final-Recipient: rfc822; %s\r\nAction: failed\r\nStatus: %s\r\n"
+            "Diagnostic-Code: %s\r\n\r\n--%s--\r\n"
+            % (to, boundary, boundary, boundary, recipient, status, diagnostic,
+               boundary)).encode()
+
+
+def owned_install(ctx, user):
+    """ctx.tmp and copies of the programs, workflows and tokens in it, owned
+    by user (the checkout need not be readable by that user)."""
+    pw = pwd.getpwnam(user)
+    b = os.path.join(ctx.tmp, "bin")
+    os.makedirs(b)
+    for prog in ("regflowd", "regflow-gw", "regflowctl"):
+        shutil.copy2(os.path.join(BIN, prog), b)
+    wf = shutil.copytree(WORKFLOWS, os.path.join(ctx.tmp, "workflows"))
+    tok = shutil.copy(TOKENS_FILE, os.path.join(ctx.tmp, "tokens"))
+    os.chmod(tok, 0o600)
+    for top in (b, wf, tok):
+        os.chown(top, pw.pw_uid, pw.pw_gid)
+        for root, dirs, files in os.walk(top):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+    os.chown(ctx.tmp, pw.pw_uid, pw.pw_gid)
+    os.chmod(ctx.tmp, 0o711)  # Postfix's own daemons pass through to its queue
+    return b, wf, tok
+
+
 def test_bounce_marks_the_address(ctx):
-    sink = SmtpSink(ctx).start()  # the bounce domain's mail server
-    # the recipients' mail server: every mailbox is unknown (550 at RCPT)
+    b, wf, tok = owned_install(ctx, OWNER)
+    sink = SmtpSink(ctx).start()
+    # the recipients' mail server: every mailbox is unknown (5xx at RCPT)
     mx = SmtpSink(ctx, flags=["-f", "RCPT"], name="mx").start()
+    eng = Engine(ctx, overrides=["engine.workflows=" + wf, "api.tokens_file=" + tok])
+    eng.path, eng.user = os.path.join(b, "regflowd"), OWNER
+    key = os.path.join(ctx.tmp, "gateway.key")
+    pipe_argv = [os.path.join(b, "regflowctl"), "-c", eng.conf_file] + \
+        sum((["-o", o] for o in eng.overrides), []) + \
+        ["-o", "gateway.key_file=" + key, "bounce", "${recipient}"]
     pf = PostfixRelay(ctx, mx.port, main_extra={
-        # the relay accepts the mail, then bounces it to its return path
-        "transport_maps": "inline:{ regflow.test=smtp:[127.0.0.1]:%d }" % sink.port,
+        # the relay accepts the mail, then bounces it to its return path,
+        # which the bounce domain's transport pipes into regflowctl bounce
+        "transport_maps": "inline:{ regflow.test=regflow-bounce: }",
         "bounce_queue_lifetime": "0", "maximal_queue_lifetime": "0",
-    }).start()
-    eng = Engine(ctx).start()
+    }, master_extra=["regflow-bounce unix - n n - 4 pipe flags=q user=%s argv=%s"
+                     % (OWNER, " ".join(pipe_argv))]).start()
+    eng.start()
     gwd = gateway(ctx, eng.spool_dir, relay=pf.relay)
+    gwd.path, gwd.user = os.path.join(b, "regflow-gw"), OWNER
     gwd.overrides += ["gateway.smtp.from=noreply@regflow.test", "gateway.smtp.ca_file=" + pf.cert,
-                      "gateway.key_file=%s" % os.path.join(ctx.tmp, "gateway.key"),
+                      "gateway.key_file=" + key,
                       "gateway.engine.url=http://127.0.0.1:%d" % eng.port,
-                      "api.tokens_file=%s" % TOKENS_FILE]
+                      "api.tokens_file=" + tok]
     gwd.start()
     api = eng.api()
     addr = "li.lei@nowhere.example"
     aid = api.result("register_email", email=addr, password=PASSWORD)["account"]
-    # Postfix's bounce reaches the sink, addressed to the mail's return path
-    msgs = wait_until(lambda: [m for m in sink.messages() if "bounce+" in str(m["To"])], 30,
-                      what="the bounce at the sink")
-    dsn = msgs[0]
-    assert dsn.get_content_type() == "multipart/report", dsn.get_content_type()
-    rcpt = re.search(r"<([^>]+)>", dsn["X-Rcpt-Args"]).group(1)
-    assert rcpt.startswith("bounce+"), rcpt
-    with open(sink.files()[-1], "rb") as f:
-        raw = f.read()
-    r = bounce(ctx, eng, gwd, rcpt, raw)
-    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
-    mid = rcpt.split("+")[1].split(".")[0].upper()
-    # smtp-sink's hard refusal, as Postfix's report gives it
-    assert r.stdout.decode().startswith("%s: bounced 5.3.0" % mid), r.stdout
-    path = os.path.join(eng.spool_dir, "bounced", mid)
-    assert os.path.exists(path), os.listdir(os.path.join(eng.spool_dir, "sent"))
+    bounced = os.path.join(eng.spool_dir, "bounced")
+    wait_until(lambda: os.path.isdir(bounced) and os.listdir(bounced), 30,
+               what="the bounce piped into regflowctl bounce (maillog: %s)" % pf.maillog)
+    mid = os.listdir(bounced)[0]
+    # the pipe's exit status 0, as Postfix logs it once the command is done
+    wait_until(lambda: "delivered via regflow-bounce service" in pf.log(), 15,
+               what="Postfix to log the pipe's success")
+    path = os.path.join(bounced, mid)
+    assert os.stat(path).st_uid == pwd.getpwnam(OWNER).pw_uid
     with open(path, encoding="utf-8") as f:
         text = f.read()
+    # smtp-sink's hard refusal, as Postfix's report gives it
     assert "last-error: bounced 5.3.0: smtp; 500 5.3.0 Error: command failed" in text, text
-    # the engine heard it: the account's address is marked, and its history says so
+    # the engine heard it: the account's address is marked
     wait_until(lambda: api.account(aid).get("email_undeliverable") == "1", 15,
                what="the address marked undeliverable")
     assert "5.3.0" in api.account(aid).get("email_bounce", ""), api.account(aid)
-    # the same bounce again: the message is bounced already, it stays so
-    assert bounce(ctx, eng, gwd, rcpt, raw).returncode == 0
+    # a report by hand for the same return path: bounced already, it stays so
+    rcpt = re.search(r"to=<(bounce\+[^>]+)>, relay=regflow-bounce", pf.log()).group(1)
+    assert rcpt.lower().startswith("bounce+" + mid.lower() + "."), rcpt
+    raw = dsn(rcpt, addr, "5.1.1", "smtp; 550 5.1.1 <%s>: no such user" % addr)
+    r = bounce(ctx, eng, rcpt, raw)
+    assert r.returncode == 0 and r.stdout.decode().startswith("%s: bounced" % mid), \
+        (r.returncode, r.stdout, r.stderr)
     # forged: another message's id under this MAC, a changed MAC, not ours at all
     forged = rcpt.replace(mid[:4], "0000" if mid[:4] != "0000" else "1111", 1)
-    assert bounce(ctx, eng, gwd, forged, raw).returncode == 67
-    assert bounce(ctx, eng, gwd, rcpt[:-20] + "0" * 5 + rcpt[-15:], raw).returncode == 67
-    assert bounce(ctx, eng, gwd, "someone@regflow.test", raw).returncode == 67
+    assert forged != rcpt
+    assert bounce(ctx, eng, forged, raw).returncode == 67
+    assert bounce(ctx, eng, rcpt[:-20] + "0" * 5 + rcpt[-15:], raw).returncode == 67
+    assert bounce(ctx, eng, "someone@regflow.test", raw).returncode == 67
     # a mail that is no delivery status notification
-    r = bounce(ctx, eng, gwd, rcpt, b"From: a@b\r\nTo: c@d\r\nSubject: hi\r\n\r\nhello\r\n")
+    r = bounce(ctx, eng, rcpt, b"From: a@b\r\nTo: c@d\r\nSubject: hi\r\n\r\nhello\r\n")
     assert r.returncode == 65 and b"no delivery status" in r.stderr, r.stderr
 
 

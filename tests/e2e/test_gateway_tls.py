@@ -52,7 +52,7 @@ class PostfixRelay:
     """A private Postfix: STARTTLS (self-signed), SASL via sasldb, relays to next_hop."""
 
     def __init__(self, ctx, next_hop, user=USER, password=PASSWORD, extra_listen=(),
-                 main_extra=None):
+                 main_extra=None, master_extra=()):
         for tool in ("postfix", "saslpasswd2", "openssl"):
             if not (shutil.which(tool) or os.path.exists("/usr/sbin/" + tool)):
                 raise Skip("%s not installed (make deps)" % tool)
@@ -125,6 +125,7 @@ class PostfixRelay:
             "error unix - - n - - error", "retry unix - - n - - error",
             "discard unix - - n - - discard", "anvil unix - - n - 1 anvil",
             "scache unix - - n - 1 scache", "postlog unix-dgram n - n - 1 postlogd"]
+        services += list(master_extra)
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write("\n".join(services) + "\n")
         self.master_pid = None

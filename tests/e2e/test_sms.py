@@ -468,3 +468,63 @@ def test_forged_delivery_reports_refused(ctx):
     h = read_history(spool, a)
     assert h[0] == before[0], (h, before)  # the first line stays
     gw.wait_log(a + r": sms dlr 2 failed refused|%s: sms dlr refused" % a)
+
+
+def test_fallback_gateway_while_the_first_keeps_failing(ctx):
+    """gateway.sms.fallback_url: after fallback_after transient failures in a
+    row of the first gateway (here 503s), SMS go to the second (a real
+    Kannel), each record saying so; after fallback_hold one request tries the
+    first again, and once it answers, SMS go back to it."""
+    state = {"down": True}
+    peer = HttpPeer(ctx, lambda i, m, q, b: (503, "busy") if state["down"] else (202, "0: ok"))
+    k = Kannel(ctx).start()
+    spool, gw = sms_gateway(ctx, peer.url, fallback_url=k.url, fallback_after=2,
+                            fallback_hold="1s")
+    gw.start()
+    a = spool.put("13800138010", CODE_TEXT, channel="sms", secret="771204")
+    b = spool.put("13800138011", CODE_TEXT, channel="sms", secret="771205")
+    gw.wait_log(r"failed 2 time\(s\) in a row .*: using the fallback", 15)
+    for mid in (a, b):
+        spool.wait_state(mid, "sent", 15)
+        env, _ = spool.read(mid, "sent")
+        assert env["reply"].startswith("fallback: HTTP 202 0: Accepted"), env
+        h = read_history(spool, mid)
+        assert any("deferred: HTTP 503 busy" in x for x in h) or \
+            any("fallback:" in x for x in h), h
+    got = sorted(wait_until(lambda: len(k.messages()) == 2 and k.messages(), 10,
+                            what="Kannel to take both"))
+    assert [to for to, _ in got] == ["13800138010", "13800138011"], got
+    st, text = http_get("http://%s/metrics" % gw.listen)
+    assert "regflow_sms_fallback_active 1" in text and \
+        "regflow_sms_fallback_switches_total 1" in text, text
+    st, text = http_get("http://%s/health" % gw.listen)
+    assert json.loads(text)["sms"] == "fallback", text
+    # the first answers again: after the hold, one SMS tries it, and it stays
+    state["down"] = False
+    before = len(peer.requests)
+
+    def one_more():  # SMS go to the fallback until the 1s hold ends
+        c = spool.put("13800138012", CODE_TEXT, channel="sms")
+        spool.wait_state(c, "sent", 15)
+        return "answers again: back from the fallback" in gw.log()
+    wait_until(one_more, 15, what="the first gateway tried again and taken back")
+    d = spool.put("13800138013", CODE_TEXT, channel="sms", secret="771207")
+    spool.wait_state(d, "sent", 15)
+    assert spool.read(d, "sent")[0]["reply"] == "HTTP 202 0: ok"
+    assert len(peer.requests) > before
+    st, text = http_get("http://%s/metrics" % gw.listen)
+    assert "regflow_sms_fallback_active 0" in text, text
+
+
+def test_fallback_settings_checked(ctx):
+    for sms, want in (({"fallback_url": "ftp://x"}, "gateway.sms.fallback_url: expected http"),
+                      ({"fallback_url": "http://127.0.0.1:1/send", "url": ""},
+                       "needs gateway.sms.url"),
+                      ({"fallback_url": "http://127.0.0.1:1/send",
+                        "url": "http://127.0.0.1:1/send"}, "the same as gateway.sms.url"),
+                      ({"fallback_after": 0}, "gateway.sms.fallback_after")):
+        s = {"url": "http://127.0.0.1:2/send"}
+        s.update(sms)
+        spool, gw = sms_gateway(ctx, s.pop("url"), **s)
+        r = subprocess.run(gw.argv(), capture_output=True, text=True, timeout=15, cwd=ctx.tmp)
+        assert r.returncode != 0 and want in r.stderr, (sms, r.stderr)

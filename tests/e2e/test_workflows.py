@@ -115,7 +115,9 @@ def test_reload_refused_while_accounts_live_in_a_dropped_workflow(ctx):
     # forced: taken; the timer that falls due is kept, not dropped
     r = run_tool(ctx, "regflowctl", "reload", "--force", conf_file=eng.conf_file,
                  overrides=eng.overrides)
-    assert r.returncode == 0 and "reloaded: 7 workflow(s)" in r.stdout, (r.stdout, r.stderr)
+    left = len([n for n in os.listdir(wf) if n.endswith(".wf")])  # all but activation.wf
+    assert r.returncode == 0 and "reloaded: %d workflow(s)" % left in r.stdout, \
+        (r.stdout, r.stderr)
     wait_until(lambda: "not loaded; kept" in eng.log(), 15, what="the parked timer")
     assert "dropped" not in eng.log_since(off)
     # the workflow back: the timer fires, the registration lapses as it should
