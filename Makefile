@@ -51,8 +51,8 @@ INC_storectl := -Icommon -Istore -Istorectl
 INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl -Istorectl
 
 # pkg-config packages (and plain libraries) per program
-PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libmagic opendkim gmime-3.0 check
-PKGS_D    := libuv tokyocabinet libconfig jansson libsodium libmagic openssl
+PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libconfig jansson libsodium libjpeg libpng libgif opendkim gmime-3.0 check
+PKGS_D    := libuv tokyocabinet libconfig jansson libsodium libjpeg libpng libgif openssl
 LIBS_D    := -lhttp_parser -lpthread -lm
 PKGS_GW   := libuv libcurl libesmtp-1.0 openssl libconfig jansson libsodium opendkim
 LIBS_GW   := -lhttp_parser -lpthread
@@ -162,7 +162,7 @@ bench: deps-bench all $(B)/bench-fill $(B)/bench-argon2
 # temp copy of tests/fuzz/corpus/<target>/ and prints its exec/s and final
 # coverage.  Fails if one crashes; the crash input's path is printed and kept.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= fuzz_spool fuzz_workflow fuzz_args fuzz_conf fuzz_http
+FUZZ_TARGETS ?= fuzz_spool fuzz_workflow fuzz_args fuzz_conf fuzz_http fuzz_photo
 FUZZ_B       := build-fuzz
 FUZZ_CFLAGS  := $(STD) -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                 -fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter \

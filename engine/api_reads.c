@@ -104,7 +104,8 @@ void api_get_reviews(struct api_call *c)
 	json_decref(body);
 }
 
-/* api_get_review_photo - the photo as uploaded, for the reviewer */
+/* api_get_review_photo - the photo (re-encoded at upload, photo.h), for the
+ * reviewer: never sniffed as anything else, never cached */
 void api_get_review_photo(struct api_call *c)
 {
 	json_t *rec = NULL, *review = NULL;
@@ -122,6 +123,9 @@ void api_get_review_photo(struct api_call *c)
 			      sodium_base64_VARIANT_ORIGINAL) != 0)
 		n = 0;
 	const char *type = rec_str(review, "photo_type");
+	http_respond_header(c->req, "X-Content-Type-Options", "nosniff");
+	http_respond_header(c->req, "Content-Security-Policy", "default-src 'none'");
+	http_respond_header(c->req, "Cache-Control", "no-store");
 	http_respond(c->req, 200, type && *type ? type : "image/jpeg", (const char *)bin, n);
 	free(bin);
 	json_decref(rec);

@@ -1,7 +1,8 @@
 /*
  * intake - jobs on their way in: a submitted job joins the intake list; if
  * its event takes a password, the password is replaced by its Argon2id hash
- * on the hash pool's threads first (the clear password is never written).
+ * on the hash pool's threads first (the clear password is never written);
+ * a photo is decoded and re-encoded there too (photo.h), off the loop.
  * A group takes every intake that is ready, in arrival order, and writes
  * them (intake_write) inside its transaction.  Order is kept per subject
  * (the account, phone, address or token the job names): a job waits for an
@@ -9,6 +10,7 @@
  * send_code is never stuck behind other people's registrations.
  */
 #include "jobs_priv.h"
+#include "photo.h"
 #include "rec.h"
 #include "secret.h"
 #include "wf_verify.h"
@@ -22,17 +24,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* password_args - 1 if the event takes a password the job carries */
-static int password_args(const struct wf_event *ev, const json_t *args)
+/* typed_arg - 1 if the event takes an argument of type the job carries */
+static int typed_arg(const struct wf_event *ev, const json_t *args, const char *type)
 {
-	if (ev->verify)
-		return 1;
 	const char *name;
 	json_t *v;
 	json_object_foreach(ev->args, name, v)
-		if (!strcmp(json_string_value(v), "password") && json_object_get(args, name))
+		if (!strcmp(json_string_value(v), type) && json_object_get(args, name))
 			return 1;
 	return 0;
+}
+
+/* pool_args - 1 if the job has work for the hash pool: a password to hash
+ * or check, or a photo to decode and re-encode (photo.h) */
+static int pool_args(const struct wf_event *ev, const json_t *args)
+{
+	return ev->verify || typed_arg(ev, args, "password") || typed_arg(ev, args, "photo");
 }
 
 /* verify_work - the password check: its outcome in the arguments (see
@@ -67,6 +74,11 @@ static void hash_work(struct hash_task *t)
 	json_object_foreach(job->ev->args, name, v) {
 		const char *pw = json_string_value(json_object_get(job->args, name));
 		char hash[SECRET_PWHASH_MAX];
+		if (!strcmp(json_string_value(v), "photo") &&
+		    photo_args_normalize(job->args, name) < 0) {
+			job->rc = -ENOMEM;
+			return;
+		}
 		if (strcmp(json_string_value(v), "password") != 0 || !pw)
 			continue;
 		if (secret_password_hash(pw, hash) < 0) {
@@ -97,7 +109,7 @@ static char *subject_key(const struct wf_event *ev, const json_t *args)
 
 int jobs_hashes(const struct wf_event *ev, const json_t *args)
 {
-	return password_args(ev, args);
+	return pool_args(ev, args);
 }
 
 static void intake_unlink(struct jobs *j, struct job *job)
@@ -213,7 +225,7 @@ void jobs_submit(struct jobs *j, const struct wf_event *ev, const char *front, j
 	*j->in_tail = job;
 	j->in_tail = &job->next_in;
 	j->nintake++;
-	if (password_args(ev, args)) {
+	if (pool_args(ev, args)) {
 		job->hash.work = hash_work;
 		job->hash.done = hash_done;
 		snprintf(job->hash.group, sizeof(job->hash.group), "%s", front);

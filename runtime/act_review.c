@@ -1,54 +1,33 @@
 /*
- * act_review - the actions of a duplicate-id review: the photo judged by
- * its content, the review opened and closed, and the other accounts with
+ * act_review - the actions of a duplicate-id review: the photo decoded and
+ * re-encoded, the review opened and closed, and the other accounts with
  * the id number deregistered (and told) when a review is approved.
  */
+#include "photo.h"
 #include "util.h"
 #include "wf_acts.h"
 
-#include <magic.h>
-#include <sodium.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* photo_mime - "image/jpeg", "image/png" or "image/gif" by content, else NULL */
-static const char *photo_mime(const void *data, size_t n)
-{
-	static const char *ok[] = {"image/jpeg", "image/png", "image/gif"};
-	const char *res = NULL;
-	magic_t m = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_TAR);
-	if (!m)
-		return NULL;
-	if (magic_load(m, NULL) == 0) {
-		const char *t = magic_buffer(m, data, n);
-		for (size_t i = 0; t && i < 3; i++)
-			if (!strcmp(t, ok[i]))
-				res = ok[i];
-	}
-	magic_close(m);
-	return res;
-}
-
-/* act_check_photo - jpg/png/gif judged by content (libmagic), at most max bytes */
+/* act_check_photo - the photo decoded, checked and re-encoded (photo.h; the
+ * engine did it on its hash threads when the job came in), at most max
+ * bytes as the caller sent it */
 int act_check_photo(struct wf_ctx *c, const struct wf_action *a)
 {
-	const char *b64 = json_string_value(json_object_get(c->args, "photo"));
-	size_t max = (size_t)wf_p_int(a, "max_bytes", 300 * 1024), n = 0;
-	size_t cap = b64 ? strlen(b64) : 0;
-	unsigned char *bin = xmalloc(cap + 1);
-	const char *mime = NULL;
-	int rc = 0;
-	int b64_ok = b64 && sodium_base642bin(bin, cap + 1, b64, cap, "\r\n", &n, NULL,
-					      sodium_base64_VARIANT_ORIGINAL) == 0;
-	if (b64_ok && n > max)
-		rc = wf_ctx_fail(c, "PHOTO_TOO_LARGE");
-	else if (!b64_ok || !(mime = photo_mime(bin, n)))
-		rc = wf_ctx_fail(c, "PHOTO_FORMAT");
-	else
-		json_object_set_new(c->vars, "photo_type", json_string(mime));
-	free(bin);
-	return rc;
+	json_int_t max = wf_p_int(a, "max_bytes", 300 * 1024);
+	if (photo_args_normalize(c->args, "photo") < 0)
+		return -ENOMEM;
+	json_int_t n = json_integer_value(json_object_get(c->args, "photo_bytes"));
+	const char *type = json_string_value(json_object_get(c->args, "photo_type"));
+	if (n > max)
+		return wf_ctx_fail(c, "PHOTO_TOO_LARGE");
+	if (!type || json_object_get(c->args, "photo_error"))
+		return wf_ctx_fail(c, "PHOTO_FORMAT");
+	json_object_set_new(c->vars, "photo_type", json_string(type));
+	return 0;
 }
 
 int act_review_open(struct wf_ctx *c, const struct wf_action *a)
