@@ -77,7 +77,7 @@ $(B)/lib%.a:
 
 PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl $(BIN)/regflowctl-store
 
-.PHONY: all deps deps-run deps-bench deps-fuzz reset run test unit e2e bench lint tidy format format-check clean check-deps
+.PHONY: all deps deps-run deps-bench deps-fuzz docs reset run test unit e2e bench lint tidy format format-check clean check-deps
 all: $(PROGS)
 
 define compile
@@ -127,6 +127,14 @@ deps-bench:
 	@sh scripts/deps.sh bench
 deps-fuzz:
 	@sh scripts/deps.sh fuzz
+
+# make docs - every shipped workflow drawn by regflowctl graph and Graphviz
+# into docs/workflows/NAME.svg (docs/flows.md shows them)
+docs: deps all
+	@mkdir -p docs/workflows
+	@for f in workflows/*.wf; do n=$$(basename $$f .wf); \
+	  ./$(BIN)/regflowctl -c conf/regflow.conf graph $$n | dot -Tsvg -o docs/workflows/$$n.svg || exit 1; \
+	  echo "docs/workflows/$$n.svg"; done
 
 run: deps-run
 	@$(MAKE) --no-print-directory all

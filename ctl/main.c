@@ -12,6 +12,7 @@
 #include "conf.h"
 #include "ctl.h"
 #include "engine_cmd.h"
+#include "graph_cmd.h"
 #include "log.h"
 #include "spool_cmd.h"
 #include "wfcheck.h"
@@ -37,6 +38,12 @@ static const struct verb verbs[] = {
 	 "  With no FILES, every *.wf of engine.workflows and its messages.conf,\n"
 	 "  exactly as regflowd would load them; exit status 1 on any error.\n",
 	 ctl_check, NULL},
+	{"graph", "FILE|NAME", "a workflow as Graphviz dot (states, events, guards, timers)",
+	 "  FILE: a .wf file (messages.conf from engine.workflows); NAME: a workflow\n"
+	 "  of engine.workflows.  The start state is entered from a point, final\n"
+	 "  states are doubled, timers dashed; an event's limits are on its first\n"
+	 "  edge.  dot -Tsvg renders it; make docs does so for docs/workflows/.\n",
+	 ctl_graph, NULL},
 	{"reload", "[--force] [--front NAME]",
 	 "reload regflowd's tokens, certificate, code keys and workflows",
 	 "  POST /v1/reload with the token of NAME (default ops; the admin role).\n"

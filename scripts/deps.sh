@@ -12,8 +12,8 @@ libuv1-dev libcurl4-openssl-dev libesmtp-dev libtokyocabinet-dev libconfig-dev
 libhttp-parser-dev libjansson-dev libsodium-dev libjpeg-dev libpng-dev libgif-dev libssl-dev openssl libopendkim-dev libgmime-3.0-dev"
 TEST="check cppcheck clang-format clang-tidy postfix sasl2-bin libsasl2-modules
 kannel kannel-extras faketime curl python3 procps tokyocabinet-bin strace
-python3-dkim opendkim-tools python3-pil"
-BENCH="wrk redis-server redis-tools nghttp2-client apache2-utils"
+python3-dkim opendkim-tools python3-pil graphviz"
+BENCH="wrk redis-server redis-tools nghttp2-client apache2-utils python3-uvloop"
 FUZZ="clang libclang-rt-14-dev"
 case "${1:-test}" in
 run) PKGS="$BUILD" ;;
