@@ -181,6 +181,16 @@ async def open_loop(port, mport, rate, seconds):
             "probes": probes, "fails": fails[0], "secs": time.monotonic() - t0}
 
 
+def cpu_s(pid=None):
+    """CPU seconds (user + system) used so far: this process, or pid's."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -195,36 +205,48 @@ def main():
         mport = harness.free_port()
         eng = Engine(ctx, overrides=["engine.monitor_listen=127.0.0.1:%d" % mport,
                                      "engine.max_connections=4096"]).start()
-        # the generator shares the two cores with the engine: at the hash
-        # threads' priority it takes only what they leave (a front would be
-        # another machine); BENCH_OVL_NICE=0 to compare
+        # the generator shares the two cores with the engine, at the hash
+        # threads' priority (BENCH_OVL_NICE=0 to compare); the gen/eng cpu
+        # columns show what each took (on uvloop the generator takes < 0.1)
         os.nice(int(os.environ.get("BENCH_OVL_NICE", "19")))
         if uvloop and os.environ.get("BENCH_OVL_UVLOOP", "1") == "1":
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        g0, e0, w0 = cpu_s(), cpu_s(eng.proc.pid), time.monotonic()
         cap = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
+        w = time.monotonic() - w0
+        cap_cpu = ((cpu_s() - g0) / w, (cpu_s(eng.proc.pid) - e0) / w)
         print("# overload: capacity C = %.1f register_email/s (closed loop, 16 clients, %.0f s); "
               "then open loop at 1x, 2x, 4x C for %.0f s each, with send_code at 20/s and a "
               "health probe every 100 ms on the monitoring listener; generator on %s" % (
                   cap, CAPACITY_S, PHASE_S,
                   "uvloop" if isinstance(asyncio.get_event_loop_policy(), getattr(
                       uvloop, "EventLoopPolicy", ())) else "asyncio"))
-        print("%-5s %8s %9s %8s %8s %9s %9s %9s %9s %9s %7s %8s" % (
+        print("  cores used while measuring C: generator %.2f, engine %.2f (of %d)"
+              % (cap_cpu[0], cap_cpu[1], os.cpu_count()))
+        print("%-5s %8s %9s %8s %8s %9s %9s %9s %9s %9s %7s %8s %7s %7s" % (
             "load", "offered", "goodput", "good/C", "refused", "acc p50", "acc p99",
-            "code p50", "code p99", "probe p99", "fails", "RSS MiB"))
-        rows = {}
+            "code p50", "code p99", "probe p99", "fails", "RSS MiB", "gen cpu", "eng cpu"))
+        rows, goods = {}, {}
         for k in (1, 2, 4):
+            g0, e0 = cpu_s(), cpu_s(eng.proc.pid)
             r = asyncio.run(open_loop(eng.port, mport, k * cap, PHASE_S))
-            good = len(r["acc"]) / r["secs"]
+            gcpu = (cpu_s() - g0) / r["secs"]
+            ecpu = (cpu_s(eng.proc.pid) - e0) / r["secs"]
+            good = goods[k] = len(r["acc"]) / r["secs"]
             rows[k] = rss = rss_mib(eng.proc.pid)
-            print("%-5s %8.1f %9.1f %8.2f %8d %9.0f %9.0f %9.1f %9.1f %9.1f %7d %8.1f" % (
-                "%dx" % k, k * cap, good, good / cap, r["refused"], pct(r["acc"], 0.5),
-                pct(r["acc"], 0.99), pct(r["codes"], 0.5), pct(r["codes"], 0.99),
-                pct(r["probes"], 0.99), r["fails"], rss))
+            print("%-5s %8.1f %9.1f %8.2f %8d %9.0f %9.0f %9.1f %9.1f %9.1f %7d %8.1f %7.2f %7.2f"
+                  % ("%dx" % k, k * cap, good, good / cap, r["refused"], pct(r["acc"], 0.5),
+                     pct(r["acc"], 0.99), pct(r["codes"], 0.5), pct(r["codes"], 0.99),
+                     pct(r["probes"], 0.99), r["fails"], rss, gcpu, ecpu))
             if r["other"]:
                 print("      (%d requests neither 202 nor 503: connection errors or the "
                       "generator's cap of %d in flight)" % (r["other"], MAX_INFLIGHT))
         print("  RSS at 4x / RSS at 1x: %.2f (target <= 2); latencies in ms; acc = the 202 "
               "of an accepted registration (hashed, on disk)" % (rows[4] / rows[1]))
+        # the machine's speed drifts (a shared host): C again, after the load
+        cap2 = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
+        print("  C again after the load: %.1f/s (%.2f of the first); 4x goodput / mean C: %.2f"
+              % (cap2, cap2 / cap, goods[4] / ((cap + cap2) / 2)))
         eng.stop()
     finally:
         ctx.close()
