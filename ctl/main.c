@@ -34,9 +34,12 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-	{"check", "[FILES]", "validate workflow files (file:line: reason)",
+	{"check", "[--strict] [FILES]", "validate workflow files (file:line: reason)",
 	 "  With no FILES, every *.wf of engine.workflows and its messages.conf,\n"
-	 "  exactly as regflowd would load them; exit status 1 on any error.\n",
+	 "  exactly as regflowd would load them; exit status 1 on any error.\n"
+	 "  Warnings: a state nothing enters, an event no reachable state takes,\n"
+	 "  a template never sent, a message never answered with (no FILES);\n"
+	 "  --strict makes them errors.\n",
 	 ctl_check, NULL},
 	{"graph", "FILE|NAME", "a workflow as Graphviz dot (states, events, guards, timers)",
 	 "  FILE: a .wf file (messages.conf from engine.workflows); NAME: a workflow\n"

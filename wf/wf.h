@@ -80,7 +80,11 @@ struct wf_action_def {
 	enum wf_op op;
 	struct wf_param params[8];
 	const char *provides; /* space-separated variable names, or NULL */
+	const char *fails;    /* space-separated result codes it fails with itself */
 };
+
+/* the result codes the engine answers with outside any action */
+#define WF_ENGINE_CODES "OK NOT_FOUND LOGIN_FAILED DEREGISTERED"
 
 /*
  * a condition: the account's field (or, if the account has no such field,
