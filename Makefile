@@ -40,6 +40,7 @@ endif
 #   gateway/  regflow-gw    spool delivery
 #   ctl/      regflowctl    the operator's tool (loader and spool; no interpreter, no store)
 #   storectl/ regflowctl-store  its store verbs (migrate), a helper program regflowctl runs
+#   simulate/ regflowctl-simulate  dry runs on the interpreter, another helper
 INC_common  := -Icommon
 INC_wf      := -Icommon -Iwf
 INC_store   := -Icommon -Istore
@@ -48,6 +49,7 @@ INC_engine  := -Icommon -Iwf -Istore -Iruntime -Iengine
 INC_gateway := -Icommon -Igateway
 INC_ctl     := -Icommon -Iwf -Ictl
 INC_storectl := -Icommon -Istore -Istorectl
+INC_simulate := -Icommon -Iwf -Istore -Iruntime -Isimulate
 INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl -Istorectl
 
 # pkg-config packages (and plain libraries) per program
@@ -70,12 +72,13 @@ obj = $(patsubst %.c,$(B)/%.o,$(1))
 lib = $(B)/lib$(1).a
 srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 
-LIBDIRS := common wf store runtime engine gateway ctl storectl
+LIBDIRS := common wf store runtime engine gateway ctl storectl simulate
 $(foreach d,$(LIBDIRS),$(eval $(call lib,$(d)): $(call obj,$(call srcs,$(d)))))
 $(B)/lib%.a:
 	@rm -f $@; ar rcs $@ $^
 
-PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl $(BIN)/regflowctl-store
+PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl $(BIN)/regflowctl-store \
+         $(BIN)/regflowctl-simulate
 
 .PHONY: all deps deps-run deps-bench deps-fuzz docs reset run test unit e2e bench lint tidy format format-check clean check-deps
 all: $(PROGS)
@@ -108,6 +111,12 @@ STC_LIBS := $(call lib,storectl) $(call lib,store) $(call lib,common)
 $(BIN)/regflowctl-store: $(call obj,storectl/main.c) $(STC_LIBS)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_STC))
+
+SIM_LIBS := $(call lib,simulate) $(call lib,runtime) $(call lib,store) $(call lib,wf) $(call lib,common)
+PKGS_SIM := tokyocabinet libconfig jansson libsodium libjpeg libpng libgif
+$(BIN)/regflowctl-simulate: $(call obj,simulate/main.c) $(SIM_LIBS)
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_SIM)) -lm
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 $(B)/unit-tests: $(call obj,$(UNIT_SRC)) $(call lib,ctl) $(call lib,gateway) $(call lib,storectl) $(D_LIBS)

@@ -16,6 +16,15 @@
 
 #define CONF_DEFAULT_FILE "conf/regflow.conf"
 
+int conf_args_getopt(int argc, char **argv, struct conf_args *a)
+{
+	int opt;
+	while ((opt = getopt(argc, argv, "+c:o:h")) != -1)
+		if (opt == 'h' || conf_args_add(a, opt, optarg) < 0)
+			return -1;
+	return optind;
+}
+
 int conf_args_add(struct conf_args *a, int opt, const char *arg)
 {
 	if (opt == 'c') {

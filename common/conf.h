@@ -29,6 +29,10 @@ struct conf_args {
 
 /* conf_args_add - take one getopt option ('c' or 'o'); -EINVAL if not ours or full */
 int conf_args_add(struct conf_args *a, int opt, const char *arg);
+/* conf_args_getopt - a helper program's -c FILE and -o path=value options
+ * (up to its first operand) into a: the index of that operand, or -1 for -h
+ * or an option not ours */
+int conf_args_getopt(int argc, char **argv, struct conf_args *a);
 
 /* conf_open - load a->file (default conf/regflow.conf if it exists) and overrides */
 int conf_open(struct conf *c, const struct conf_args *a);

@@ -9,6 +9,7 @@
  */
 #include "graph_cmd.h"
 #include "ctl.h"
+#include "util.h"
 #include "wf.h"
 
 #include <stdio.h>
@@ -27,16 +28,9 @@ static void q(FILE *f, const char *s)
 
 static void duration(FILE *f, long long ms)
 {
-	static const struct {
-		long long ms;
-		const char *unit;
-	} units[] = {{86400000LL, "d"}, {3600000LL, "h"}, {60000LL, "min"}, {1000LL, "s"}};
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (ms >= units[i].ms && ms % units[i].ms == 0) {
-			fprintf(f, "%lld%s", ms / units[i].ms, units[i].unit);
-			return;
-		}
-	fprintf(f, "%lldms", ms);
+	char buf[32];
+	duration_format(ms, buf, sizeof(buf));
+	fputs(buf, f);
 }
 
 static void guard(FILE *f, const struct wf_cond *c)

@@ -77,6 +77,13 @@ static const struct verb verbs[] = {
 	 "  find      the keys of the records whose indexed COLUMN (email, phone,\n"
 	 "            idno, account, kind, jstate) is VALUE.\n",
 	 NULL, "regflowctl-store"},
+	{"simulate", "FILE|DIR SCENARIO", "a dry run: a scenario of jobs and clock steps",
+	 "  Runs SCENARIO (one job a line, \"[@FRONT] TYPE name=value ...\", or a\n"
+	 "  clock step \"+25h\"; {{token}}, {{code}}, {{account}}: the latest) against\n"
+	 "  the workflow FILE (or every file of DIR) on an in-memory store and\n"
+	 "  prints each reply, state change and message (secrets ******).\n"
+	 "  Nothing live is touched.\n",
+	 NULL, "regflowctl-simulate"},
 	{"bounce", "[RECIPIENT] < DSN",
 	 "record a bounce (Postfix pipe: argv=... bounce ${recipient})",
 	 "  The recipient (else the bounce's To:) is the mail's return path,\n"

@@ -31,12 +31,11 @@ int main(int argc, char **argv)
 {
 	struct conf_args ca = {0};
 	struct conf c;
-	int opt, rc;
+	int rc;
 
 	log_init("regflowctl", LOG_WARN);
-	while ((opt = getopt(argc, argv, "+c:o:h")) != -1)
-		if (opt == 'h' || conf_args_add(&ca, opt, optarg) < 0)
-			return usage();
+	if (conf_args_getopt(argc, argv, &ca) < 0)
+		return usage();
 	if (optind >= argc || !strcmp(argv[optind], "--help"))
 		return optind < argc ? (usage(), 0) : usage();
 	if (sodium_init() < 0)
