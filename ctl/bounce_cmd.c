@@ -66,7 +66,17 @@ static GByteArray *bytes_of(GMimeObject *o)
 static void field(GMimeObject *o, const char *name, char *out, size_t n)
 {
 	const char *v = g_mime_object_get_header(o, name);
-	snprintf(out, n, "%s", v ? v : "");
+	/* valid UTF-8, cut at a character's start: the spool takes nothing else */
+	gchar *ok = g_utf8_make_valid(v ? v : "", -1);
+	size_t len = strlen(ok);
+	if (len >= n) {
+		len = n - 1;
+		while (len > 0 && ((unsigned char)ok[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(out, ok, len);
+	out[len] = 0;
+	g_free(ok);
 	for (char *p = out; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
@@ -151,11 +161,16 @@ static void tell_engine(struct conf *c, const struct spool_msg *m, const char *d
 {
 	if (!m->account)
 		return;
-	json_t *o = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s}]}", "outcomes", "id", m->id,
+	json_t *o = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s?, s:s}]}", "outcomes", "id", m->id,
 			      "account", m->account, "state", "bounced", "channel", "email", "to",
 			      m->to, "detail", detail);
-	char *body = json_dumps(o, JSON_COMPACT), *out = NULL;
+	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL, *out = NULL;
 	json_decref(o);
+	if (!body) {
+		fprintf(stderr, "regflowctl: bounce: the report to the engine cannot be made: the "
+				"spool has it\n");
+		return;
+	}
 	long st = ctl_api_call(c, conf_str(c, "gateway.engine.front", "gateway"), body,
 			       "/v1/outcomes", &out);
 	if (st != 200)

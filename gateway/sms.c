@@ -35,6 +35,7 @@ struct sms_req {
 	char errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *hdrs;
 	int fallback; /* sent to gateway.sms.fallback_url */
+	int probe;    /* the one request trying the primary again */
 };
 
 struct sms {
@@ -341,13 +342,14 @@ static void note_fallback(struct gw_item *it)
 	it->why[n + sizeof(tag) - 1] = 0;
 }
 
-/* use_fallback - where the next request goes */
-static int use_fallback(struct sms *s)
+/* use_fallback - where r goes: the fallback, or the primary (r->probe: as
+ * the one request trying it again) */
+static int use_fallback(struct sms *s, struct sms_req *r)
 {
 	if (!s->on_fallback)
 		return 0;
 	if (!s->probing && uv_now(s->loop) >= s->hold_until) {
-		s->probing = 1; /* this one tries the primary */
+		s->probing = r->probe = 1;
 		return 0;
 	}
 	return 1;
@@ -360,7 +362,9 @@ static void fallback_learn(struct sms *s, const struct sms_req *r)
 	int transient = r->it->outcome == GW_DEFER;
 	if (!*c->sms_fallback_url || r->fallback)
 		return;
-	if (s->on_fallback) {
+	if (s->on_fallback) { /* only the probe says; others were sent before the switch */
+		if (!r->probe)
+			return;
 		s->probing = 0;
 		if (transient) {
 			s->hold_until = uv_now(s->loop) + (uint64_t)c->sms_fallback_hold_ms;
@@ -486,7 +490,7 @@ void sms_submit(struct sms *s, struct gw_item *it)
 		set_outcome(it, GW_FAIL, "sms request: %s", err);
 		goto fail;
 	}
-	r->fallback = use_fallback(s);
+	r->fallback = use_fallback(s, r);
 	const char *base = r->fallback ? c->sms_fallback_url : c->sms_url;
 	r->url = *query ? xasprintf("%s%c%s", base, strchr(base, '?') ? '&' : '?', query)
 			: xstrdup(base);
@@ -521,6 +525,8 @@ void sms_submit(struct sms *s, struct gw_item *it)
 	free(dlr);
 	return;
 fail:
+	if (r->probe) /* never sent: the next request probes instead */
+		s->probing = 0;
 	free(query);
 	free(dlr);
 	req_free(s, r);

@@ -72,8 +72,21 @@ static void jerr_emit(j_common_ptr ci, int level)
 		jerr_exit(ci);
 }
 
+/* scans - a progressive JPEG of thousands of tiny scans costs minutes for a
+ * few KB: more than PHOTO_MAX_SCANS is refused (libjpeg-turbo's advice) */
+static void scans(j_common_ptr ci)
+{
+	j_decompress_ptr d = (j_decompress_ptr)ci;
+	struct jerr *e = (struct jerr *)ci->err;
+	if (d->input_scan_number > PHOTO_MAX_SCANS) {
+		snprintf(e->msg, sizeof(e->msg), "more than %d scans", PHOTO_MAX_SCANS);
+		longjmp(e->jb, 1);
+	}
+}
+
 static int jpeg_decode(const unsigned char *in, size_t n, struct img *im, char *err, size_t errlen)
 {
+	struct jpeg_progress_mgr progress = {.progress_monitor = scans};
 	struct jpeg_decompress_struct ci;
 	struct jerr je;
 	volatile int rc = -EINVAL;
@@ -85,6 +98,8 @@ static int jpeg_decode(const unsigned char *in, size_t n, struct img *im, char *
 		goto out;
 	}
 	jpeg_create_decompress(&ci);
+	ci.progress = &progress;
+	ci.mem->max_memory_to_use = 256L << 20;
 	jpeg_mem_src(&ci, in, (unsigned long)n);
 	jpeg_read_header(&ci, TRUE);
 	if (!size_ok(ci.image_width, ci.image_height, err, errlen)) {
@@ -124,9 +139,9 @@ static int jpeg_encode(const struct img *im, unsigned char **out, size_t *outlen
 	ci.err = jpeg_std_error(&je.pub);
 	je.pub.error_exit = jerr_exit;
 	if (setjmp(je.jb)) {
+		/* only out of memory gets here (the pixels are ours); the buffer
+		 * is the library's until it finishes, so it is not freed */
 		snprintf(err, errlen, "JPEG encoder: %s", je.msg);
-		free(buf);
-		buf = NULL;
 		goto out;
 	}
 	jpeg_create_compress(&ci);

@@ -18,6 +18,7 @@
 #define PHOTO_MAX_PIXELS (16u << 20) /* width x height */
 #define PHOTO_MAX_INPUT (8u << 20)   /* bytes the decoders are given at most */
 #define PHOTO_JPEG_QUALITY 90
+#define PHOTO_MAX_SCANS 64 /* a progressive JPEG's scans (an encoder's: about 10) */
 
 /*
  * photo_normalize - in (n bytes, JPEG, PNG or GIF) as a new JPEG in *out

@@ -143,7 +143,7 @@ static void messages(struct sim *s, const struct wf_out *o)
 	}
 }
 
-static void report(struct sim *s, struct wf_out *o)
+static int report(struct sim *s, struct wf_out *o)
 {
 	const char *code = json_string_value(json_object_get(o->result, "code"));
 	const char *acct = json_string_value(json_object_get(o->result, "account"));
@@ -155,8 +155,10 @@ static void report(struct sim *s, struct wf_out *o)
 		json_object_set(s->vars, "review", json_object_get(o->result, "review"));
 	changes(s, o->writes);
 	messages(s, o);
-	if (wf_apply(s->st, o->writes) < 0)
-		printf("  (the in-memory store refused the writes)\n");
+	int rc = wf_apply(s->st, o->writes);
+	if (rc < 0)
+		fprintf(stderr, "regflowctl: simulate: the in-memory store refused the writes\n");
+	return rc;
 }
 
 /* prepare - the engine's intake: passwords hashed, a login's check made */
@@ -234,7 +236,7 @@ static int job(struct sim *s, const struct sim_step *st)
 	if (ev && rc == 0) {
 		rc = wf_run_event(s->ws, ev, s->st, args, st->front, s->now, &o);
 		if (rc == 0) {
-			report(s, &o);
+			rc = report(s, &o);
 			wf_out_free(&o);
 		}
 	}
@@ -250,21 +252,23 @@ static int advance(struct sim *s, const struct sim_step *st)
 	char d[32];
 	duration_format(st->advance_ms, d, sizeof(d));
 	printf("%d: +%s\n", st->line, d);
-	while (rec_timers_due(s->st, s->now, 1, &keys) == 0 && json_array_size(keys) > 0) {
+	int rc;
+	while ((rc = rec_timers_due(s->st, s->now, 1, &keys)) == 0 && json_array_size(keys) > 0) {
 		struct wf_out o;
 		const char *key = json_string_value(json_array_get(keys, 0));
 		printf("  timer fires\n");
-		if (wf_fire_timer(s->ws, s->st, key, s->now, &o) < 0) {
-			json_decref(keys);
-			return -EIO;
+		rc = wf_fire_timer(s->ws, s->st, key, s->now, &o);
+		if (rc == 0) {
+			rc = report(s, &o); /* the timer's deletion among the writes */
+			wf_out_free(&o);
 		}
-		report(s, &o);
-		wf_out_free(&o);
 		json_decref(keys);
 		keys = NULL;
+		if (rc < 0)
+			return rc;
 	}
 	json_decref(keys);
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* code_keys - a throw-away code key, so codes are hashed as the engine does */

@@ -54,7 +54,12 @@ static int parse_job(struct sim_step *st, const char *s, char *why, size_t n)
 			return -EINVAL;
 		}
 		*eq = 0;
-		json_object_set_new(st->args, w, json_string(eq + 1));
+		json_t *v = json_string(eq + 1);
+		if (!v || json_object_set_new(st->args, w, v) < 0) {
+			snprintf(why, n, "\"%s\" or its value is not UTF-8", w);
+			free(w);
+			return -EINVAL;
+		}
 		free(w);
 	}
 	if (bad) {

@@ -7,13 +7,14 @@ refused with PHOTO_FORMAT; the photo is served with nosniff.  The images
 are made with Debian's python3-pil, and the served one read back with it."""
 import io
 import json
+import os
 import struct
 import subprocess
 import zipfile
 import zlib
 
 from flows import MSG, Site, _chunk, b64, get_raw, idno, register_email
-from harness import Skip
+from harness import ROOT, Skip
 from test_flows import expect
 
 # Debian's python3-pil belongs to Debian's python: the images are made and
@@ -113,6 +114,9 @@ def test_photos_decoded_and_reencoded(ctx):
         "a PNG whose data fails its checksum": png[:-20] + bytes([png[-20] ^ 0xff]) + png[-19:],
         "a 6000x6000 bomb": bomb_png(6000),
         "not an image": b"%PDF-1.4\n",
+        # 746 bytes, 97 scans (jpegtran -scans): each costs a pass over the image
+        "a progressive JPEG of 97 scans": open(os.path.join(
+            ROOT, "tests", "fixtures", "photos", "97-scans.jpg"), "rb").read(),
     }
     assert len(refused["a 6000x6000 bomb"]) < 300 * 1024
     for what, data in refused.items():
