@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,4 +301,55 @@ char *xasprintf(const char *fmt, ...)
 		fatal("out of memory");
 	va_end(ap);
 	return s;
+}
+
+/* utf8_len - the length of the valid character at s (n bytes left), or 0 */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	static const struct {
+		unsigned mask, lead, len;
+		uint32_t min;
+	} forms[] = {{0xe0, 0xc0, 2, 0x80}, {0xf0, 0xe0, 3, 0x800}, {0xf8, 0xf0, 4, 0x10000}};
+	if (s[0] > 0 && s[0] < 0x80)
+		return 1;
+	for (size_t f = 0; f < 3; f++) {
+		if ((s[0] & forms[f].mask) != forms[f].lead)
+			continue;
+		size_t len = forms[f].len;
+		if (len > n)
+			return 0;
+		uint32_t cp = s[0] & (0x7fu >> len);
+		for (size_t i = 1; i < len; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if (cp < forms[f].min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		return len;
+	}
+	return 0;
+}
+
+char *utf8_clip(const char *s, size_t max)
+{
+	size_t n = strnlen(s ? s : "", max), o = 0;
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	char *out = xmalloc(n + 1);
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_len(p + i, n - i);
+		size_t need = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc2 ? 2 : 1;
+		if (len == 0 && need > n - i)
+			break; /* a character the cut split: dropped */
+		if (len == 0) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, p + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = 0;
+	return out;
 }

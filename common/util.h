@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* utf8_clip - at most max bytes of s as well-formed UTF-8, malloc'd: cut at
+ * a character's start, a byte that starts no valid character replaced by
+ * '?' (a report's or a peer's text, before JSON or the spool takes it) */
+char *utf8_clip(const char *s, size_t max);
 /* duration_parse - "250ms", "30s", "15m", "2h", "1d", "1w" to milliseconds; -EINVAL */
 int duration_parse(const char *s, int64_t *ms);
 /* duration_format - 90000 -> "1m30s" (buf of 32 bytes is plenty) */

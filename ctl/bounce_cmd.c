@@ -156,11 +156,14 @@ static GMimeMessage *read_dsn(struct dsn *d, int *too_big)
 	return m;
 }
 
-/* tell_engine - the outcome to the engine's history and workflows */
-static void tell_engine(struct conf *c, const struct spool_msg *m, const char *detail)
+/* tell_engine - the outcome to the engine's history and workflows: 0, or
+ * -EAGAIN when the engine was not told (the bounce is given back to
+ * Postfix, which retries; the spool has it already, so a retry only adds a
+ * history line) */
+static int tell_engine(struct conf *c, const struct spool_msg *m, const char *detail)
 {
 	if (!m->account)
-		return;
+		return 0;
 	json_t *o = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s?, s:s}]}", "outcomes", "id", m->id,
 			      "account", m->account, "state", "bounced", "channel", "email", "to",
 			      m->to, "detail", detail);
@@ -169,17 +172,18 @@ static void tell_engine(struct conf *c, const struct spool_msg *m, const char *d
 	if (!body) {
 		fprintf(stderr, "regflowctl: bounce: the report to the engine cannot be made: the "
 				"spool has it\n");
-		return;
+		return 0; /* a retry cannot make it either */
 	}
 	long st = ctl_api_call(c, conf_str(c, "gateway.engine.front", "gateway"), body,
 			       "/v1/outcomes", &out);
 	if (st != 200)
 		fprintf(stderr,
 			"regflowctl: bounce: the engine was not told (HTTP %ld): the "
-			"spool has it\n",
+			"spool has it; try again later\n",
 			st);
 	free(body);
 	free(out);
+	return st == 200 ? 0 : -EAGAIN;
 }
 
 /* record - the message's spool file: the bounce in it, moved to bounced/ */
@@ -266,7 +270,8 @@ int ctl_bounce(struct conf *c, int argc, char **argv)
 			if (failed) {
 				char detail[400];
 				snprintf(detail, sizeof(detail), "%s %s", d.status, d.diag);
-				tell_engine(c, &m, detail);
+				if (tell_engine(c, &m, detail) < 0)
+					rc = EX_TEMPFAIL;
 			}
 		}
 	}

@@ -198,37 +198,113 @@ static void outcome_job_done(void *arg, int rc, json_t *view)
 		log_warn("delivery_failed job not taken: %s", strerror(-rc));
 }
 
-/* delivery_failed - a bounce or a failed SMS becomes the workflows'
- * delivery_failed event on the account (workflows/delivery.wf), if a
- * workflow takes it */
-static void delivery_failed(struct api_call *c, json_t *o, const char *acct)
+/* delivery_failed_args - the delivery_failed job an outcome asks for, its
+ * arguments checked as any job's, or NULL (ev NULL too: no workflow takes it) */
+static json_t *delivery_failed_args(struct api_call *c, json_t *o, const char *acct,
+				    const struct wf_event **ev)
 {
 	const char *to = json_string_value(json_object_get(o, "to"));
 	const char *ch = json_string_value(json_object_get(o, "channel"));
 	const char *detail = json_string_value(json_object_get(o, "detail"));
 	json_t *args = json_pack("{s:s, s:s, s:s}", "account", acct, "channel", ch ? ch : "email",
 				 "to", to ? to : "");
-	if (detail)
-		json_object_set_new(args, "detail", json_stringn(detail, strnlen(detail, 300)));
-	const struct wf_event *ev = wf_set_event(c->a->e->ws, "delivery_failed", args);
-	if (ev && to && wf_arg_check("account", acct) == NULL)
-		jobs_submit(c->a->e->jobs, ev, c->front, args, NULL, outcome_job_done, NULL);
-	json_decref(args);
+	if (detail) {
+		char *clip = utf8_clip(detail, 300);
+		json_object_set_new(args, "detail", json_string(clip));
+		free(clip);
+	}
+	*ev = wf_set_event(c->a->e->ws, "delivery_failed", args);
+	const char *name;
+	json_t *v;
+	json_object_foreach(args, name, v) {
+		const char *type =
+			*ev ? json_string_value(json_object_get((*ev)->args, name)) : NULL;
+		if (!type || wf_arg_check(type, json_string_value(v))) {
+			*ev = NULL; /* not the shape the event takes: no job */
+			break;
+		}
+	}
+	if (!*ev || !to) {
+		json_decref(args);
+		return NULL;
+	}
+	return args;
 }
 
-/* mailbox_refused - a relay's final refusal of the recipient itself (RFC
- * 5321 550/551/553 or RFC 3463 5.1.x), not of the message or the sender */
+/* mailbox_refused - a relay's final refusal of the recipient itself: an
+ * RFC 3463 5.1.x status (but 5.1.7 and 5.1.8, the sender's) decides; with
+ * none, RFC 5321's 550, 551 or 553 */
 static int mailbox_refused(const char *channel, const char *detail)
 {
 	if (!channel || strcmp(channel, "email") || !detail)
 		return 0;
-	if ((!strncmp(detail, "550", 3) || !strncmp(detail, "551", 3) ||
-	     !strncmp(detail, "553", 3)) &&
-	    (detail[3] == ' ' || detail[3] == '-'))
-		return 1;
-	/* 5.1.7 and 5.1.8 are the sender's address, not the recipient's */
-	const char *e = strstr(detail, " 5.1.");
-	return e && e[5] != '7' && e[5] != '8';
+	const char *e = strstr(detail, " 5.");
+	if (e && e[3] && strchr("0123456789", e[3]) && e[4] == '.') /* an enhanced status */
+		return e[3] == '1' && e[5] != '7' && e[5] != '8';
+	return (!strncmp(detail, "550", 3) || !strncmp(detail, "551", 3) ||
+		!strncmp(detail, "553", 3)) &&
+	       (detail[3] == ' ' || detail[3] == '-');
+}
+
+/* wants_job - the outcome asks the workflows to act (a bounce, a failed SMS
+ * report, a relay's refusal of the mailbox) */
+static int wants_job(json_t *o)
+{
+	const char *state = json_string_value(json_object_get(o, "state"));
+	const char *ch = json_string_value(json_object_get(o, "channel"));
+	const char *detail = json_string_value(json_object_get(o, "detail"));
+	return state && (!strcmp(state, "bounced") || !strcmp(state, "undelivered") ||
+			 (!strcmp(state, "failed") && mailbox_refused(ch, detail)));
+}
+
+/* outcome_ok - an outcome the engine records */
+static int outcome_ok(json_t *o)
+{
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *acct = json_string_value(json_object_get(o, "account"));
+	const char *state = json_string_value(json_object_get(o, "state"));
+	return id && id_valid(id) && acct && id_valid(acct) && state && strlen(state) <= 32;
+}
+
+/* admitted - every job the outcomes ask for can be taken now; else a 503
+ * with Retry-After (nothing recorded: the gateway sends the batch again) */
+static int admitted(struct api_call *c, json_t *list)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(list, i, o) {
+		const struct wf_event *ev = NULL;
+		struct admit_refusal no;
+		if (!outcome_ok(o) || !wants_job(o))
+			continue;
+		json_t *args = delivery_failed_args(
+			c, o, json_string_value(json_object_get(o, "account")), &ev);
+		int rc = args ? jobs_admit(c->a->e->jobs, ev, c->front, args, &no) : 0;
+		json_decref(args);
+		if (rc < 0) {
+			char after[16];
+			snprintf(after, sizeof(after), "%d", no.retry_s);
+			http_respond_header(c->req, "Retry-After", after);
+			api_reply_error(c->a, c->req, 503, "OVERLOADED",
+					"the engine is busy: send the outcomes again later", NULL);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* delivery_failed - the job, keyed by the message (a message fails once: a
+ * batch sent again runs it once) */
+static void delivery_failed(struct api_call *c, json_t *o, const char *acct)
+{
+	const struct wf_event *ev = NULL;
+	json_t *args = delivery_failed_args(c, o, acct, &ev);
+	char key[64];
+	if (!args)
+		return;
+	snprintf(key, sizeof(key), "delivery:%s", json_string_value(json_object_get(o, "id")));
+	jobs_submit(c->a->e->jobs, ev, c->front, args, key, outcome_job_done, NULL);
+	json_decref(args);
 }
 
 void api_post_outcomes(struct api_call *c)
@@ -244,22 +320,25 @@ void api_post_outcomes(struct api_call *c)
 				NULL);
 		return;
 	}
+	if (!admitted(c, list)) {
+		json_decref(body);
+		return;
+	}
 	json_array_foreach(list, i, o) {
-		const char *id = json_string_value(json_object_get(o, "id"));
 		const char *acct = json_string_value(json_object_get(o, "account"));
-		const char *state = json_string_value(json_object_get(o, "state"));
 		const char *detail = json_string_value(json_object_get(o, "detail"));
-		if (!id || !id_valid(id) || !acct || !state || strlen(state) > 32)
+		if (!outcome_ok(o))
 			continue;
-		json_t *f =
-			json_pack("{s:s, s:s, s:s}", "spool", id, "state", state, "by", c->front);
-		if (detail)
-			json_object_set_new(f, "detail",
-					    json_stringn(detail, strnlen(detail, 300)));
+		json_t *f = json_pack(
+			"{s:s, s:s, s:s}", "spool", json_string_value(json_object_get(o, "id")),
+			"state", json_string_value(json_object_get(o, "state")), "by", c->front);
+		if (detail) {
+			char *clip = utf8_clip(detail, 300);
+			json_object_set_new(f, "detail", json_string(clip));
+			free(clip);
+		}
 		jobs_history(c->a->e->jobs, acct, "delivery", f);
-		const char *ch = json_string_value(json_object_get(o, "channel"));
-		if (!strcmp(state, "bounced") || !strcmp(state, "undelivered") ||
-		    (!strcmp(state, "failed") && mailbox_refused(ch, detail)))
+		if (wants_job(o))
 			delivery_failed(c, o, acct);
 		n++;
 	}

@@ -63,8 +63,11 @@ void report_add(struct report *r, const struct spool_msg *m, const char *state, 
 		return;
 	json_t *o =
 		json_pack("{s:s, s:s, s:s}", "id", m->id, "account", m->account, "state", state);
-	if (detail && *detail)
-		json_object_set_new(o, "detail", json_stringn(detail, strnlen(detail, 300)));
+	if (detail && *detail) { /* a relay's or an SMSC's words: cut at a character */
+		char *clip = utf8_clip(detail, 300);
+		json_object_set_new(o, "detail", json_string(clip));
+		free(clip);
+	}
 	if (m->channel)
 		json_object_set_new(o, "channel", json_string(m->channel));
 	if (m->to)

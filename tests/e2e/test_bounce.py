@@ -132,6 +132,11 @@ def test_bounce_marks_the_address(ctx):
     # a mail that is no delivery status notification
     r = bounce(ctx, eng, rcpt, b"From: a@b\r\nTo: c@d\r\nSubject: hi\r\n\r\nhello\r\n")
     assert r.returncode == 65 and b"no delivery status" in r.stderr, r.stderr
+    # the engine down: the bounce goes back to Postfix (75), to be tried again
+    gwd.stop()
+    eng.stop()
+    r = bounce(ctx, eng, rcpt, raw)
+    assert r.returncode == 75 and b"try again later" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_refused_at_once_marks_the_address(ctx):
