@@ -13,6 +13,8 @@ int ctl_reload(struct conf *c, int argc, char **argv);
 int ctl_account(struct conf *c, int argc, char **argv);
 /* ctl_bounce - bounce [RECIPIENT] < DSN (bounce_cmd.c) */
 int ctl_bounce(struct conf *c, int argc, char **argv);
+/* dkim keygen DOMAIN SELECTOR FILE [--ed25519] (dkim_cmd.c) */
+int ctl_dkim(struct conf *c, int argc, char **argv);
 /* ctl_key - key list | key rotate: the code key file (key_cmd.c) */
 int ctl_key(struct conf *c, int argc, char **argv);
 /* ctl_api_get - GET path from the engine as front (NULL: the first token);

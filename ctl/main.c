@@ -84,6 +84,13 @@ static const struct verb verbs[] = {
 	 "  prints each reply, state change and message (secrets ******).\n"
 	 "  Nothing live is touched.\n",
 	 NULL, "regflowctl-simulate"},
+	{"dkim", "keygen DOMAIN SELECTOR FILE [--ed25519]",
+	 "a DKIM signing key (0600) and its DNS TXT record",
+	 "  RSA 2048 (or Ed25519) made with OpenSSL into FILE, never over an existing\n"
+	 "  file; prints the record for SELECTOR._domainkey.DOMAIN and the\n"
+	 "  gateway.dkim settings.  (Debian's libopendkim leaks with Ed25519 keys: the\n"
+	 "  gateway refuses them until it is fixed; opendkim-genkey does the same job.)\n",
+	 ctl_dkim, NULL},
 	{"bounce", "[RECIPIENT] < DSN",
 	 "record a bounce (Postfix pipe: argv=... bounce ${recipient})",
 	 "  The recipient (else the bounce's To:) is the mail's return path,\n"
