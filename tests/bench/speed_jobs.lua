@@ -10,11 +10,15 @@
 --                With LIMIT, after LIMIT jobs the connections ask GET /v1/health
 --                instead, and the thread stops once LIMIT jobs are answered (use
 --                -t1; wrk itself runs on until -d or SIGINT, which speed.py sends).
+-- A 503 (the engine's admission control) makes that connection wait its
+-- Retry-After before its next request, as a well-behaved front does (else a
+-- closed loop measures only how fast refusals come back).
 -- TOKEN is the front's bearer token.  done() prints one line for speed.py:
 --   SPEED requests=.. duration_us=.. status_errors=.. socket_errors=.. p50_us=.. p99_us=..
 
 local mode, prefix, limit = "activate", "x", 0
 local n, first, answered = 0, 0, 0
+local backoff = 0 -- ms the next request waits: a 503's Retry-After, as a front honours it
 
 function init(args)
 	mode = args[1] or mode
@@ -25,7 +29,7 @@ function init(args)
 	if mode == "resend" then
 		first = tonumber(prefix) or 0
 	end
-	if limit == 0 then
+	if limit == 0 and mode ~= "register" then
 		response = nil -- wrk then skips parsing replies for the script
 	end
 end
@@ -57,7 +61,21 @@ function request()
 	return r
 end
 
+-- delay - wrk asks before each request: the connection that was just
+-- refused (closed loop: it sends next) waits as it was told
+function delay()
+	local d = backoff
+	backoff = 0
+	return d
+end
+
 function response(status, headers, resp_body)
+	if status == 503 then -- OVERLOADED: Retry-After seconds
+		backoff = (tonumber(headers["Retry-After"]) or 1) * 1000
+	end
+	if limit == 0 then
+		return
+	end
 	-- every reply but the health checks' 200 answers a job (202, or an error)
 	if status ~= 200 then
 		answered = answered + 1
