@@ -303,8 +303,7 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
-/* utf8_len - the length of the valid character at s (n bytes left), or 0 */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t utf8_char_len(const unsigned char *s, size_t n)
 {
 	static const struct {
 		unsigned mask, lead, len;
@@ -337,7 +336,7 @@ char *utf8_clip(const char *s, size_t max)
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	char *out = xmalloc(n + 1);
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len(p + i, n - i);
+		size_t len = utf8_char_len(p + i, n - i);
 		size_t need = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc2 ? 2 : 1;
 		if (len == 0 && need > n - i)
 			break; /* a character the cut split: dropped */

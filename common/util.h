@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* utf8_char_len - the length of the well-formed UTF-8 character at s (n
+ * bytes left: no overlong, no surrogate, no NUL), or 0 */
+size_t utf8_char_len(const unsigned char *s, size_t n);
 /* utf8_clip - at most max bytes of s as well-formed UTF-8, malloc'd: cut at
  * a character's start, a byte that starts no valid character replaced by
  * '?' (a report's or a peer's text, before JSON or the spool takes it) */

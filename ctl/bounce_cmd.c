@@ -65,18 +65,10 @@ static GByteArray *bytes_of(GMimeObject *o)
 /* field - a header of a block, copied (RFC 3464 fields are header-shaped) */
 static void field(GMimeObject *o, const char *name, char *out, size_t n)
 {
-	const char *v = g_mime_object_get_header(o, name);
 	/* valid UTF-8, cut at a character's start: the spool takes nothing else */
-	gchar *ok = g_utf8_make_valid(v ? v : "", -1);
-	size_t len = strlen(ok);
-	if (len >= n) {
-		len = n - 1;
-		while (len > 0 && ((unsigned char)ok[len] & 0xc0) == 0x80)
-			len--;
-	}
-	memcpy(out, ok, len);
-	out[len] = 0;
-	g_free(ok);
+	char *ok = utf8_clip(g_mime_object_get_header(o, name), n - 1);
+	snprintf(out, n, "%s", ok);
+	free(ok);
 	for (char *p = out; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';

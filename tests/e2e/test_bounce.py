@@ -157,3 +157,39 @@ def test_refused_at_once_marks_the_address(ctx):
     wait_until(lambda: api.account(aid).get("email_undeliverable") == "1", 20,
                what="the address marked undeliverable")
     assert "550" in api.account(aid).get("email_bounce", ""), api.account(aid)
+
+
+def test_outcomes_mark_only_a_refused_mailbox(ctx):
+    """The gateway's outcomes: a refusal of our sender (553 5.1.8), of
+    relaying (550 5.7.1) or a temporary one marks nothing; a 5.1.1 marks the
+    address once however often the same message's outcome is sent (the
+    gateway resends a batch it had no answer for); a long detail in Chinese
+    is cut at a character and kept."""
+    eng = Engine(ctx).start()
+    api, gw, desk = eng.api(), eng.api("gateway"), eng.api("helpdesk")
+    addr = "li.lei@example.com"
+    aid = api.result("register_email", email=addr, password=PASSWORD)["account"]
+
+    def post(mid, detail):
+        st, body, _ = gw.request("POST", "/v1/outcomes", {"outcomes": [
+            {"id": mid, "account": aid, "state": "failed", "channel": "email", "to": addr,
+             "detail": detail}]})
+        assert st == 200 and body["recorded"] == 1, (st, body)
+
+    post("0000000000001", "553 5.1.8 <noreply@regflow.test>: Sender address rejected")
+    post("0000000000002", "550 5.7.1 Unable to relay")
+    post("0000000000003", "450 4.2.0 mailbox busy")
+    long = "550 5.1.1 " + "邮箱不存在，" * 60  # 1090 bytes
+    post("0000000000004", long)
+    post("0000000000004", long)
+    wait_until(lambda: api.account(aid).get("email_undeliverable") == "1", 15,
+               what="the address marked")
+    bounce_text = api.account(aid)["email_bounce"]
+    assert long.startswith(bounce_text) and len(bounce_text.encode()) <= 300, bounce_text
+
+    def marks():
+        st, body, _ = desk.request("GET", "/v1/accounts/%s/history" % aid)
+        assert st == 200, (st, body)
+        return [e for e in body["history"] if e.get("type") == "delivery_failed"]
+    # the jobs of one account run in order: by now every one has run
+    assert len(marks()) == 1, marks()

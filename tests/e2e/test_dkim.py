@@ -69,11 +69,9 @@ def test_mail_signed_and_verified(ctx):
     rsa, rsa_txt = keypair(ctx, "rsa", "rsa")
     yz, yz_txt = keypair(ctx, "yz", "rsa")
     # one domain by the single settings, another in the list: the From domain picks
-    spool, gw = gateway(ctx, smtp_from="noreply@mail.regflow.test",
-                        dkim={"domain": "mail.regflow.test", "selector": "s2026",
-                              "key_file": rsa,
-                              "keys": [{"domain": "yz.regflow.test", "selector": "y1",
-                                        "key_file": yz}]})
+    dkim = {"domain": "mail.regflow.test", "selector": "s2026", "key_file": rsa,
+            "keys": [{"domain": "yz.regflow.test", "selector": "y1", "key_file": yz}]}
+    spool, gw = gateway(ctx, smtp_from="noreply@mail.regflow.test", dkim=dkim)
     gw.start()
     name = "中国高等教育学生信息网（学信网）研究生招生信息网服务中心"  # a long display name
     mid = spool.put("li.lei@example.com", "您好，请点击链接激活。\n", subject="学信网帐号激活邮件",
@@ -103,11 +101,7 @@ def test_mail_signed_and_verified(ctx):
     assert verify(tampered, records) == "fail"
     gw.stop()
     # the other domain's From: its own key
-    spool2, gw2 = gateway(ctx, smtp_from="noreply@yz.regflow.test",
-                          dkim={"domain": "mail.regflow.test", "selector": "s2026",
-                                "key_file": rsa,
-                                "keys": [{"domain": "yz.regflow.test", "selector": "y1",
-                                          "key_file": yz}]})
+    spool2, gw2 = gateway(ctx, smtp_from="noreply@yz.regflow.test", dkim=dkim)
     gw2.start()
     mid2 = spool2.put("han.meimei@example.com", "hello\n", subject="s")
     eml2 = sent_eml(ctx, spool2, mid2)
