@@ -18,10 +18,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const state_dirs[SPOOL_NSTATE] = {"incoming", "active", "deferred", "hold",
-						     "failed",	 "sent",   "bounced",  "corrupt"};
-static const char *const state_names[SPOOL_NSTATE] = {"queued", "active", "deferred", "hold",
-						      "failed", "sent",	  "bounced",  "corrupt"};
+static const char *const state_dirs[SPOOL_NSTATE] = {"incoming", "active",   "deferred",
+						     "hold",	 "failed",   "sent",
+						     "bounced",	 "answered", "corrupt"};
+static const char *const state_names[SPOOL_NSTATE] = {
+	"queued", "active", "deferred", "hold", "failed", "sent", "bounced", "answered", "corrupt"};
+
+int spool_channel_index(const char *channel)
+{
+	static const char *const names[SPOOL_NCHANNEL] = {"email", "sms", "check"};
+	for (int i = 0; i < SPOOL_NCHANNEL; i++)
+		if (!strcmp(channel, names[i]))
+			return i;
+	return -1;
+}
 
 const char *spool_state_dir(enum spool_state st)
 {
@@ -81,10 +91,17 @@ struct field {
 		n, offsetof(struct spool_msg, member), req                                         \
 	}
 static const struct field str_fields[] = {
-	FIELD("channel", channel, 1), FIELD("to", to, 1),	FIELD("from-name", from_name, 0),
-	FIELD("subject", subject, 0), FIELD("front", front, 0), FIELD("last-error", last_error, 0),
-	FIELD("secret", secret, 0),   FIELD("reply", reply, 0), FIELD("dlr", dlr, 0),
+	FIELD("channel", channel, 1),
+	FIELD("to", to, 1),
+	FIELD("from-name", from_name, 0),
+	FIELD("subject", subject, 0),
+	FIELD("front", front, 0),
+	FIELD("last-error", last_error, 0),
+	FIELD("secret", secret, 0),
+	FIELD("reply", reply, 0),
+	FIELD("dlr", dlr, 0),
 	FIELD("account", account, 0),
+	FIELD("answer", answer, 0),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
 
@@ -104,8 +121,8 @@ int spool_check(const struct spool_msg *m, char *err, size_t errlen)
 		snprintf(err, errlen, "id: not a spool id");
 		return -EINVAL;
 	}
-	if (!m->channel || (strcmp(m->channel, "email") && strcmp(m->channel, "sms"))) {
-		snprintf(err, errlen, "channel: must be email or sms");
+	if (!m->channel || spool_channel_index(m->channel) < 0) {
+		snprintf(err, errlen, "channel: must be email, sms or check");
 		return -EINVAL;
 	}
 	if (!m->to || !*m->to) {
@@ -165,9 +182,10 @@ char *spool_format(const struct spool_msg *m, size_t *len)
 	fprintf(f, "created: %lld\nexpires: %lld\nattempts: %d\nnext-attempt: %lld\n",
 		(long long)m->created_ms, (long long)m->expires_ms, m->attempts,
 		(long long)m->next_attempt_ms);
-	for (size_t i = 5; i < NSTR; i++) /* last-error, secret, reply, dlr */
-		fprintf(f, "%s:%s%s\n", str_fields[i].name, str_get(m, i) ? " " : "",
-			str_get(m, i) ? str_get(m, i) : "");
+	for (size_t i = 5; i < NSTR; i++) /* last-error, secret, reply, dlr, account, answer */
+		if (str_get(m, i) || strcmp(str_fields[i].name, "answer")) /* only a check's */
+			fprintf(f, "%s:%s%s\n", str_fields[i].name, str_get(m, i) ? " " : "",
+				str_get(m, i) ? str_get(m, i) : "");
 	fprintf(f, "delivered: %lld\n", (long long)m->delivered_ms);
 	for (const char *h = m->history; h && *h;) {
 		size_t l = strcspn(h, "\n");
@@ -333,7 +351,7 @@ static int parse_complete(struct sparse *sp, const char *p, const char *end)
 		return pfail(sp, "missing field \"created\"");
 	if (sp->nums[5] < 0)
 		return pfail(sp, "missing field \"body-size\"");
-	if (strcmp(sp->m.channel, "email") != 0 && strcmp(sp->m.channel, "sms") != 0)
+	if (spool_channel_index(sp->m.channel) < 0)
 		return pfail(sp, "channel: unknown channel \"%.32s\"", sp->m.channel);
 	if ((int64_t)(end - p) != sp->nums[5])
 		return pfail(sp, "truncated: body has %lld bytes, body-size says %lld",
@@ -803,8 +821,13 @@ int spool_list(const char *dir, enum spool_state st, char ***names, size_t *n)
 	*n = 0;
 	if ((rc = spool_path(p, sizeof(p), dir, state_dirs[st], NULL)) < 0)
 		return rc;
-	if (!(d = opendir(p)))
+	if (!(d = opendir(p))) {
+		/* answered/ is younger than older spools: until a daemon of this
+		 * version has started on one (spool_init), it is empty */
+		if (errno == ENOENT && st == SPOOL_ANSWERED)
+			return 0;
 		return -errno;
+	}
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -853,7 +876,7 @@ int spool_stats(const char *dir, struct spool_stats *out)
 				out->unreadable[st]++;
 				continue;
 			}
-			out->count[st][strcmp(m.channel, "sms") == 0]++;
+			out->count[st][spool_channel_index(m.channel)]++;
 			if (!out->oldest_ms[st] || m.created_ms < out->oldest_ms[st])
 				out->oldest_ms[st] = m.created_ms;
 			if (st == SPOOL_SENT && m.dlr && strcmp(m.dlr, "delivered") == 0)

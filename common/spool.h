@@ -26,14 +26,15 @@ enum spool_state {
 	SPOOL_HOLD,
 	SPOOL_FAILED,
 	SPOOL_SENT,
-	SPOOL_BOUNCED, /* sent, then a bounce said it was not delivered */
+	SPOOL_BOUNCED,	/* sent, then a bounce said it was not delivered */
+	SPOOL_ANSWERED, /* a check answered, until the engine has taken the answer */
 	SPOOL_CORRUPT,
 	SPOOL_NSTATE
 };
 
 struct spool_msg {
 	char id[ID_LEN + 1]; /* caller sets, time-sortable from id_new() */
-	char *channel;	     /* "email" | "sms" */
+	char *channel;	     /* "email" | "sms" | "check" (a question to an outside service) */
 	char *to;	     /* address or phone */
 	char *from_name;     /* display name (email), may be NULL */
 	char *subject;	     /* email only, may be NULL */
@@ -49,9 +50,14 @@ struct spool_msg {
 	char *reply;	      /* sent: the relay's reply or the sink file; may be NULL */
 	char *dlr;	      /* sms: the last delivery report ("delivered", "failed", ...) */
 	char *history;	      /* events, one "MS text" a line, '\n'-separated; may be NULL */
+	char *answer;	      /* check, answered: "match", "mismatch" or "error" */
 };
 
 #define SPOOL_HISTORY_MAX 32 /* history lines kept; the oldest but the first go first */
+
+#define SPOOL_NCHANNEL 3 /* email, sms, check */
+/* spool_channel_index - 0 email, 1 sms, 2 check; -1 for anything else */
+int spool_channel_index(const char *channel);
 
 /* spool_state_dir - directory name of a state ("incoming" for SPOOL_QUEUED) */
 const char *spool_state_dir(enum spool_state st);
@@ -118,10 +124,10 @@ int spool_find(const char *dir, const char *id, enum spool_state *st);
 
 /* counts of every state by channel, for "spool stats" and /metrics */
 struct spool_stats {
-	long count[SPOOL_NSTATE][2];	 /* [state][0 email, 1 sms] */
-	int64_t oldest_ms[SPOOL_NSTATE]; /* smallest created, 0 if none */
-	long unreadable[SPOOL_NSTATE];	 /* files that did not parse (all of corrupt/) */
-	long dlr_delivered, dlr_failed;	 /* sent SMS by their delivery report */
+	long count[SPOOL_NSTATE][SPOOL_NCHANNEL]; /* [state][0 email, 1 sms, 2 check] */
+	int64_t oldest_ms[SPOOL_NSTATE];	  /* smallest created, 0 if none */
+	long unreadable[SPOOL_NSTATE];		  /* files that did not parse (all of corrupt/) */
+	long dlr_delivered, dlr_failed;		  /* sent SMS by their delivery report */
 };
 /* spool_stats - read every file of every state (slow: a worker thread or a tool) */
 int spool_stats(const char *dir, struct spool_stats *out);

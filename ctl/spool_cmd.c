@@ -301,6 +301,10 @@ static json_t *full_json(const struct row *r)
 		      m.front, "subject", m.subject, "from_name", m.from_name, "reply", m.reply,
 		      "delivered", (json_int_t)m.delivered_ms, "dlr", m.dlr, "secret_set",
 		      had_secret, "body", m.body, "history", history_json(&m));
+	if (!strcmp(m.channel, "check")) { /* the question holds an id number: never shown */
+		json_object_set_new(o, "body", json_null());
+		json_object_set_new(o, "answer", m.answer ? json_string(m.answer) : json_null());
+	}
 	spool_msg_free(&m);
 	return o;
 }
@@ -357,11 +361,16 @@ static void print_full(const struct row *r, int64_t now, int with_body)
 	}
 	if (m->dlr)
 		printf("report:        %s\n", m->dlr);
+	if (m->answer)
+		printf("answer:        %s\n", m->answer);
 	if (m->secret && *m->secret)
 		printf("secret:        (set; never shown, masked in the text)\n");
 	printf("history:\n");
 	print_history(m, "  ");
-	if (with_body) {
+	if (with_body && !strcmp(m->channel, "check")) {
+		printf("body (%zu bytes): not shown (a check's question holds an id number)\n",
+		       strlen(m->body));
+	} else if (with_body) {
 		struct spool_msg c;
 		spool_msg_copy(&c, m);
 		spool_mask_secret(&c);
@@ -375,9 +384,9 @@ static void print_full(const struct row *r, int64_t now, int with_body)
 	}
 }
 
-static const enum spool_state all_states[] = {SPOOL_QUEUED, SPOOL_ACTIVE, SPOOL_DEFERRED,
-					      SPOOL_HOLD,   SPOOL_FAILED, SPOOL_SENT,
-					      SPOOL_BOUNCED};
+static const enum spool_state all_states[] = {SPOOL_QUEUED,  SPOOL_ACTIVE,  SPOOL_DEFERRED,
+					      SPOOL_HOLD,    SPOOL_FAILED,  SPOOL_SENT,
+					      SPOOL_BOUNCED, SPOOL_ANSWERED};
 
 static int same_id(const struct spool_msg *m, const void *arg)
 {
@@ -505,7 +514,7 @@ static int spool_cmd_stats(struct conf *c, int argc, char **argv)
 	int json, rc;
 	int64_t now = now_ms();
 	char age[32];
-	long te = 0, ts = 0;
+	long te = 0, ts = 0, tc = 0;
 
 	if (parse_flags(argc, argv, &json, NULL, 0) != 0) {
 		spool_usage();
@@ -520,10 +529,10 @@ static int spool_cmd_stats(struct conf *c, int argc, char **argv)
 	if (json) {
 		json_t *o = json_object();
 		for (int st = 0; st < SPOOL_NSTATE; st++) {
-			json_t *e =
-				json_pack("{s:I, s:I, s:I}", "email", (json_int_t)ss.count[st][0],
-					  "sms", (json_int_t)ss.count[st][1], "unreadable",
-					  (json_int_t)ss.unreadable[st]);
+			json_t *e = json_pack(
+				"{s:I, s:I, s:I, s:I}", "email", (json_int_t)ss.count[st][0], "sms",
+				(json_int_t)ss.count[st][1], "check", (json_int_t)ss.count[st][2],
+				"unreadable", (json_int_t)ss.unreadable[st]);
 			json_object_set_new(e, "oldest_age_ms",
 					    ss.oldest_ms[st] ? json_integer(now - ss.oldest_ms[st])
 							     : json_null());
@@ -539,18 +548,21 @@ static int spool_cmd_stats(struct conf *c, int argc, char **argv)
 		json_decref(o);
 		return 0;
 	}
-	printf("%-10s  %7s  %7s  %10s  %s\n", "STATE", "EMAIL", "SMS", "UNREADABLE", "OLDEST");
+	printf("%-10s  %7s  %7s  %7s  %10s  %s\n", "STATE", "EMAIL", "SMS", "CHECK", "UNREADABLE",
+	       "OLDEST");
 	for (int st = 0; st < SPOOL_NSTATE; st++) {
 		if (ss.oldest_ms[st])
 			coarse(now - ss.oldest_ms[st], age, sizeof(age));
 		else
 			snprintf(age, sizeof(age), "-");
-		printf("%-10s  %7ld  %7ld  %10ld  %s\n", spool_state_name((enum spool_state)st),
-		       ss.count[st][0], ss.count[st][1], ss.unreadable[st], age);
+		printf("%-10s  %7ld  %7ld  %7ld  %10ld  %s\n",
+		       spool_state_name((enum spool_state)st), ss.count[st][0], ss.count[st][1],
+		       ss.count[st][2], ss.unreadable[st], age);
 		te += ss.count[st][0];
 		ts += ss.count[st][1];
+		tc += ss.count[st][2];
 	}
-	printf("%-10s  %7ld  %7ld\n", "total", te, ts);
+	printf("%-10s  %7ld  %7ld  %7ld\n", "total", te, ts, tc);
 	printf("sent SMS with a delivery report: %ld delivered, %ld failed\n", ss.dlr_delivered,
 	       ss.dlr_failed);
 	return 0;

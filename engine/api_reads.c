@@ -37,6 +37,11 @@ void api_get_account(struct api_call *c)
 		json_object_del(pub, name);
 	}
 	json_object_set_new(pub, "workflows", wfs);
+	/* a code the identity registry's answer left (IDNO_MISMATCH): its words too */
+	const char *idc = json_string_value(json_object_get(pub, "identity"));
+	if (idc && wf_known_code(idc) && *wf_message(c->a->e->ws, idc))
+		json_object_set_new(pub, "identity_message",
+				    json_string(wf_message(c->a->e->ws, idc)));
 	api_reply_json(c->req, 200, pub);
 	json_decref(pub);
 	json_decref(rec);

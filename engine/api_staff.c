@@ -191,44 +191,42 @@ void api_get_review(struct api_call *c)
 
 /* api_post_outcomes - POST /v1/outcomes (the gateway): what became of each
  * message, {"outcomes": [{"id", "account", "state", "detail"?}, ...]},
- * into its account's history */
-static void outcome_job_done(void *arg, int rc, json_t *view)
+ * into its account's history; a bounce, a refused mailbox or a failed SMS
+ * as the job delivery_failed, a check's answer ("state": "answered",
+ * "answer") as the job SERVICE_answer.  The answer is 200 once every job
+ * is durable (the gateway then forgets the answers of checks), else 503. */
+struct outcomes_call {
+	struct api *a;
+	struct http_req *req;
+	int pending; /* jobs not yet durable, and one for the loop over the batch */
+	int failed;  /* a job was not taken */
+	size_t recorded;
+};
+
+static void outcomes_reply(struct outcomes_call *oc)
 {
-	if (rc < 0)
-		log_warn("delivery_failed job not taken: %s", strerror(-rc));
+	if (oc->failed) {
+		http_respond_header(oc->req, "Retry-After", "5");
+		api_reply_error(oc->a, oc->req, 503, "UNAVAILABLE",
+				"the job store cannot take the outcomes' jobs now: send them again",
+				NULL);
+	} else {
+		json_t *r = json_pack("{s:I}", "recorded", (json_int_t)oc->recorded);
+		api_reply_json(oc->req, 200, r);
+		json_decref(r);
+	}
+	free(oc);
 }
 
-/* delivery_failed_args - the delivery_failed job an outcome asks for, its
- * arguments checked as any job's, or NULL (ev NULL too: no workflow takes it) */
-static json_t *delivery_failed_args(struct api_call *c, json_t *o, const char *acct,
-				    const struct wf_event **ev)
+static void outcome_job_done(void *arg, int rc, json_t *view)
 {
-	const char *to = json_string_value(json_object_get(o, "to"));
-	const char *ch = json_string_value(json_object_get(o, "channel"));
-	const char *detail = json_string_value(json_object_get(o, "detail"));
-	json_t *args = json_pack("{s:s, s:s, s:s}", "account", acct, "channel", ch ? ch : "email",
-				 "to", to ? to : "");
-	if (detail) {
-		char *clip = utf8_clip(detail, 300);
-		json_object_set_new(args, "detail", json_string(clip));
-		free(clip);
+	struct outcomes_call *oc = arg;
+	if (rc < 0) {
+		log_warn("an outcome's job was not taken: %s", strerror(-rc));
+		oc->failed = 1;
 	}
-	*ev = wf_set_event(c->a->e->ws, "delivery_failed", args);
-	const char *name;
-	json_t *v;
-	json_object_foreach(args, name, v) {
-		const char *type =
-			*ev ? json_string_value(json_object_get((*ev)->args, name)) : NULL;
-		if (!type || wf_arg_check(type, json_string_value(v))) {
-			*ev = NULL; /* not the shape the event takes: no job */
-			break;
-		}
-	}
-	if (!*ev || !to) {
-		json_decref(args);
-		return NULL;
-	}
-	return args;
+	if (--oc->pending == 0)
+		outcomes_reply(oc);
 }
 
 /* mailbox_refused - a relay's final refusal of the recipient itself: an
@@ -246,23 +244,63 @@ static int mailbox_refused(const char *channel, const char *detail)
 	       (detail[3] == ' ' || detail[3] == '-');
 }
 
-/* wants_job - the outcome asks the workflows to act (a bounce, a failed SMS
- * report, a relay's refusal of the mailbox) */
-static int wants_job(json_t *o)
+#define OSTR(o, k) json_string_value(json_object_get(o, k))
+
+/* job_of - the job an outcome asks the workflows for, its arguments checked
+ * as any job's, and its idempotency key (a message fails once, a check is
+ * answered once: a batch sent again runs each once); NULL if none */
+static json_t *job_of(struct api_call *c, json_t *o, const struct wf_event **ev, char *key,
+		      size_t keylen)
 {
-	const char *state = json_string_value(json_object_get(o, "state"));
-	const char *ch = json_string_value(json_object_get(o, "channel"));
-	const char *detail = json_string_value(json_object_get(o, "detail"));
-	return state && (!strcmp(state, "bounced") || !strcmp(state, "undelivered") ||
-			 (!strcmp(state, "failed") && mailbox_refused(ch, detail)));
+	const char *state = OSTR(o, "state"), *ch = OSTR(o, "channel"), *to = OSTR(o, "to");
+	const char *detail = OSTR(o, "detail"), *id = OSTR(o, "id"), *acct = OSTR(o, "account");
+	char evname[64];
+	json_t *args;
+	*ev = NULL;
+	if (!state || !to)
+		return NULL;
+	if (!strcmp(state, "answered") && ch && !strcmp(ch, "check") && wf_service_known(to) &&
+	    OSTR(o, "answer")) {
+		snprintf(evname, sizeof(evname), "%s_answer", to);
+		snprintf(key, keylen, "check:%s", id);
+		args = json_pack("{s:s, s:s, s:s}", "account", acct, "check", id, "result",
+				 OSTR(o, "answer"));
+	} else if (!strcmp(state, "bounced") || !strcmp(state, "undelivered") ||
+		   (!strcmp(state, "failed") && mailbox_refused(ch, detail))) {
+		snprintf(evname, sizeof(evname), "delivery_failed");
+		snprintf(key, keylen, "delivery:%s", id);
+		args = json_pack("{s:s, s:s, s:s}", "account", acct, "channel", ch ? ch : "email",
+				 "to", to);
+	} else {
+		return NULL;
+	}
+	if (detail) {
+		char *clip = utf8_clip(detail, 300);
+		json_object_set_new(args, "detail", json_string(clip));
+		free(clip);
+	}
+	*ev = wf_set_event(c->a->e->ws, evname, args);
+	const char *name;
+	json_t *v;
+	json_object_foreach(args, name, v) {
+		const char *type =
+			*ev ? json_string_value(json_object_get((*ev)->args, name)) : NULL;
+		if (!type || wf_arg_check(type, json_string_value(v))) {
+			*ev = NULL; /* not the shape the event takes: no job */
+			break;
+		}
+	}
+	if (!*ev) {
+		json_decref(args);
+		return NULL;
+	}
+	return args;
 }
 
 /* outcome_ok - an outcome the engine records */
 static int outcome_ok(json_t *o)
 {
-	const char *id = json_string_value(json_object_get(o, "id"));
-	const char *acct = json_string_value(json_object_get(o, "account"));
-	const char *state = json_string_value(json_object_get(o, "state"));
+	const char *id = OSTR(o, "id"), *acct = OSTR(o, "account"), *state = OSTR(o, "state");
 	return id && id_valid(id) && acct && id_valid(acct) && state && strlen(state) <= 32;
 }
 
@@ -275,10 +313,8 @@ static int admitted(struct api_call *c, json_t *list)
 	json_array_foreach(list, i, o) {
 		const struct wf_event *ev = NULL;
 		struct admit_refusal no;
-		if (!outcome_ok(o) || !wants_job(o))
-			continue;
-		json_t *args = delivery_failed_args(
-			c, o, json_string_value(json_object_get(o, "account")), &ev);
+		char key[64];
+		json_t *args = outcome_ok(o) ? job_of(c, o, &ev, key, sizeof(key)) : NULL;
 		int rc = args ? jobs_admit(c->a->e->jobs, ev, c->front, args, &no) : 0;
 		json_decref(args);
 		if (rc < 0) {
@@ -293,18 +329,29 @@ static int admitted(struct api_call *c, json_t *list)
 	return 1;
 }
 
-/* delivery_failed - the job, keyed by the message (a message fails once: a
- * batch sent again runs it once) */
-static void delivery_failed(struct api_call *c, json_t *o, const char *acct)
+/* record - one outcome into its account's history, and its job */
+static void record(struct api_call *c, struct outcomes_call *oc, json_t *o)
 {
+	const char *detail = OSTR(o, "detail");
 	const struct wf_event *ev = NULL;
-	json_t *args = delivery_failed_args(c, o, acct, &ev);
 	char key[64];
-	if (!args)
-		return;
-	snprintf(key, sizeof(key), "delivery:%s", json_string_value(json_object_get(o, "id")));
-	jobs_submit(c->a->e->jobs, ev, c->front, args, key, outcome_job_done, NULL);
-	json_decref(args);
+	json_t *f = json_pack("{s:s, s:s, s:s}", "spool", OSTR(o, "id"), "state", OSTR(o, "state"),
+			      "by", c->front);
+	if (detail) {
+		char *clip = utf8_clip(detail, 300);
+		json_object_set_new(f, "detail", json_string(clip));
+		free(clip);
+	}
+	if (OSTR(o, "answer"))
+		json_object_set_new(f, "answer", json_string(OSTR(o, "answer")));
+	jobs_history(c->a->e->jobs, OSTR(o, "account"), "delivery", f);
+	json_t *args = job_of(c, o, &ev, key, sizeof(key));
+	if (args) {
+		oc->pending++;
+		jobs_submit(c->a->e->jobs, ev, c->front, args, key, outcome_job_done, oc);
+		json_decref(args);
+	}
+	oc->recorded++;
 }
 
 void api_post_outcomes(struct api_call *c)
@@ -312,7 +359,7 @@ void api_post_outcomes(struct api_call *c)
 	json_error_t jerr;
 	json_t *body = json_loadb(c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	json_t *list = json_object_get(body, "outcomes"), *o;
-	size_t i, n = 0;
+	size_t i;
 	if (!json_is_array(list)) {
 		json_decref(body);
 		api_reply_error(c->a, c->req, 400, "MALFORMED_JSON",
@@ -324,28 +371,16 @@ void api_post_outcomes(struct api_call *c)
 		json_decref(body);
 		return;
 	}
-	json_array_foreach(list, i, o) {
-		const char *acct = json_string_value(json_object_get(o, "account"));
-		const char *detail = json_string_value(json_object_get(o, "detail"));
-		if (!outcome_ok(o))
-			continue;
-		json_t *f = json_pack(
-			"{s:s, s:s, s:s}", "spool", json_string_value(json_object_get(o, "id")),
-			"state", json_string_value(json_object_get(o, "state")), "by", c->front);
-		if (detail) {
-			char *clip = utf8_clip(detail, 300);
-			json_object_set_new(f, "detail", json_string(clip));
-			free(clip);
-		}
-		jobs_history(c->a->e->jobs, acct, "delivery", f);
-		if (wants_job(o))
-			delivery_failed(c, o, acct);
-		n++;
-	}
-	json_t *r = json_pack("{s:I}", "recorded", (json_int_t)n);
-	api_reply_json(c->req, 200, r);
-	json_decref(r);
+	struct outcomes_call *oc = xcalloc(1, sizeof(*oc));
+	oc->a = c->a;
+	oc->req = c->req;
+	oc->pending = 1;
+	json_array_foreach(list, i, o)
+		if (outcome_ok(o))
+			record(c, oc, o);
 	json_decref(body);
+	if (--oc->pending == 0)
+		outcomes_reply(oc);
 }
 
 /* reloaded - the reload's outcome, as the operator's tool reads it */

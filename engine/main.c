@@ -18,6 +18,7 @@
 #include "secret.h"
 #include "tls.h"
 #include "util.h"
+#include "wf_run.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -35,6 +36,7 @@ struct settings {
 	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
 	int64_t retention, history_retention, photo_retention, deadline, timer_park;
 	long long queue_max, disk_reserve;
+	int registry; /* workflows' "ask" asks the identity registry */
 };
 
 #define S(f) offsetof(struct settings, f)
@@ -64,6 +66,7 @@ static const struct conf_item settings_table[] = {
 	 S(history_retention)},
 	{"engine.photo_retention", CONF_DUR, "30d", 1000, 3650LL * 86400000, S(photo_retention)},
 	{"engine.timer_park", CONF_DUR, "1m", 100, 86400000, S(timer_park)},
+	{"engine.registry", CONF_BOOL, "false", 0, 0, S(registry)},
 	{NULL, 0, NULL, 0, 0, 0},
 };
 #undef S
@@ -249,6 +252,7 @@ static void read_settings(struct regflowd *d, int argc, char **argv)
 	if (log_set_level_name(d->set.log_level) < 0)
 		fatal("log.level: unknown level \"%s\" (debug, info, warning, error)",
 		      d->set.log_level);
+	wf_run_set_service("registry", d->set.registry);
 }
 
 static void open_store(struct regflowd *d)

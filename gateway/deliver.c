@@ -1,8 +1,8 @@
 /*
  * deliver - the worker-thread half of the gateway: decide each message of
  * a batch (expired, relay, sink), run at most one SMTP session for the
- * batch's e-mail, then rewrite each file and move it to sent/, deferred/
- * or failed/.  Touches only its batch; the loop thread logs the outcome.
+ * batch's e-mail, then rewrite each file and move it to sent/, deferred/,
+ * failed/ or (a check) answered/.  Touches only its batch; the loop thread logs the outcome.
  */
 #include "gw.h"
 #include "log.h"
@@ -170,6 +170,21 @@ static void relay_batch(struct gw_batch *b, int64_t now)
 	free(lens);
 }
 
+/* answered - a check with its answer ("error": the service refused it, or
+ * it expired) for the engine; its fields (the id number) are no longer
+ * needed and go */
+static enum spool_state answered(struct gw_item *it, int64_t now)
+{
+	struct spool_msg *m = &it->m;
+	free(m->answer);
+	m->answer = xstrdup(it->outcome == GW_ANSWER ? it->answer : "error");
+	sodium_memzero(m->body, strlen(m->body));
+	m->body[0] = 0;
+	m->delivered_ms = now;
+	m->next_attempt_ms = 0;
+	return SPOOL_ANSWERED;
+}
+
 /* outcome - the message as its outcome leaves it, and the state it goes to */
 static enum spool_state outcome(struct gw_batch *b, struct gw_item *it, int64_t now)
 {
@@ -179,11 +194,14 @@ static enum spool_state outcome(struct gw_batch *b, struct gw_item *it, int64_t 
 	if (it->tried)
 		m->attempts++;
 	spool_history_add(m, now, "%s%s: %s",
-			  it->outcome == GW_SENT   ? "sent"
-			  : it->outcome == GW_FAIL ? "failed"
-						   : "deferred",
+			  it->outcome == GW_SENT     ? "sent"
+			  : it->outcome == GW_FAIL   ? "failed"
+			  : it->outcome == GW_ANSWER ? "answered"
+						     : "deferred",
 			  it->tried ? "" : " (not tried)", it->why);
 	spool_set_error(m, it->why);
+	if (it->outcome == GW_ANSWER || (it->outcome == GW_FAIL && !strcmp(m->channel, "check")))
+		return answered(it, now);
 	if (it->outcome == GW_SENT) {
 		spool_mask_secret(m);
 		m->delivered_ms = now;
@@ -220,6 +238,8 @@ static void unrecorded(const char *dir, const struct spool_msg *m, enum spool_st
 		char p[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/active/%s", dir, m->id);
 		unlink(p);
+	} else if (to == SPOOL_ANSWERED) { /* the question stays, to be asked again */
+		spool_move(dir, m->id, SPOOL_ACTIVE, SPOOL_DEFERRED, 0);
 	} else {
 		spool_move(dir, m->id, SPOOL_ACTIVE, to, 0);
 	}
@@ -240,7 +260,8 @@ static void finish(struct gw_batch *b, int64_t now)
 	for (size_t i = 0; i < b->n; i++) {
 		if (rcs[i] < 0)
 			unrecorded(b->conf->spool_dir, &ms[i], to[i], rcs[i]);
-		report_add(b->report, &ms[i], spool_state_name(to[i]), b->items[i].why);
+		if (to[i] != SPOOL_ANSWERED) /* an answer is told from its file (report.c) */
+			report_add(b->report, &ms[i], spool_state_name(to[i]), b->items[i].why);
 	}
 	free(ms);
 	free(to);
@@ -268,6 +289,10 @@ void deliver_batch(struct gw_batch *b)
 			       "expired: not delivered within %s (gateway.retry.lifetime)", dur);
 		} else if (strcmp(m->channel, "sms") == 0) {
 			sms_send(c, it);
+		} else if (strcmp(m->channel, "check") == 0) { /* no client took it */
+			decide(it, GW_DEFER, 0,
+			       "no %s service configured here (gateway.registry.url): it waits",
+			       m->to);
 		} else if (!mime_addr_valid(m->to)) {
 			decide(it, GW_FAIL, 0, "bad recipient address");
 		} else if (!*c->relay) {

@@ -248,6 +248,10 @@ static void log_outcome(const struct gw_item *it)
 		log_info("%s: %s to=%s deferred attempts=%d next in %s: %s", m->id, m->channel,
 			 m->to, m->attempts, dur, it->why);
 		break;
+	case GW_ANSWER:
+		log_info("%s: %s to=%s answered attempts=%d: %s", m->id, m->channel, m->to,
+			 m->attempts, it->why);
+		break;
 	}
 }
 
@@ -289,8 +293,11 @@ static void q_requeue(struct gw *g, struct gw_item **q, size_t *n)
 
 static void count_outcome(struct gw *g, const struct gw_item *it)
 {
-	int ch = strcmp(it->m.channel, "sms") == 0;
-	int o = it->outcome == GW_SENT ? 0 : it->outcome == GW_DEFER ? 1 : 2;
+	int ch = spool_channel_index(it->m.channel);
+	int o = it->outcome == GW_SENT	  ? 0
+		: it->outcome == GW_DEFER ? 1
+		: it->outcome == GW_FAIL  ? 2
+					  : 3;
 	g->counts.outcome[ch][o]++;
 }
 
@@ -428,8 +435,24 @@ static void route(struct gw *g, struct gw_item *it)
 	/* an expired SMS rides a batch, whose worker fails it without sending */
 	if (g->sms && !expired && strcmp(m->channel, "sms") == 0)
 		q_push(&g->smsq, &g->nsmsq, &g->capsmsq, it);
+	else if (g->reg && !expired && strcmp(m->channel, "check") == 0)
+		q_push(&g->chkq, &g->nchkq, &g->capchkq, it);
 	else
 		q_push(&g->mailq, &g->nmailq, &g->capmailq, it);
+}
+
+/* submit_ready - start the queued requests an HTTP client has room for */
+static int submit_ready(struct sms *s, struct gw_item **q, size_t *n)
+{
+	int started = 0;
+	while (s && *n && sms_room(s) > 0) {
+		struct gw_item *it = q[0];
+		memmove(q, q + 1, (*n - 1) * sizeof(*q));
+		(*n)--;
+		sms_submit(s, it);
+		started = 1;
+	}
+	return started;
 }
 
 /* dispatch - claim messages while there is room, start SMS requests and worker batches */
@@ -445,16 +468,11 @@ static void dispatch(struct gw *g)
 	g->dispatching = 1;
 	while (progress && !g->stopping) {
 		progress = 0;
-		while (g->sms && g->nsmsq && sms_room(g->sms) > 0) {
-			struct gw_item *it = g->smsq[0];
-			memmove(g->smsq, g->smsq + 1, (g->nsmsq - 1) * sizeof(*g->smsq));
-			g->nsmsq--;
-			sms_submit(g->sms, it);
-			progress = 1;
-		}
-		/* a full batch of e-mail ready, or the SMS client full: stop claiming */
+		progress |= submit_ready(g->sms, g->smsq, &g->nsmsq);
+		progress |= submit_ready(g->reg, g->chkq, &g->nchkq);
+		/* a full batch of e-mail ready, or an HTTP client full: stop claiming */
 		while (g->head < g->npending && g->nmailq < (size_t)g->c.batch &&
-		       g->nsmsq < smsq_max) {
+		       g->nsmsq < smsq_max && g->nchkq < (size_t)g->c.registry.max_inflight) {
 			char *name = g->pending[g->head++];
 			struct gw_item *it = xcalloc(1, sizeof(*it));
 			int mine = claim(g, name, it);
@@ -465,7 +483,8 @@ static void dispatch(struct gw *g)
 			}
 			route(g, it);
 			progress = 1;
-			if (g->nsmsq && sms_room(g->sms) > 0)
+			if ((g->nsmsq && sms_room(g->sms) > 0) ||
+			    (g->nchkq && sms_room(g->reg) > 0))
 				break; /* start it now */
 		}
 		if (g->head == g->npending)
@@ -485,12 +504,11 @@ static void dispatch(struct gw *g)
 void gw_maybe_done(struct gw *g)
 {
 	if (!g->stopping || g->inflight || g->recording || g->ndoneq ||
-	    (g->sms && sms_inflight(g->sms)) || g->dlr_running)
+	    (g->sms && sms_inflight(g->sms)) || (g->reg && sms_inflight(g->reg)) || g->dlr_running)
 		return;
-	if (g->sms) {
-		sms_free(g->sms);
-		g->sms = NULL;
-	}
+	sms_free(g->sms);
+	sms_free(g->reg);
+	g->sms = g->reg = NULL;
 }
 
 /* ---- housekeeping at start and on the scan timer ---- */
@@ -633,8 +651,47 @@ static void signal_cb(uv_signal_t *s, int signum)
 	}
 	q_requeue(g, g->mailq, &g->nmailq);
 	q_requeue(g, g->smsq, &g->nsmsq);
+	q_requeue(g, g->chkq, &g->nchkq);
 	gw_dlr_retry(g); /* answers the waiting reports: we are going */
 	gw_maybe_done(g);
+}
+
+/* log_started - what the gateway delivers to, said once at start */
+static void log_started(const struct gw_conf *c)
+{
+	if (*c->sms_url)
+		log_info("sms: %s %s, up to %d request(s) in flight", c->sms_method, c->sms_url,
+			 c->sms_max_inflight);
+	if (*c->registry.url)
+		log_info("registry: %s %s, up to %d check(s) in flight", c->registry.method,
+			 c->registry.url, c->registry.max_inflight);
+	if (*c->relay)
+		log_info("started: spool %s, relay %s, %d session(s) of up to %d message(s), "
+			 "STARTTLS %s%s%s%s",
+			 c->spool_dir, c->relay, c->connections, c->batch,
+			 c->smtp_starttls == RELAY_STARTTLS_NO	  ? "no"
+			 : c->smtp_starttls == RELAY_STARTTLS_TRY ? "try"
+								  : "require",
+			 c->smtp_starttls == RELAY_STARTTLS_NO ? ""
+			 : c->smtp_tls_verify		       ? " (certificate verified)"
+							       : " (certificate NOT verified)",
+			 *c->smtp_username ? ", AUTH as " : "", c->smtp_username);
+	else
+		log_info("started: spool %s, no relay: e-mail to the file sink %s", c->spool_dir,
+			 c->sink_dir);
+}
+
+/* clients_open - the HTTP clients: SMS (gateway.sms.url), checks (gateway.registry.url) */
+static void clients_open(struct gw *g)
+{
+	if (*g->c.sms_url) {
+		char *base = gw_dlr_base(g);
+		g->sms = sms_new(g->loop, &g->c.sms, base, sms_done_cb, g);
+		sms_set_sign(g->sms, sign_dlr);
+		free(base);
+	}
+	if (*g->c.registry.url)
+		g->reg = sms_new(g->loop, &g->c.registry, "", sms_done_cb, g);
 }
 
 int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
@@ -668,12 +725,7 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 	if ((rc = report_open(loop, c, &g->report)) < 0)
 		return rc;
 	report_start(g->report);
-	if (*c->sms_url) {
-		char *base = gw_dlr_base(g);
-		g->sms = sms_new(loop, &g->c, base, sms_done_cb, g);
-		sms_set_sign(g->sms, sign_dlr);
-		free(base);
-	}
+	clients_open(g);
 	recover_active(g);
 	remove_old(c->spool_dir, "tmp", GW_TMP_MAX_AGE_MS);
 	g->last_purge_ms = now_ms();
@@ -696,23 +748,7 @@ int gw_start(struct gw *g, uv_loop_t *loop, const struct gw_conf *c)
 	uv_timer_start(&g->scan_timer, scan_cb, (uint64_t)c->scan_ms, (uint64_t)c->scan_ms);
 
 	scan_cb(&g->scan_timer); /* the deferred index, the queue, the first batches */
-	if (*c->sms_url)
-		log_info("sms: %s %s, up to %d request(s) in flight", c->sms_method, c->sms_url,
-			 c->sms_max_inflight);
-	if (*c->relay)
-		log_info("started: spool %s, relay %s, %d session(s) of up to %d message(s), "
-			 "STARTTLS %s%s%s%s",
-			 c->spool_dir, c->relay, c->connections, c->batch,
-			 c->smtp_starttls == RELAY_STARTTLS_NO	  ? "no"
-			 : c->smtp_starttls == RELAY_STARTTLS_TRY ? "try"
-								  : "require",
-			 c->smtp_starttls == RELAY_STARTTLS_NO ? ""
-			 : c->smtp_tls_verify		       ? " (certificate verified)"
-							       : " (certificate NOT verified)",
-			 *c->smtp_username ? ", AUTH as " : "", c->smtp_username);
-	else
-		log_info("started: spool %s, no relay: e-mail to the file sink %s", c->spool_dir,
-			 c->sink_dir);
+	log_started(c);
 	return 0;
 }
 
@@ -720,8 +756,10 @@ void gw_free(struct gw *g)
 {
 	q_requeue(g, g->mailq, &g->nmailq);
 	q_requeue(g, g->smsq, &g->nsmsq);
+	q_requeue(g, g->chkq, &g->nchkq);
 	free(g->mailq);
 	free(g->smsq);
+	free(g->chkq);
 	free(g->doneq);
 	pending_clear(g);
 	free(g->pending);

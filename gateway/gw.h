@@ -19,6 +19,23 @@
 #include "relay.h"
 #include "spool.h"
 
+/* an HTTP service messages are delivered to (sms.h): the SMS gateway, or a
+ * check's service (the identity registry) */
+struct sms_svc {
+	const char *name; /* for the record: "sms gateway", "registry" */
+	int check;	  /* a check: its answer read from the reply */
+	const char *url, *fallback_url;
+	int fallback_after;
+	int64_t fallback_hold_ms;
+	const char *method, *query, *body, *content_type;
+	const char *username, *password, *from;
+	int dlr_mask, max_inflight;
+	int64_t timeout_ms;
+	/* a check: the member of the JSON reply that answers ("a.b": nested),
+	 * and the values that mean match and mismatch */
+	const char *answer, *match, *mismatch;
+};
+
 struct gw_conf {
 	const char *spool_dir;
 	const char *relay; /* "" = e-mail to the file sink */
@@ -57,6 +74,8 @@ struct gw_conf {
 	const char
 		*engine_front; /* the gateway's name in tokens_file (its token: the gateway role) */
 	const char *tokens_file;
+	struct sms_svc sms;	 /* the SMS settings above, as the HTTP client takes them */
+	struct sms_svc registry; /* gateway.registry: name + id number checks ("" url: none) */
 	int64_t timeout_ms, retry_min_ms, retry_max_ms, lifetime_ms, scan_ms, sent_keep_ms;
 	int connections, batch;
 };
@@ -64,13 +83,15 @@ struct gw_conf {
 /* gw_conf_load - read every gateway setting; -EINVAL with conf_error() set */
 int gw_conf_load(struct gw_conf *gc, struct conf *c);
 
-enum gw_outcome { GW_SENT, GW_DEFER, GW_FAIL };
+/* GW_ANSWER: a check's answer (gw_item.answer), the check's "sent" */
+enum gw_outcome { GW_SENT, GW_DEFER, GW_FAIL, GW_ANSWER };
 
 struct gw_item {
 	struct spool_msg m;
 	enum gw_outcome outcome;
-	int decided; /* outcome set (expired, sink, ...): not for the relay */
-	int tried;   /* a delivery attempt was made: counts in attempts */
+	int decided;	 /* outcome set (expired, sink, ...): not for the relay */
+	int tried;	 /* a delivery attempt was made: counts in attempts */
+	char answer[16]; /* GW_ANSWER: "match" or "mismatch" */
 	char why[512];
 };
 
@@ -102,9 +123,9 @@ struct gw_deferred {
 	int64_t due;
 };
 
-/* counters since start, for /metrics: [email, sms][sent, deferred, failed] */
+/* counters since start, for /metrics: [email, sms, check][sent, deferred, failed, answered] */
 struct gw_counts {
-	long outcome[2][3];
+	long outcome[SPOOL_NCHANNEL][4];
 	long dlr[6]; /* delivered, failed, buffered, accepted, rejected, other */
 };
 
@@ -125,6 +146,9 @@ struct gw {
 	size_t nmailq, capmailq;
 	struct gw_item **smsq; /* claimed SMS waiting for room in the HTTP client */
 	size_t nsmsq, capsmsq;
+	struct sms *reg;       /* gateway.registry: the checks' client, or NULL */
+	struct gw_item **chkq; /* claimed checks waiting for room in it */
+	size_t nchkq, capchkq;
 	struct gw_item **doneq; /* SMS decided, waiting to be recorded by a worker */
 	size_t ndoneq, capdoneq;
 	int recording;		 /* a record batch is on a worker */

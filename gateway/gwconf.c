@@ -17,6 +17,11 @@
 	"username={{username}}&password={{password}}&to={{to}}&text={{text}}"                      \
 	"&charset=UTF-8&coding=2&dlr-mask={{dlr_mask}}&dlr-url={{dlr_url}}"
 
+/* the registry's request by default: the fields as JSON, the message id as a reference */
+#define REGISTRY_BODY                                                                              \
+	"{\"name\":\"{{name}}\",\"id_type\":\"{{id_type}}\",\"id_no\":\"{{id_no}}\","              \
+	"\"ref\":\"{{id}}\"}"
+
 #define S(f) offsetof(struct gw_conf, f)
 #define DAY (86400000LL)
 static const struct conf_item table[] = {
@@ -68,28 +73,101 @@ static const struct conf_item table[] = {
 	{"gateway.engine.front", CONF_STR, "gateway", 0, 0, S(engine_front)},
 	{"gateway.engine.ca_file", CONF_STR, "", 0, 0, S(engine_ca)},
 	{"api.tokens_file", CONF_STR, "conf/tokens", 0, 0, S(tokens_file)},
+	/* the identity registry (off while url is ""): name + id number checks */
+	{"gateway.registry.url", CONF_STR, "", 0, 0, S(registry.url)},
+	{"gateway.registry.method", CONF_STR, "POST", 0, 0, S(registry.method)},
+	{"gateway.registry.query", CONF_STR, "", 0, 0, S(registry.query)},
+	{"gateway.registry.body", CONF_STR, REGISTRY_BODY, 0, 0, S(registry.body)},
+	{"gateway.registry.content_type", CONF_STR, "application/json", 0, 0,
+	 S(registry.content_type)},
+	{"gateway.registry.username", CONF_STR, "", 0, 0, S(registry.username)},
+	{"gateway.registry.password", CONF_STR, "", 0, 0, S(registry.password)},
+	{"gateway.registry.answer", CONF_STR, "result", 0, 0, S(registry.answer)},
+	{"gateway.registry.match", CONF_STR, "match", 0, 0, S(registry.match)},
+	{"gateway.registry.mismatch", CONF_STR, "mismatch", 0, 0, S(registry.mismatch)},
+	{"gateway.registry.timeout", CONF_DUR, "10s", 10, DAY, S(registry.timeout_ms)},
+	{"gateway.registry.max_inflight", CONF_INT32, "8", 1, 1024, S(registry.max_inflight)},
 	{NULL, 0, NULL, 0, 0, 0},
 };
 #undef S
 
-/* sms_conf_check - the templates expand for a sample message */
-static int sms_conf_check(struct gw_conf *gc, struct conf *c)
+/* endpoint_ok - "host:port" (a listener, a relay) */
+static int endpoint_ok(const char *s)
+{
+	return !*s || strchr(s, ':') != NULL;
+}
+
+/* url_ok - empty, or http:// or https:// */
+static int url_ok(const char *s)
+{
+	return !*s || !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
+}
+
+/* svc_conf_check - a service's templates expand for a sample message */
+static int svc_conf_check(const struct sms_svc *v, const char *prefix, struct conf *c)
 {
 	struct spool_msg m = {
-		.id = "0000000000000", .channel = "sms", .to = "13800138000", .body = "x"};
+		.id = "0000000000000",
+		.channel = v->check ? "check" : "sms",
+		.to = v->check ? "registry" : "13800138000",
+		.body = v->check ? "{\"name\":\"x\",\"id_type\":\"x\",\"id_no\":\"x\"}" : "x"};
 	char err[128], *out;
 
-	if (sms_expand(gc->sms_query, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
-		snprintf(c->err, sizeof(c->err), "gateway.sms.query: %s", err);
+	if (sms_expand(v->query, &m, v, "", 'u', &out, err, sizeof(err)) < 0) {
+		snprintf(c->err, sizeof(c->err), "%s.query: %s", prefix, err);
 		return -EINVAL;
 	}
 	free(out);
-	if (sms_expand(gc->sms_body, &m, gc, "", 'u', &out, err, sizeof(err)) < 0) {
-		snprintf(c->err, sizeof(c->err), "gateway.sms.body: %s", err);
+	if (sms_expand(v->body, &m, v, "", 'u', &out, err, sizeof(err)) < 0) {
+		snprintf(c->err, sizeof(c->err), "%s.body: %s", prefix, err);
 		return -EINVAL;
 	}
 	free(out);
 	return 0;
+}
+
+/* registry_check - gateway.registry's settings that hang together */
+static void registry_check(struct gw_conf *gc, struct conf *c)
+{
+	const struct sms_svc *v = &gc->registry;
+	if (!url_ok(v->url))
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.registry.url: expected http:// or https://");
+	else if (strcasecmp(v->method, "GET") && strcasecmp(v->method, "POST"))
+		snprintf(c->err, sizeof(c->err), "gateway.registry.method: GET or POST");
+	else if (*v->url && !*gc->engine_url)
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.registry.url: needs gateway.engine.url (the answers go to the "
+			 "engine)");
+	else if (!*v->answer || !strcmp(v->match, v->mismatch))
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.registry: answer must name a member, and match and mismatch "
+			 "differ");
+	else
+		svc_conf_check(v, "gateway.registry", c);
+}
+
+/* sms_svc_fill - the SMS settings as the HTTP client takes them */
+static void sms_svc_fill(struct gw_conf *gc)
+{
+	gc->sms = (struct sms_svc){.name = "sms gateway",
+				   .url = gc->sms_url,
+				   .fallback_url = gc->sms_fallback_url,
+				   .fallback_after = gc->sms_fallback_after,
+				   .fallback_hold_ms = gc->sms_fallback_hold_ms,
+				   .method = gc->sms_method,
+				   .query = gc->sms_query,
+				   .body = gc->sms_body,
+				   .content_type = gc->sms_content_type,
+				   .username = gc->sms_username,
+				   .password = gc->sms_password,
+				   .from = gc->sms_from,
+				   .dlr_mask = gc->sms_dlr_mask,
+				   .max_inflight = gc->sms_max_inflight,
+				   .timeout_ms = gc->sms_timeout_ms};
+	gc->registry.name = "registry";
+	gc->registry.check = 1;
+	gc->registry.fallback_url = "";
 }
 
 /* smtp_conf_check - STARTTLS and AUTH settings that hang together */
@@ -112,18 +190,6 @@ static void smtp_conf_check(struct gw_conf *gc, struct conf *c, const char *star
 	else if (strlen(gc->smtp_password) > 255 || strpbrk(gc->smtp_password, "\r\n"))
 		snprintf(c->err, sizeof(c->err),
 			 "gateway.smtp.password: at most 255 bytes, one line");
-}
-
-/* endpoint_ok - "host:port" (a listener, a relay) */
-static int endpoint_ok(const char *s)
-{
-	return !*s || strchr(s, ':') != NULL;
-}
-
-/* url_ok - empty, or http:// or https:// */
-static int url_ok(const char *s)
-{
-	return !*s || !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
 }
 
 /* check - the settings that hang together */
@@ -157,7 +223,9 @@ static void check(struct gw_conf *gc, struct conf *c)
 	else
 		smtp_conf_check(gc, c, gc->starttls);
 	if (!conf_error(c))
-		sms_conf_check(gc, c);
+		svc_conf_check(&gc->sms, "gateway.sms", c);
+	if (!conf_error(c))
+		registry_check(gc, c);
 }
 
 /* dkim_keys - gateway.dkim.domain/selector/key_file, then each of the list
@@ -195,6 +263,7 @@ int gw_conf_load(struct gw_conf *gc, struct conf *c)
 	if (!*gc->sms_query) /* Kannel's sendsms shape by default */
 		gc->sms_query =
 			*gc->sms_from ? SMS_KANNEL_QUERY "&from={{from}}" : SMS_KANNEL_QUERY;
+	sms_svc_fill(gc);
 	check(gc, c);
 	dkim_keys(gc, c);
 	return conf_error(c) ? -EINVAL : 0;

@@ -385,8 +385,8 @@ static void metrics_after_cb(uv_work_t *w, int status)
 {
 	struct metrics_job *j = (struct metrics_job *)w;
 	const struct gw *g = j->g;
-	static const char *const chans[2] = {"email", "sms"};
-	static const char *const outs[3] = {"sent", "deferred", "failed"};
+	static const char *const chans[SPOOL_NCHANNEL] = {"email", "sms", "check"};
+	static const char *const outs[4] = {"sent", "deferred", "failed", "answered"};
 	static const char *const dlrs[6] = {"delivered", "failed",   "buffered",
 					    "accepted",	 "rejected", "unknown"};
 	int64_t now = now_ms();
@@ -406,7 +406,7 @@ static void metrics_after_cb(uv_work_t *w, int status)
 	fprintf(f, "# HELP regflow_spool_messages Messages in the spool by state and channel.\n"
 		   "# TYPE regflow_spool_messages gauge\n");
 	for (int st = 0; st < SPOOL_NSTATE; st++)
-		for (int ch = 0; ch < 2; ch++)
+		for (int ch = 0; ch < SPOOL_NCHANNEL; ch++)
 			if (st != SPOOL_CORRUPT)
 				fprintf(f,
 					"regflow_spool_messages{state=\"%s\",channel=\"%s\"} %ld\n",
@@ -432,8 +432,9 @@ static void metrics_after_cb(uv_work_t *w, int status)
 		j->st.dlr_delivered, j->st.dlr_failed);
 	fprintf(f, "# HELP regflow_gateway_outcomes_total Delivery outcomes since start.\n"
 		   "# TYPE regflow_gateway_outcomes_total counter\n");
-	for (int ch = 0; ch < 2; ch++)
-		for (int o = 0; o < 3; o++)
+	for (int ch = 0; ch < SPOOL_NCHANNEL; ch++)
+		for (int o = ch == 2; o < (ch == 2 ? 4 : 3);
+		     o++) /* a check is answered, not sent */
 			fprintf(f,
 				"regflow_gateway_outcomes_total{channel=\"%s\",outcome=\"%s\"} "
 				"%ld\n",

@@ -1,7 +1,9 @@
 /*
  * report - outcomes to the engine (see report.h).  Workers add under a
  * mutex; a timer on the loop takes a batch and POSTs it on libuv's pool
- * with a blocking libcurl handle; a batch that fails goes back.
+ * with a blocking libcurl handle; a batch that fails goes back.  The
+ * answers of checks are not queued: the worker reads them from answered/
+ * at each POST and removes their files once the engine has taken them.
  */
 #include "report.h"
 #include "gw.h"
@@ -11,10 +13,12 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define REPORT_MAX 20000    /* outcomes waiting at most */
 #define REPORT_BATCH 500    /* outcomes a POST */
@@ -29,7 +33,8 @@ struct report {
 	json_t *sending; /* the batch on the pool */
 	int busy, closing, closed, ok;
 	long dropped;
-	char url[512], auth[700], ca[512];
+	json_t *answers; /* the answered checks of this POST (their files go once taken) */
+	char url[512], auth[700], ca[512], spool[512];
 };
 
 int report_open(uv_loop_t *loop, const struct gw_conf *c, struct report **out)
@@ -51,6 +56,7 @@ int report_open(uv_loop_t *loop, const struct gw_conf *c, struct report **out)
 	snprintf(r->url, sizeof(r->url), "%s/v1/outcomes", c->engine_url);
 	snprintf(r->auth, sizeof(r->auth), "Authorization: Bearer %s", tok);
 	snprintf(r->ca, sizeof(r->ca), "%s", c->engine_ca);
+	snprintf(r->spool, sizeof(r->spool), "%s", c->spool_dir);
 	uv_timer_init(loop, &r->timer);
 	r->timer.data = r;
 	*out = r;
@@ -86,10 +92,77 @@ static size_t discard(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
+/* answer_of - the outcome that tells the engine a check's answer */
+static json_t *answer_of(const struct spool_msg *m)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", m->id, "account", m->account,
+			      "state", "answered", "channel", m->channel, "to", m->to, "answer",
+			      m->answer);
+	if (m->last_error && *m->last_error) {
+		char *clip = utf8_clip(m->last_error, 300);
+		json_object_set_new(o, "detail", json_string(clip));
+		free(clip);
+	}
+	return o;
+}
+
+/* read_answers - the answered checks waiting in answered/ (worker thread) */
+static json_t *read_answers(const char *dir)
+{
+	json_t *out = json_array();
+	char **names, err[256];
+	size_t n;
+	if (spool_list(dir, SPOOL_ANSWERED, &names, &n) < 0)
+		return out;
+	for (size_t i = 0; i < n && json_array_size(out) < REPORT_BATCH; i++) {
+		struct spool_msg m;
+		int rc = spool_load(dir, SPOOL_ANSWERED, names[i], &m, err, sizeof(err));
+		if (rc == -ENOENT)
+			continue;
+		if (rc < 0 || !m.answer || !m.account) {
+			spool_quarantine(dir, SPOOL_ANSWERED, names[i],
+					 rc < 0 ? err
+						: "an answered check without answer or account");
+			if (rc == 0)
+				spool_msg_free(&m);
+			continue;
+		}
+		json_array_append_new(out, answer_of(&m));
+		spool_msg_free(&m);
+	}
+	spool_list_free(names, n);
+	return out;
+}
+
+/* forget_answers - the engine has taken them: their files go (they named
+ * who was checked) */
+static void forget_answers(const char *dir, json_t *answers)
+{
+	size_t i;
+	json_t *o;
+	char p[PATH_MAX];
+	json_array_foreach(answers, i, o) {
+		snprintf(p, sizeof(p), "%s/answered/%s", dir,
+			 json_string_value(json_object_get(o, "id")));
+		unlink(p);
+	}
+	if (json_array_size(answers)) {
+		snprintf(p, sizeof(p), "%s/answered", dir);
+		fsync_dir(p);
+	}
+}
+
 static void post_work(uv_work_t *w)
 {
 	struct report *r = w->data;
-	json_t *o = json_pack("{s:O}", "outcomes", r->sending);
+	r->answers = read_answers(r->spool);
+	if (!json_array_size(r->sending) && !json_array_size(r->answers)) {
+		r->ok = 1;
+		return;
+	}
+	json_t *all = json_copy(r->sending);
+	json_array_extend(all, r->answers);
+	json_t *o = json_pack("{s:o}", "outcomes", all);
 	char *body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	struct curl_slist *h = curl_slist_append(NULL, r->auth);
@@ -109,6 +182,8 @@ static void post_work(uv_work_t *w)
 	curl_easy_cleanup(c);
 	curl_slist_free_all(h);
 	free(body);
+	if (r->ok)
+		forget_answers(r->spool, r->answers);
 }
 
 static void maybe_free(struct report *r)
@@ -124,6 +199,8 @@ static void post_done(uv_work_t *w, int status)
 {
 	struct report *r = w->data;
 	r->busy = 0;
+	json_decref(r->answers);
+	r->answers = NULL;
 	if (!r->ok && !r->closing) { /* back in front, for the next try */
 		pthread_mutex_lock(&r->mu);
 		json_array_extend(r->sending, r->queue);
@@ -144,8 +221,8 @@ static void tick(uv_timer_t *t)
 		return;
 	pthread_mutex_lock(&r->mu);
 	size_t n = json_array_size(r->queue);
+	r->sending = json_array(); /* empty too: the worker looks for answers */
 	if (n) {
-		r->sending = json_array();
 		for (size_t i = 0; i < n && i < REPORT_BATCH; i++)
 			json_array_append(r->sending, json_array_get(r->queue, i));
 		for (size_t i = 0; i < n && i < REPORT_BATCH; i++)
@@ -158,8 +235,6 @@ static void tick(uv_timer_t *t)
 		log_warn("gateway.engine: %ld outcome report(s) dropped (the engine did not take "
 			 "them)",
 			 dropped);
-	if (!n)
-		return;
 	r->busy = 1;
 	r->work.data = r;
 	uv_queue_work(r->loop, &r->work, post_work, post_done);

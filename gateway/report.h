@@ -5,6 +5,11 @@
  * own token (its front in api.tokens_file holds the gateway role), in
  * batches, off the loop, retried; a report is a convenience (the spool file
  * is the record), so at most REPORT_MAX wait and the oldest go first.
+ *
+ * A check's answer is no convenience: the account waits for it.  It is
+ * read from its file in answered/ at each POST (every half second), sent
+ * until the engine answers 200 (which it does once the answer's job is
+ * durable), and only then is the file removed.
  */
 #ifndef REGFLOW_REPORT_H
 #define REGFLOW_REPORT_H

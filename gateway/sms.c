@@ -1,9 +1,13 @@
 /*
- * sms - SMS over HTTP with libcurl multi on the libuv loop (see sms.h).
+ * sms - SMS and checks over HTTP with libcurl multi on the libuv loop (see
+ * sms.h).
  *
- * Outcome of a request: HTTP 2xx = accepted (sent); 408, 429 and 5xx,
+ * Outcome of a request: HTTP 2xx = accepted (sent; a check: answered when
+ * its reply says match or mismatch, else deferred); 408, 429 and 5xx,
  * timeouts, refused or broken connections = deferred; any other 4xx =
- * failed at once (bad credentials, bad number: retrying cannot help).
+ * failed at once (bad credentials, bad number: retrying cannot help).  A
+ * check's record never quotes the service's reply beyond its answer: the
+ * reply may repeat the id number.
  */
 #include "sms.h"
 #include "log.h"
@@ -16,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMS_REPLY_MAX 400 /* bytes of the provider's answer kept for the record */
+#define SMS_REPLY_MAX 4096 /* bytes of the provider's answer read (a check's JSON) */
 
 struct sms_sock {
 	uv_poll_t poll;
@@ -40,7 +44,7 @@ struct sms_req {
 
 struct sms {
 	uv_loop_t *loop;
-	const struct gw_conf *c;
+	const struct sms_svc *v;
 	char *dlr_base;
 	sms_sign_fn sign;
 	CURLM *multi;
@@ -89,10 +93,43 @@ static char *escape_url(const char *v)
 	return out;
 }
 
-int sms_expand(const char *tmpl, const struct spool_msg *m, const struct gw_conf *gc,
+/* var - the value of {{name}} (nl bytes at name) for m, or NULL if there is
+ * none: an SMS's to, text, id, from, ...; a check's id, credentials and the
+ * members of its body (a JSON object of strings: name, id_type, id_no) */
+static const char *var(const struct sms_svc *v, const struct spool_msg *m, json_t *fields,
+		       const char *dlr_url, const char *mask, const char *name, size_t nl)
+{
+#define IS(s) (nl == strlen(s) && memcmp(name, s, nl) == 0)
+	if (IS("id"))
+		return m->id;
+	if (IS("username"))
+		return v->username;
+	if (IS("password"))
+		return v->password;
+	if (v->check) {
+		char key[64];
+		snprintf(key, sizeof(key), "%.*s", (int)(nl < 63 ? nl : 63), name);
+		return json_string_value(json_object_get(fields, key));
+	}
+	if (IS("to"))
+		return m->to;
+	if (IS("text"))
+		return m->body;
+	if (IS("from"))
+		return v->from;
+	if (IS("dlr_url"))
+		return dlr_url;
+	if (IS("dlr_mask"))
+		return mask;
+#undef IS
+	return NULL;
+}
+
+int sms_expand(const char *tmpl, const struct spool_msg *m, const struct sms_svc *sv,
 	       const char *dlr_url, int escape, char **out, char *err, size_t errlen)
 {
 	char mask[16];
+	json_t *fields = sv->check ? json_loads(m->body, 0, NULL) : NULL;
 	char *buf = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&buf, &n);
@@ -101,7 +138,7 @@ int sms_expand(const char *tmpl, const struct spool_msg *m, const struct gw_conf
 
 	if (!f)
 		fatal("out of memory");
-	snprintf(mask, sizeof(mask), "%d", *dlr_url ? gc->sms_dlr_mask : 0);
+	snprintf(mask, sizeof(mask), "%d", *dlr_url ? sv->dlr_mask : 0);
 	while (*p) {
 		const char *open = strstr(p, "{{"), *close, *v = NULL;
 		if (!open) {
@@ -116,24 +153,7 @@ int sms_expand(const char *tmpl, const struct spool_msg *m, const struct gw_conf
 			break;
 		}
 		size_t nl = (size_t)(close - open - 2);
-#define IS(name) (nl == strlen(name) && memcmp(open + 2, name, nl) == 0)
-		if (IS("to"))
-			v = m->to;
-		else if (IS("text"))
-			v = m->body;
-		else if (IS("id"))
-			v = m->id;
-		else if (IS("from"))
-			v = gc->sms_from;
-		else if (IS("username"))
-			v = gc->sms_username;
-		else if (IS("password"))
-			v = gc->sms_password;
-		else if (IS("dlr_url"))
-			v = dlr_url;
-		else if (IS("dlr_mask"))
-			v = mask;
-#undef IS
+		v = var(sv, m, fields, dlr_url, mask, open + 2, nl);
 		if (!v) {
 			snprintf(err, errlen, "unknown template variable {{%.*s}}",
 				 (int)(nl > 32 ? 32 : nl), open + 2);
@@ -146,6 +166,7 @@ int sms_expand(const char *tmpl, const struct spool_msg *m, const struct gw_conf
 		free(e);
 		p = close + 2;
 	}
+	json_decref(fields);
 	if (fclose(f) != 0)
 		fatal("out of memory");
 	if (rc < 0) {
@@ -310,20 +331,67 @@ static void req_free(struct sms *s, struct sms_req *r)
 	free(r);
 }
 
-static void classify(struct sms_req *r, CURLcode res)
+/* answer_at - the value at path ("a.b" walks objects) of a JSON reply, as
+ * text in out ("" when there is none: not JSON, missing, not a scalar) */
+static void answer_at(const char *reply, size_t len, const char *path, char *out, size_t n)
+{
+	json_t *root = json_loadb(reply, len, 0, NULL), *x = root;
+	char *walk = xstrdup(path), *save = NULL;
+	out[0] = 0;
+	for (char *k = strtok_r(walk, ".", &save); k && x; k = strtok_r(NULL, ".", &save))
+		x = json_object_get(x, k);
+	if (json_is_string(x))
+		snprintf(out, n, "%s", json_string_value(x));
+	else if (json_is_boolean(x))
+		snprintf(out, n, "%s", json_is_true(x) ? "true" : "false");
+	else if (json_is_integer(x))
+		snprintf(out, n, "%lld", (long long)json_integer_value(x));
+	free(walk);
+	json_decref(root);
+}
+
+/* check_classify - a check's HTTP answer: 2xx with the answer field saying
+ * match or mismatch is the answer; anything else is retried or refused */
+static void check_classify(const struct sms_svc *v, struct sms_req *r, long code)
+{
+	struct gw_item *it = r->it;
+	char said[64];
+	if (code < 200 || code >= 300) {
+		int final = code >= 400 && code < 500 && code != 408 && code != 429;
+		set_outcome(it, final ? GW_FAIL : GW_DEFER, "%s: HTTP %ld", v->name, code);
+		return;
+	}
+	answer_at(r->reply, r->reply_len, v->answer, said, sizeof(said));
+	const char *a = !strcmp(said, v->match)	     ? "match"
+			: !strcmp(said, v->mismatch) ? "mismatch"
+						     : NULL;
+	if (!a) {
+		set_outcome(it, GW_DEFER, "%s: HTTP %ld without an answer at \"%s\" (%s)", v->name,
+			    code, v->answer, *said ? "not match or mismatch" : "none");
+		return;
+	}
+	snprintf(it->answer, sizeof(it->answer), "%s", a);
+	set_outcome(it, GW_ANSWER, "%s: HTTP %ld %s", v->name, code, a);
+}
+
+static void classify(struct sms *s, struct sms_req *r, CURLcode res)
 {
 	struct gw_item *it = r->it;
 	long code = 0;
 	char *reply = r->reply;
 
-	/* one line of the provider's answer is plenty for the record */
-	reply[strcspn(reply, "\r\n")] = 0;
 	if (res != CURLE_OK) {
-		set_outcome(it, GW_DEFER, "sms gateway: %s",
+		set_outcome(it, GW_DEFER, "%s: %s", s->v->name,
 			    r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
 		return;
 	}
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (s->v->check) {
+		check_classify(s->v, r, code);
+		return;
+	}
+	/* one line of the provider's answer is plenty for the record */
+	reply[strcspn(reply, "\r\n")] = 0;
 	if (code >= 200 && code < 300)
 		set_outcome(it, GW_SENT, "HTTP %ld %s", code, reply);
 	else if (code >= 400 && code < 500 && code != 408 && code != 429)
@@ -358,33 +426,33 @@ static int use_fallback(struct sms *s, struct sms_req *r)
 /* fallback_learn - a finished request's lesson about the primary */
 static void fallback_learn(struct sms *s, const struct sms_req *r)
 {
-	const struct gw_conf *c = s->c;
+	const struct sms_svc *c = s->v;
 	int transient = r->it->outcome == GW_DEFER;
-	if (!*c->sms_fallback_url || r->fallback)
+	if (!*c->fallback_url || r->fallback)
 		return;
 	if (s->on_fallback) { /* only the probe says; others were sent before the switch */
 		if (!r->probe)
 			return;
 		s->probing = 0;
 		if (transient) {
-			s->hold_until = uv_now(s->loop) + (uint64_t)c->sms_fallback_hold_ms;
+			s->hold_until = uv_now(s->loop) + (uint64_t)c->fallback_hold_ms;
 			return;
 		}
 		s->on_fallback = 0;
 		s->fails = 0;
 		s->counts.fallback_back++;
-		log_info("sms: %s answers again: back from the fallback", c->sms_url);
+		log_info("sms: %s answers again: back from the fallback", c->url);
 		return;
 	}
 	s->fails = transient ? s->fails + 1 : 0;
-	if (s->fails >= c->sms_fallback_after) {
+	if (s->fails >= c->fallback_after) {
 		s->on_fallback = 1;
-		s->hold_until = uv_now(s->loop) + (uint64_t)c->sms_fallback_hold_ms;
+		s->hold_until = uv_now(s->loop) + (uint64_t)c->fallback_hold_ms;
 		s->counts.fallback_switches++;
 		log_warn(
 			"sms: %s failed %d time(s) in a row (%s): using the fallback %s for %lldms",
-			c->sms_url, s->fails, r->it->why, c->sms_fallback_url,
-			(long long)c->sms_fallback_hold_ms);
+			c->url, s->fails, r->it->why, c->fallback_url,
+			(long long)c->fallback_hold_ms);
 	}
 }
 
@@ -400,7 +468,7 @@ static void check_done(struct sms *s)
 		CURL *easy = msg->easy_handle;
 		CURLcode res = msg->data.result;
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
-		classify(r, res);
+		classify(s, r, res);
 		fallback_learn(s, r);
 		if (r->fallback) {
 			s->counts.fallback_requests++;
@@ -416,13 +484,13 @@ static void check_done(struct sms *s)
 
 /* ---- the public side ---- */
 
-struct sms *sms_new(uv_loop_t *loop, const struct gw_conf *gc, const char *dlr_base,
+struct sms *sms_new(uv_loop_t *loop, const struct sms_svc *gc, const char *dlr_base,
 		    sms_done_fn done, void *data)
 {
 	struct sms *s = xcalloc(1, sizeof(*s));
 
 	s->loop = loop;
-	s->c = gc;
+	s->v = gc;
 	s->dlr_base = xstrdup(dlr_base);
 	s->done = done;
 	s->data = data;
@@ -433,8 +501,8 @@ struct sms *sms_new(uv_loop_t *loop, const struct gw_conf *gc, const char *dlr_b
 	curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
 	curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
-	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)gc->sms_max_inflight);
-	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)gc->sms_max_inflight);
+	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)gc->max_inflight);
+	curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)gc->max_inflight);
 	uv_timer_init(loop, &s->timer);
 	s->timer.data = s;
 	s->open_handles = 1;
@@ -443,7 +511,7 @@ struct sms *sms_new(uv_loop_t *loop, const struct gw_conf *gc, const char *dlr_b
 
 int sms_room(const struct sms *s)
 {
-	return s->c->sms_max_inflight - s->inflight;
+	return s->v->max_inflight - s->inflight;
 }
 
 int sms_inflight(const struct sms *s)
@@ -475,23 +543,23 @@ static char *dlr_url_for(const struct sms *s, const char *id)
 
 void sms_submit(struct sms *s, struct gw_item *it)
 {
-	const struct gw_conf *c = s->c;
+	const struct sms_svc *c = s->v;
 	struct sms_req *r = xcalloc(1, sizeof(*r));
 	char err[128], *query = NULL, *dlr = dlr_url_for(s, it->m.id);
-	int post = strcasecmp(c->sms_method, "POST") == 0;
+	int post = strcasecmp(c->method, "POST") == 0;
 
 	r->it = it;
 	s->inflight++;
 	/* the templates were checked at start: an error here is a bug in the message */
-	if (sms_expand(c->sms_query, &it->m, c, dlr, 'u', &query, err, sizeof(err)) < 0 ||
-	    (post && sms_expand(c->sms_body, &it->m, c, dlr,
-				strstr(c->sms_content_type, "json") ? 'j' : 'u', &r->body, err,
-				sizeof(err)) < 0)) {
-		set_outcome(it, GW_FAIL, "sms request: %s", err);
+	if (sms_expand(c->query, &it->m, c, dlr, 'u', &query, err, sizeof(err)) < 0 ||
+	    (post &&
+	     sms_expand(c->body, &it->m, c, dlr, strstr(c->content_type, "json") ? 'j' : 'u',
+			&r->body, err, sizeof(err)) < 0)) {
+		set_outcome(it, GW_FAIL, "%s request: %s", c->name, err);
 		goto fail;
 	}
 	r->fallback = use_fallback(s, r);
-	const char *base = r->fallback ? c->sms_fallback_url : c->sms_url;
+	const char *base = r->fallback ? c->fallback_url : c->url;
 	r->url = *query ? xasprintf("%s%c%s", base, strchr(base, '?') ? '&' : '?', query)
 			: xstrdup(base);
 	sodium_memzero(query, strlen(query));
@@ -506,11 +574,11 @@ void sms_submit(struct sms *s, struct gw_item *it)
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)c->sms_timeout_ms);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "regflow-gw");
 	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (post) {
-		char *ct = xasprintf("Content-Type: %s", c->sms_content_type);
+		char *ct = xasprintf("Content-Type: %s", c->content_type);
 		r->hdrs = curl_slist_append(NULL, ct);
 		free(ct);
 		r->body_len = strlen(r->body);
@@ -519,7 +587,7 @@ void sms_submit(struct sms *s, struct gw_item *it)
 		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
 	}
 	if (curl_multi_add_handle(s->multi, r->easy) != CURLM_OK) {
-		set_outcome(it, GW_DEFER, "sms request: curl_multi_add_handle failed");
+		set_outcome(it, GW_DEFER, "%s request: curl_multi_add_handle failed", c->name);
 		goto fail;
 	}
 	free(dlr);

@@ -1,13 +1,16 @@
 /*
- * sms - SMS over HTTP (Kannel's sendsms by default) with libcurl's multi
- * interface driven by the gateway's libuv loop: curl's sockets become
- * uv_poll handles, its timeout one uv_timer.  Connections are kept alive
- * and reused; at most max_inflight requests run at once.  Loop thread only.
+ * sms - an HTTP service the gateway delivers to (struct sms_svc): SMS
+ * (Kannel's sendsms by default), or a check (the identity registry), with
+ * libcurl's multi interface driven by the gateway's libuv loop: curl's
+ * sockets become uv_poll handles, its timeout one uv_timer.  Connections are
+ * kept alive and reused; at most max_inflight requests run at once.  One
+ * client per service.  Loop thread only.
  *
- * The request is built from templates ({{to}}, {{text}}, {{id}}, {{from}},
- * {{username}}, {{password}}, {{dlr_url}}, {{dlr_mask}}), each value escaped
- * for where it goes: URL-encoded in the query and in form bodies,
- * JSON-escaped in a JSON body.
+ * The request is built from templates, each value escaped for where it
+ * goes: URL-encoded in the query and in form bodies, JSON-escaped in a JSON
+ * body.  An SMS has {{to}}, {{text}}, {{id}}, {{from}}, {{username}},
+ * {{password}}, {{dlr_url}}, {{dlr_mask}}; a check {{id}}, {{username}},
+ * {{password}} and its fields ({{name}}, {{id_type}}, {{id_no}}).
  */
 #ifndef REGFLOW_SMS_H
 #define REGFLOW_SMS_H
@@ -23,8 +26,8 @@ struct sms;
 /* sms_done_fn - the item's outcome is decided (sent, defer, fail); it is the callee's again */
 typedef void (*sms_done_fn)(void *data, struct gw_item *it);
 
-/* sms_new - a client for gc's gateway.sms settings; dlr_base "" = no delivery reports */
-struct sms *sms_new(uv_loop_t *loop, const struct gw_conf *gc, const char *dlr_base,
+/* sms_new - a client for service v (kept by the caller); dlr_base "" = no delivery reports */
+struct sms *sms_new(uv_loop_t *loop, const struct sms_svc *v, const char *dlr_base,
 		    sms_done_fn done, void *data);
 /* sms_sign_fn - the signature a message's report URL carries (into out) */
 typedef int (*sms_sign_fn)(void *data, const char *id, char *out, size_t n);
@@ -53,7 +56,7 @@ struct sms_counts sms_counts(const struct sms *s);
  * JSON-escape them.  -EINVAL (what in err) for an unknown {{name}}.  Exposed
  * for unit tests and for checking the configuration at start.
  */
-int sms_expand(const char *tmpl, const struct spool_msg *m, const struct gw_conf *gc,
+int sms_expand(const char *tmpl, const struct spool_msg *m, const struct sms_svc *v,
 	       const char *dlr_url, int escape, char **out, char *err, size_t errlen);
 
 #endif

@@ -84,9 +84,7 @@ static const struct wf_template *template_for(struct wf_ctx *c, const char *name
 	return t ? t : wf_template_find(c->wf, name);
 }
 
-/* outbox_put - the message into this transition's writes, in the spool's
- * format; -EINVAL if it cannot be one (logged) */
-static int outbox_put(struct wf_ctx *c, struct spool_msg *m)
+int wf_acts_outbox_put(struct wf_ctx *c, struct spool_msg *m)
 {
 	char key[REC_KEY_MAX], err[256];
 	json_t *rec;
@@ -120,7 +118,7 @@ int wf_acts_send(struct wf_ctx *c, const char *tname, const char *to)
 	m.created_ms = c->now;
 	/* a message carrying a secret is worthless once the secret has expired */
 	m.expires_ms = c->secret ? c->secret_expires : 0;
-	if (outbox_put(c, &m) == 0)
+	if (wf_acts_outbox_put(c, &m) == 0)
 		wf_ctx_history(c, "message",
 			       json_pack("{s:s, s:s, s:s}", "spool", m.id, "channel", m.channel,
 					 "template", tname),
@@ -262,6 +260,7 @@ static const wf_act_fn ops[WF_OP_N] = {
 	[WF_OP_INBOX_SEND] = act_inbox_send,
 	[WF_OP_INBOX_ANSWER] = act_inbox_answer,
 	[WF_OP_REVOKE] = act_revoke,
+	[WF_OP_ASK] = act_ask,
 };
 
 wf_act_fn wf_act_of(enum wf_op op)

@@ -26,6 +26,12 @@ int act_verify_token(struct wf_ctx *c, const struct wf_action *a);
 int act_issue_code(struct wf_ctx *c, const struct wf_action *a);
 int act_verify_code(struct wf_ctx *c, const struct wf_action *a);
 int act_revoke(struct wf_ctx *c, const struct wf_action *a);
+/* act_ask.c */
+int act_ask(struct wf_ctx *c, const struct wf_action *a);
+/* wf_acts_outbox_put - a message into this transition's writes, in the
+ * spool's format; -EINVAL if it cannot be one (logged) */
+struct spool_msg;
+int wf_acts_outbox_put(struct wf_ctx *c, struct spool_msg *m);
 /* act_limit.c: rate limits and blacklists */
 int act_limit(struct wf_ctx *c, const struct wf_action *a);
 /* act_review.c: photos, duplicate-id reviews, deregistration */

@@ -18,8 +18,8 @@
 /* scope - account fields, then the event's arguments (not passwords) */
 static void fill_vars(struct wf_ctx *c)
 {
-	static const char *fields[] = {"email", "phone", "name", "username",
-				       "front", "login", NULL};
+	static const char *fields[] = {"email", "phone",   "name", "username", "front",
+				       "login", "id_type", "idno", NULL};
 	const char *name;
 	json_t *v;
 	char masked[128];

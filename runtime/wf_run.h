@@ -42,6 +42,9 @@ void wf_out_free(struct wf_out *out);
  * (common/codekey.h); kept by the caller, replaced between runs (reload) */
 struct codekey_ring;
 void wf_run_set_keys(const struct codekey_ring *keys);
+/* wf_run_set_service - whether "ask" asks service name (engine.registry):
+ * with it off, ask does nothing and {{asked}} stays unset */
+void wf_run_set_service(const char *name, int on);
 /* wf_apply - write every record of writes into st (inside the caller's transaction) */
 int wf_apply(struct store *st, json_t *writes);
 

@@ -33,7 +33,8 @@ enum wf_param_kind {
 	WP_RULES,     /* a list of { max = N; per = "1h"; } */
 	WP_BLACKLIST, /* { max = N; per = "1d"; for = "1d"; } */
 	WP_STATE,     /* the name of a state of this workflow */
-	WP_BOOL	      /* true or false */
+	WP_BOOL,      /* true or false */
+	WP_SERVICE    /* an outside service the gateway asks (wf_service_known) */
 };
 
 struct wf_param {
@@ -70,6 +71,7 @@ enum wf_op {
 	WF_OP_INBOX_SEND,
 	WF_OP_INBOX_ANSWER,
 	WF_OP_REVOKE,
+	WF_OP_ASK,
 	WF_OP_N
 };
 
@@ -82,6 +84,10 @@ struct wf_action_def {
 	const char *provides; /* space-separated variable names, or NULL */
 	const char *fails;    /* space-separated result codes it fails with itself */
 };
+
+/* wf_service_known - 1 for a service "ask" may name ("registry", the
+ * identity registry); its answer is the event SERVICE_answer */
+int wf_service_known(const char *name);
 
 /* the result codes the engine answers with outside any action */
 #define WF_ENGINE_CODES "OK NOT_FOUND LOGIN_FAILED DEREGISTERED"

@@ -39,6 +39,7 @@ static const char *job_types[] = {"register_email",
 				  "login",
 				  "change_password",
 				  "delivery_failed",
+				  "registry_answer",
 				  NULL};
 
 static const char *result_codes[] = {"OK",

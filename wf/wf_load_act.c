@@ -118,9 +118,9 @@ static void scope_add_copy(struct scope *sc, const char *name)
 /* scope_base - what every action list sees: the account's own fields */
 void wfl_scope_base(struct scope *sc)
 {
-	static const char *base[] = {"account",	   "front",    "email", "phone",
-				     "name",	   "username", "login", "masked_login",
-				     "client_net", "mailbox",  NULL};
+	static const char *base[] = {
+		"account",	"front",      "email",	 "phone",   "name", "username", "login",
+		"masked_login", "client_net", "mailbox", "id_type", "idno", NULL};
 	sc->n = 0;
 	sc->v[0] = NULL;
 	for (int i = 0; base[i]; i++)
@@ -255,6 +255,9 @@ static void param_string(struct lctx *lc, struct wf *wf, struct wf_action *act,
 		wfl_lerr(lc, line, "%s: unknown result code \"%s\"", act->def->name, v);
 	if (pd->kind == WP_TEMPLATE)
 		param_template(lc, wf, act, v, line, sc);
+	if (pd->kind == WP_SERVICE && !wf_service_known(v))
+		wfl_lerr(lc, line, "%s: unknown service \"%s\" (known: registry)", act->def->name,
+			 v);
 	if (pd->kind == WP_STATE && !wf_state_find(wf, v))
 		wfl_lerr(lc, line, "%s: unknown state \"%s\"", act->def->name, v);
 	if (pd->kind == WP_FIELD && wf_field_reserved(v))

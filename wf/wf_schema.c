@@ -94,7 +94,23 @@ static const struct wf_action_def actions[] = {
 	 OTHER_VARS " request_data",
 	 "NOT_FOUND CODE_EXPIRED"},
 	{"revoke", WF_OP_REVOKE, {{"purpose", WP_STR, 1}}, NULL, NULL},
+	/* a question to an outside service, answered later by the event
+	 * SERVICE_answer; asked = "1" and check = its id when it was asked
+	 * (not when the engine has the service off) */
+	{"ask",
+	 WF_OP_ASK,
+	 {{"service", WP_SERVICE, 1},
+	  {"name", WP_TMPL, 1},
+	  {"id_type", WP_TMPL, 1},
+	  {"id_no", WP_TMPL, 1}},
+	 "asked check",
+	 NULL},
 };
+
+int wf_service_known(const char *name)
+{
+	return !strcmp(name, "registry");
+}
 
 const struct wf_action_def *wf_action_lookup(const char *name)
 {

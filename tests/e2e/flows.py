@@ -82,11 +82,12 @@ class Site:
     interface and the phone network is Kannel's fakesmsc (the file sink when
     Kannel is not installed).  gateway_=False: the engine alone (read the spool)."""
 
-    def __init__(self, ctx, gateway_=True, sms="sink", report=False):
+    def __init__(self, ctx, gateway_=True, sms="sink", report=False, engine_overrides=(),
+                 gateway_conf=None):
         self.ctx = ctx
         self.kannel = kannel(ctx) if gateway_ and sms == "kannel" else None
         self.sink = SmtpSink(ctx).start() if gateway_ else None
-        self.eng = Engine(ctx).start()
+        self.eng = Engine(ctx, overrides=list(engine_overrides)).start()
         self.gw = None
         self.sms_file = os.path.join(ctx.tmp, "sink", "sms.jsonl")
         if gateway_:
@@ -101,6 +102,7 @@ class Site:
             if self.kannel:
                 gw["sms"] = {"url": self.kannel.url, "username": self.kannel.USER,
                              "password": self.kannel.PASSWORD, "timeout": "3s"}
+            gw.update(gateway_conf or {})
             self.gw = Daemon(ctx, "regflow-gw", conf={"spool": {"dir": self.eng.spool_dir},
                                                       "api": {"tokens_file": TOKENS_FILE},
                                                       "gateway": gw},

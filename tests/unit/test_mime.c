@@ -238,17 +238,17 @@ Suite *mime_suite(void)
 
 START_TEST(sms_templates)
 {
-	struct gw_conf gc = {0};
+	struct sms_svc gc = {0};
 	struct spool_msg m = {.id = "01M8K7MX69H6V",
 			      .channel = "sms",
 			      .to = "+8613800138000",
 			      .body = "校验码 12 & \"x\"\n"};
 	char err[128], *out;
 
-	gc.sms_username = "u s";
-	gc.sms_password = "p&w";
-	gc.sms_from = "";
-	gc.sms_dlr_mask = 27;
+	gc.username = "u s";
+	gc.password = "p&w";
+	gc.from = "";
+	gc.dlr_mask = 27;
 	ck_assert_int_eq(sms_expand("to={{to}}&text={{text}}&user={{username}}&pw={{password}}"
 				    "&dlr-mask={{dlr_mask}}&dlr-url={{dlr_url}}",
 				    &m, &gc, "http://h:1/dlr?id=X&type=%d", 'u', &out, err,
@@ -279,12 +279,40 @@ START_TEST(sms_templates)
 }
 END_TEST
 
+/* a check's request: its fields from the body, escaped where they go; an
+ * SMS's variables are not a check's */
+START_TEST(check_templates)
+{
+	struct sms_svc v = {.check = 1, .username = "u", .password = "p"};
+	struct spool_msg m = {.id = "01M8K7MX69H6V",
+			      .channel = "check",
+			      .to = "registry",
+			      .body = "{\"id_no\":\"11010519491231002X\",\"id_type\":\"resident\","
+				      "\"name\":\"张 \\\"三\"}"};
+	char err[128], *out;
+	ck_assert_int_eq(sms_expand("{\"n\":\"{{name}}\",\"no\":\"{{id_no}}\",\"ref\":\"{{id}}\"}",
+				    &m, &v, "", 'j', &out, err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(out, "{\"n\":\"张 \\\"三\",\"no\":\"11010519491231002X\",\"ref\":"
+			      "\"01M8K7MX69H6V\"}");
+	free(out);
+	ck_assert_int_eq(sms_expand("name={{name}}&t={{id_type}}&u={{username}}", &m, &v, "", 'u',
+				    &out, err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(out, "name=%E5%BC%A0%20%22%E4%B8%89&t=resident&u=u");
+	free(out);
+	ck_assert_int_eq(sms_expand("{{text}}", &m, &v, "", 'u', &out, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "{{text}}"));
+}
+END_TEST
+
 Suite *sms_suite(void)
 {
 	Suite *s = suite_create("sms");
 	TCase *tc = tcase_create("sms");
 
 	tcase_add_test(tc, sms_templates);
+	tcase_add_test(tc, check_templates);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -102,6 +102,44 @@ START_TEST(roundtrip)
 }
 END_TEST
 
+/* a check (channel "check") and its answer: the answer line only when set,
+ * answered/ a state of its own, an unknown channel refused both ways */
+START_TEST(check_and_answer)
+{
+	struct spool_msg q = {0}, p;
+	char err[256];
+	size_t len;
+	id_new(q.id);
+	q.channel = "check";
+	q.to = "registry";
+	q.account = "01M8K7MX69H6V";
+	q.body = "{\"id_no\":\"x\"}";
+	char *text = spool_format(&q, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_null(strstr(text, "answer:"));
+	free(text);
+	q.answer = "mismatch";
+	q.body = "";
+	text = spool_format(&q, &len);
+	ck_assert_ptr_nonnull(strstr(text, "\nanswer: mismatch\n"));
+	ck_assert_int_eq(spool_parse(text, len, &p, err, sizeof(err)), 0);
+	ck_assert_str_eq(p.answer, "mismatch");
+	ck_assert_str_eq(p.channel, "check");
+	spool_msg_free(&p);
+	free(text);
+	ck_assert_int_eq(spool_write(spool_dir, SPOOL_ANSWERED, &q), 0);
+	ck_assert(in_state(q.id, SPOOL_ANSWERED));
+	ck_assert_str_eq(spool_state_dir(SPOOL_ANSWERED), "answered");
+	ck_assert_int_eq(spool_state_parse("answered"), SPOOL_ANSWERED);
+	struct spool_stats st;
+	ck_assert_int_eq(spool_stats(spool_dir, &st), 0);
+	ck_assert_int_eq(st.count[SPOOL_ANSWERED][2], 1);
+	q.channel = "fax";
+	ck_assert_int_eq(spool_check(&q, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "email, sms or check"));
+}
+END_TEST
+
 START_TEST(crlf_refused)
 {
 	struct spool_msg m = sample();
@@ -446,6 +484,7 @@ Suite *spool_suite(void)
 	tcase_add_test(tc, error_text_cleaned);
 	tcase_add_test(tc, history_and_dlr);
 	tcase_add_test(tc, stats_counts);
+	tcase_add_test(tc, check_and_answer);
 	suite_add_tcase(s, tc);
 	return s;
 }
