@@ -240,22 +240,36 @@ static void print_refusal(json_t *b)
 		json_string_value(json_object_get(json_object_get(b, "error"), "message")) ?: "?");
 	json_array_foreach(json_object_get(b, "errors"), i, e)
 		fprintf(stderr, "  %s\n", json_string_value(e));
-	json_array_foreach(json_object_get(b, "still_used"), i, e)
-		fprintf(stderr, "  workflow %s state %s: %lld account(s), %lld timer(s)\n",
-			json_string_value(json_object_get(e, "workflow")),
-			json_string_value(json_object_get(e, "state")),
-			(long long)json_integer_value(json_object_get(e, "accounts")),
-			(long long)json_integer_value(json_object_get(e, "timers")));
+}
+
+/* print_kept - who stays on an older version, who was migrated */
+static void print_kept(json_t *b)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(b, "pinned"), i, e)
+		printf("  workflow %s state %s (removed): %lld account(s), %lld timer(s) stay on "
+		       "version %s\n",
+		       json_string_value(json_object_get(e, "workflow")),
+		       json_string_value(json_object_get(e, "state")),
+		       (long long)json_integer_value(json_object_get(e, "accounts")),
+		       (long long)json_integer_value(json_object_get(e, "timers")),
+		       json_string_value(json_object_get(e, "version")));
+	json_array_foreach(json_object_get(b, "migrated"), i, e)
+		printf("  workflow %s: %lld account(s) migrated from %s to %s\n",
+		       json_string_value(json_object_get(e, "workflow")),
+		       (long long)json_integer_value(json_object_get(e, "accounts")),
+		       json_string_value(json_object_get(e, "from")),
+		       json_string_value(json_object_get(e, "to")));
 }
 
 int ctl_reload(struct conf *c, int argc, char **argv)
 {
 	const char *front = "ops";
-	int force = 0;
 	char name[128], tok[600], *out = NULL;
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--force"))
-			force = 1;
+		if (!strcmp(argv[i], "--force")) /* before versions: taken now in any case */
+			continue;
 		else if (!strcmp(argv[i], "--front") && i + 1 < argc)
 			front = argv[++i];
 		else
@@ -264,14 +278,13 @@ int ctl_reload(struct conf *c, int argc, char **argv)
 	if (tokens_lookup(conf_str(c, "api.tokens_file", "conf/tokens"), front, name, tok,
 			  sizeof(tok)) < 0)
 		return reload_signal(c);
-	long st = ctl_api_call(c, front, "", force ? "/v1/reload?force=1" : "/v1/reload", &out);
+	long st = ctl_api_call(c, front, "", "/v1/reload", &out);
 	json_t *b = out ? json_loads(out, 0, NULL) : NULL;
 	free(out);
 	if (st == 200) {
 		printf("reloaded: %lld workflow(s) running\n",
 		       (long long)json_integer_value(json_object_get(b, "workflows")));
-		if (json_array_size(json_object_get(b, "still_used")))
-			printf("  (forced: accounts and timers stay in states the set dropped)\n");
+		print_kept(b);
 	} else if (b) {
 		print_refusal(b);
 	} else if (st > 0) {

@@ -47,15 +47,23 @@ static const struct verb verbs[] = {
 	 "  states are doubled, timers dashed; an event's limits are on its first\n"
 	 "  edge.  dot -Tsvg renders it; make docs does so for docs/workflows/.\n",
 	 ctl_graph, NULL},
-	{"reload", "[--force] [--front NAME]",
+	{"reload", "[--front NAME]",
 	 "reload regflowd's tokens, certificate, code keys and workflows",
 	 "  POST /v1/reload with the token of NAME (default ops; the admin role).\n"
-	 "  A set with errors, or one that drops a workflow or state in which\n"
-	 "  accounts or timers still live, is refused (exit 1, with why and the\n"
-	 "  counts) and the running set stays; --force takes it anyway (their\n"
-	 "  timers wait for their workflow).  Without such a token: SIGHUP by\n"
-	 "  engine.pid_file, whose outcome only the engine's log says.\n",
+	 "  A set with errors is refused (exit 1, with the errors) and the running\n"
+	 "  set stays.  Accounts in a state the new versions removed stay on the\n"
+	 "  version they entered it under, or move where a new version's\n"
+	 "  migrate = { ... } says; both are listed.  Without such a token:\n"
+	 "  SIGHUP by engine.pid_file, whose outcome only the engine's log says.\n",
 	 ctl_reload, NULL},
+	{"workflows", "[--front NAME] [--json] [show NAME@VERSION]",
+	 "the workflows' versions, with the accounts and timers on each",
+	 "  Each workflow's versions, oldest first: the version (a hash of its\n"
+	 "  file, body files and messages), when it was first loaded, the accounts\n"
+	 "  and timers running on it, the current one marked (GET /v1/workflows,\n"
+	 "  default --front ops: the admin role).  show NAME@VERSION prints that\n"
+	 "  version's file as it was loaded.\n",
+	 ctl_workflows, NULL},
 	{"enqueue", "[--front NAME] FILE|-", "send NDJSON jobs in batches, a result line per input",
 	 "  One job a line, {\"type\", \"args\", \"key\"?}, as POST /v1/jobs/batch takes\n"
 	 "  them; the token is the front's from api.tokens_file (the first one\n"

@@ -45,6 +45,10 @@ static const struct route {
 	{API_GET, "/v1/reviews/:id", STAFF(AUTH_REVIEWER), api_get_review, "a review"},
 	{API_POST, "/v1/outcomes", STAFF(AUTH_GATEWAY), api_post_outcomes,
 	 "the gateway: what became of each message"},
+	{API_GET, "/v1/workflows", STAFF(AUTH_ADMIN), api_get_workflows,
+	 "the workflows' versions, with the accounts and timers on each"},
+	{API_GET, "/v1/workflows/:id", STAFF(AUTH_ADMIN), api_get_workflow_version,
+	 "a workflow version's file (NAME@VERSION)"},
 	{API_POST, "/v1/reload", STAFF(AUTH_ADMIN), api_post_reload,
 	 "reload tokens, certificate, code keys and workflows (?force=1)"},
 };

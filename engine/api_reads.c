@@ -30,13 +30,27 @@ void api_get_account(struct api_call *c)
 		return;
 	}
 	pub = rec_public(REC_ACCOUNT, rec);
+	json_t *vers = json_object();
 	json_object_foreach_safe(pub, tmp, name, v) {
+		if (!strncmp(name, "wfv.", 4)) { /* the version it entered its state under */
+			json_object_del(pub, name);
+			continue;
+		}
 		if (strncmp(name, "wf.", 3) != 0)
 			continue;
 		json_object_set(wfs, name + 3, v);
+		/* the version it runs on: the newest if it has the state, else its own */
+		const struct wf *w = wf_set_find(c->a->e->ws, name + 3);
+		char vcol[80];
+		snprintf(vcol, sizeof(vcol), "wfv.%s", name + 3);
+		const char *ver = w && wf_state_find(w, json_string_value(v)) ? w->version
+									      : rec_str(rec, vcol);
+		if (ver)
+			json_object_set_new(vers, name + 3, json_string(ver));
 		json_object_del(pub, name);
 	}
 	json_object_set_new(pub, "workflows", wfs);
+	json_object_set_new(pub, "versions", vers);
 	/* a code the identity registry's answer left (IDNO_MISMATCH): its words too */
 	const char *idc = json_string_value(json_object_get(pub, "identity"));
 	if (idc && wf_known_code(idc) && *wf_message(c->a->e->ws, idc))

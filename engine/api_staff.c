@@ -395,10 +395,8 @@ static void reloaded(void *arg, int rc, json_t *report)
 			int rc, status;
 			const char *code, *msg;
 		} why[] = {
-			{-EEXIST, 409, "RELOAD_REFUSED",
-			 "workflow states the new set drops still hold accounts or timers "
-			 "(still_used); "
-			 "the running set stays"},
+			{-EIO, 503, "UNAVAILABLE",
+			 "the store cannot record the workflow versions; the running set stays"},
 			{-EINVAL, 400, "INVALID_WORKFLOWS",
 			 "the workflow files have errors (errors); the running set stays"},
 			{-EBUSY, 409, "RELOAD_BUSY", "another reload is being checked"},

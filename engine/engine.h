@@ -28,9 +28,9 @@ struct engine {
 	struct http_server *monitor; /* engine.monitor_listen: health and metrics, or NULL */
 	int64_t started_ms;
 	/* reload - what SIGHUP does (tokens, certificate, code keys, then the
-	 * workflows, checked by reload.c); done(arg, rc, report) once: rc 0
-	 * taken, -EEXIST refused (still used), -EINVAL the files have errors,
-	 * -EBUSY another reload is being checked */
+	 * workflows, reload.c); done(arg, rc, report) once: rc 0 taken,
+	 * -EINVAL the files have errors, -EBUSY another reload is walking,
+	 * -EIO the versions could not be recorded (force: no longer used) */
 	void (*reload)(struct engine *e, int force, void (*done)(void *, int, json_t *), void *arg);
 };
 

@@ -18,6 +18,7 @@
 #include "secret.h"
 #include "tls.h"
 #include "util.h"
+#include "versions.h"
 #include "wf_run.h"
 
 #include <errno.h>
@@ -199,10 +200,13 @@ static void reload_all(struct engine *e, int force, void (*done)(void *, int, js
 	ws->history_ms = d->set.history_retention;
 	ws->photo_ms = d->set.photo_retention;
 	ws->park_ms = d->set.timer_park;
-	if (reload_start(&d->e, ws, force, done, arg) == -EBUSY) {
-		json_t *rep = json_pack("{s:b, s:s}", "reloaded", 0, "error",
-					"another reload is being checked");
-		done(arg, -EBUSY, rep);
+	int rc = reload_start(&d->e, ws, done, arg);
+	if (rc < 0) {
+		json_t *rep =
+			json_pack("{s:b, s:s}", "reloaded", 0, "error",
+				  rc == -EBUSY ? "another reload is being checked"
+					       : "the store cannot record the workflow versions");
+		done(arg, rc, rep);
 		json_decref(rep);
 	}
 }
@@ -349,8 +353,12 @@ int main(int argc, char **argv)
 	if (load_tls(&d, &d.tls) < 0)
 		fatal("refusing to start: engine.tls has errors");
 	open_store(&d);
+	versions_init(&d.e);
+	if (versions_record(&d.e, d.e.ws) < 0)
+		fatal("refusing to start: the workflow versions cannot be recorded");
 	d.e.loop = uv_default_loop();
 	start(&d);
+	reload_start(&d.e, NULL, logged, NULL); /* pinned and migrated accounts, in the log */
 	if (*d.set.pid_file)
 		write_pid_file(d.set.pid_file);
 	log_info("listening on %s (port %d, %s), %d workflow(s), store %s, spool %s", d.set.listen,
@@ -365,6 +373,7 @@ int main(int argc, char **argv)
 
 	if (*d.set.pid_file)
 		unlink(d.set.pid_file);
+	versions_free();
 	store_close(d.e.st);
 	auth_free(d.e.auth);
 	codekey_free(d.keys);

@@ -1,12 +1,16 @@
 /*
- * reload - the check before a new workflow set runs (see reload.h).
+ * reload - a new workflow set, its versions, and the walk after it (see
+ * reload.h).
  */
 #include "reload.h"
 #include "log.h"
 #include "rec.h"
 #include "util.h"
+#include "versions.h"
+#include "wf_run.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +18,12 @@
 
 struct reload {
 	struct engine *e;
-	struct wf_set *ws;
-	int force;
-	json_t *dropped; /* "workflow" -> {"*": counts} or {"state": counts} */
+	int migrate;	/* a reload: move what migrate names; else only count */
+	json_t *counts; /* "NAME@VERSION" -> {accounts, timers} */
+	json_t *pinned; /* "wf|state|version" -> {workflow, state, version, accounts, timers} */
+	json_t *moved;	/* "wf|from|to" -> {workflow, from, to, accounts} */
+	json_t *moves;	/* this slice's: [[account key, workflow]] */
+	int failed;	/* the store could not be read or written */
 	char after[REC_KEY_MAX];
 	char prefix[3]; /* "a:" accounts, then "m:" timers */
 	uv_timer_t step;
@@ -26,35 +33,61 @@ struct reload {
 
 static int busy;
 
-static json_t *counts(void)
+/* bump - one more of what ("accounts", "timers") in the entry key of obj,
+ * made from init the first time */
+static void bump(json_t *obj, const char *key, json_t *init, const char *what)
 {
-	return json_pack("{s:i, s:i}", "accounts", 0, "timers", 0);
+	json_t *c = json_object_get(obj, key);
+	if (!c)
+		json_object_set_new(obj, key, c = init);
+	else
+		json_decref(init);
+	json_object_set_new(c, what,
+			    json_integer(json_integer_value(json_object_get(c, what)) + 1));
 }
 
-/* dropped_pairs - what of the running set ws no longer has */
-static json_t *dropped_pairs(const struct wf_set *old, const struct wf_set *ws)
+static void count(struct reload *r, const char *wf, const char *ver, const char *what)
 {
-	json_t *d = json_object();
-	for (int i = 0; i < old->n; i++) {
-		const struct wf *w = old->wfs[i], *nw = wf_set_find(ws, w->name);
-		json_t *states = json_object();
-		for (int s = 0; s < w->nstates; s++)
-			if (!nw || !wf_state_find(nw, w->states[s].name))
-				json_object_set_new(states, w->states[s].name, counts());
-		if (json_object_size(states))
-			json_object_set_new(d, w->name, states);
-		else
-			json_decref(states);
+	char key[REC_KEY_MAX];
+	snprintf(key, sizeof(key), "%s@%s", wf, ver);
+	bump(r->counts, key, json_pack("{s:i, s:i}", "accounts", 0, "timers", 0), what);
+}
+
+static void pin(struct reload *r, const char *wf, const char *state, const char *ver,
+		const char *what)
+{
+	char key[REC_KEY_MAX];
+	snprintf(key, sizeof(key), "%s|%s|%s", wf, state, ver);
+	bump(r->pinned, key,
+	     json_pack("{s:s, s:s, s:s, s:i, s:i}", "workflow", wf, "state", state, "version", ver,
+		       "accounts", 0, "timers", 0),
+	     what);
+}
+
+/* place - where the account (or timer, what) in state of wf is: on the
+ * newest version, moved to it, or pinned to ver */
+static void place(struct reload *r, const char *akey, const char *wf, const char *state,
+		  const char *ver, const char *what)
+{
+	const struct wf *w = wf_set_find(r->e->ws, wf);
+	const char *to = w ? json_string_value(json_object_get(w->migrate, state)) : NULL;
+	if (w && wf_state_find(w, state)) {
+		count(r, wf, w->version, what);
+	} else if (to && r->migrate) {
+		count(r, wf, w->version, what);
+		if (!strcmp(what, "accounts")) {
+			char key[REC_KEY_MAX];
+			snprintf(key, sizeof(key), "%s|%s|%s", wf, state, to);
+			bump(r->moved, key,
+			     json_pack("{s:s, s:s, s:s, s:i}", "workflow", wf, "from", state, "to",
+				       to, "accounts", 0),
+			     "accounts");
+			json_array_append_new(r->moves, json_pack("[s, s]", akey, wf));
+		}
+	} else {
+		count(r, wf, ver, what);
+		pin(r, wf, state, ver, what);
 	}
-	return d;
-}
-
-static void bump(struct reload *r, const char *wf, const char *state, const char *what)
-{
-	json_t *c = json_object_get(json_object_get(r->dropped, wf), state ? state : "");
-	if (c)
-		json_object_set_new(c, what,
-				    json_integer(json_integer_value(json_object_get(c, what)) + 1));
 }
 
 /* look - one record of the walk */
@@ -62,70 +95,107 @@ static void look(struct reload *r, const char *key, const json_t *rec)
 {
 	const char *name;
 	json_t *v;
+	char col[80], akey[REC_KEY_MAX];
 	if (key[0] == 'm') {
-		bump(r, rec_str0(rec, "wf"), rec_str(rec, "state"), "timers");
+		const char *wf = rec_str0(rec, "wf");
+		json_t *acct = NULL;
+		rec_account_key(rec_str0(rec, "account"), akey);
+		rec_get_key(r->e->st, akey, &acct);
+		snprintf(col, sizeof(col), "wfv.%s", wf);
+		place(r, akey, wf, rec_str0(rec, "state"),
+		      acct && rec_str(acct, col) ? rec_str(acct, col) : "?", "timers");
+		json_decref(acct);
 		return;
 	}
 	if (rec_is(rec, "status", "deregistered"))
 		return; /* nothing happens to it any more */
-	json_object_foreach((json_t *)rec, name, v)
-		if (!strncmp(name, "wf.", 3) && json_is_string(v))
-			bump(r, name + 3, json_string_value(v), "accounts");
+	json_object_foreach((json_t *)rec, name, v) {
+		if (strncmp(name, "wf.", 3) || !json_is_string(v))
+			continue;
+		snprintf(col, sizeof(col), "wfv.%s", name + 3);
+		place(r, key, name + 3, json_string_value(v),
+		      rec_str(rec, col) ? rec_str(rec, col) : "?", "accounts");
+	}
 }
 
-/* report - the dropped workflow states that still hold something */
-static json_t *report(struct reload *r, int64_t *total)
+/* apply_moves - this slice's migrations, one transaction */
+static int apply_moves(struct reload *r)
 {
-	json_t *list = json_array(), *states, *c;
-	const char *wf, *st;
-	*total = 0;
-	json_object_foreach(r->dropped, wf, states)
-		json_object_foreach(states, st, c) {
-			json_int_t n = json_integer_value(json_object_get(c, "accounts")) +
-				       json_integer_value(json_object_get(c, "timers"));
-			if (n == 0)
-				continue;
-			*total += n;
-			json_array_append_new(
-				list, json_pack("{s:s, s:s, s:O, s:O}", "workflow", wf, "state", st,
-						"accounts", json_object_get(c, "accounts"),
-						"timers", json_object_get(c, "timers")));
-		}
-	return list;
+	size_t i;
+	json_t *m;
+	int rc = 0;
+	if (!json_array_size(r->moves))
+		return 0;
+	if ((rc = store_begin(r->e->st)) < 0)
+		goto out;
+	json_array_foreach(r->moves, i, m) {
+		const struct wf *w = wf_set_find(r->e->ws, json_string_value(json_array_get(m, 1)));
+		struct wf_out out;
+		if (!w)
+			continue;
+		rc = wf_run_migrate(r->e->ws, w, r->e->st, json_string_value(json_array_get(m, 0)),
+				    now_ms(), &out);
+		if (rc == 0)
+			rc = rec_apply(r->e->st, out.writes);
+		wf_out_free(&out);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0)
+		rc = store_commit(r->e->st);
+	if (rc < 0)
+		store_abort(r->e->st);
+out:
+	if (rc < 0)
+		log_err("reload: migrations not written (%s); accounts stay on their version",
+			store_error(r->e->st));
+	json_array_clear(r->moves);
+	return rc;
 }
 
 static void closed(uv_handle_t *h)
 {
 	struct reload *r = h->data;
-	json_decref(r->dropped);
+	json_decref(r->counts);
+	json_decref(r->pinned);
+	json_decref(r->moved);
+	json_decref(r->moves);
 	free(r);
+}
+
+static json_t *values(json_t *obj)
+{
+	json_t *list = json_array(), *v;
+	const char *k;
+	json_object_foreach(obj, k, v)
+		json_array_append(list, v);
+	return list;
 }
 
 static void finish(struct reload *r)
 {
-	int64_t total;
-	json_t *list = report(r, &total);
-	int take = total == 0 || r->force;
-	json_t *rep = json_pack("{s:b, s:i, s:o}", "reloaded", take, "workflows", r->ws->n,
-				"still_used", list);
-	if (take) {
-		if (total)
-			log_warn("reload forced: %lld account(s) and timer(s) live in workflow "
-				 "states "
-				 "the new set drops; their timers wait for them",
-				 (long long)total);
-		engine_set_workflows(r->e, r->ws);
+	json_t *rep;
+	if (r->migrate) {
+		rep = json_pack("{s:b, s:i, s:o, s:o}", "reloaded", 1, "workflows", r->e->ws->n,
+				"pinned", values(r->pinned), "migrated", values(r->moved));
+		if (json_object_size(r->pinned)) {
+			char *text = json_dumps(json_object_get(rep, "pinned"), JSON_COMPACT);
+			log_info(
+				"workflows: accounts and timers stay on the versions of states the "
+				"newest removed: %s",
+				text);
+			free(text);
+		}
+		if (json_object_size(r->moved)) {
+			char *text = json_dumps(json_object_get(rep, "migrated"), JSON_COMPACT);
+			log_info("workflows: migrated %s", text);
+			free(text);
+		}
 	} else {
-		char *text = json_dumps(list, JSON_COMPACT);
-		log_err("reload refused: workflow states the new set drops still hold %lld "
-			"account(s) and timer(s): %s; the running set stays (force it to take "
-			"it anyway)",
-			(long long)total, text);
-		free(text);
-		wf_set_unref(r->ws);
+		rep = json_pack("{s:O}", "counts", r->counts);
 	}
 	busy = 0;
-	r->done(r->arg, take ? 0 : -EEXIST, rep);
+	r->done(r->arg, r->failed ? -EIO : 0, rep);
 	json_decref(rep);
 	uv_close((uv_handle_t *)&r->step, closed);
 }
@@ -138,11 +208,8 @@ static void walk(uv_timer_t *t)
 	size_t i;
 	int more = 0;
 	if (store_scan(r->e->st, r->after, SLICE, &out) < 0) {
-		log_err("reload: the store cannot be read (%s): refused", store_error(r->e->st));
-		r->force = 0;
-		json_object_set_new(
-			r->dropped, "(store)",
-			json_pack("{s:{s:i, s:i}}", "unreadable", "accounts", 1, "timers", 0));
+		log_err("workflows: the store cannot be read (%s)", store_error(r->e->st));
+		r->failed = 1;
 		finish(r);
 		return;
 	}
@@ -158,6 +225,8 @@ static void walk(uv_timer_t *t)
 	}
 	more = more && json_array_size(out) == SLICE;
 	json_decref(out);
+	if (apply_moves(r) < 0)
+		r->failed = 1;
 	if (!more && r->prefix[0] == 'a') {
 		snprintf(r->prefix, sizeof(r->prefix), "m:");
 		snprintf(r->after, sizeof(r->after), "m:");
@@ -169,27 +238,43 @@ static void walk(uv_timer_t *t)
 		finish(r);
 }
 
-int reload_start(struct engine *e, struct wf_set *ws, int force, reload_done_fn done, void *arg)
+static int walk_start(struct engine *e, int migrate, reload_done_fn done, void *arg)
 {
-	if (busy) {
-		wf_set_unref(ws);
-		return -EBUSY;
-	}
 	struct reload *r = xcalloc(1, sizeof(*r));
 	r->e = e;
-	r->ws = ws;
-	r->force = force;
+	r->migrate = migrate;
+	r->counts = json_object();
+	r->pinned = json_object();
+	r->moved = json_object();
+	r->moves = json_array();
 	r->done = done;
 	r->arg = arg;
-	r->dropped = dropped_pairs(e->ws, ws);
 	snprintf(r->prefix, sizeof(r->prefix), "a:");
 	snprintf(r->after, sizeof(r->after), "a:");
 	uv_timer_init(e->loop, &r->step);
 	r->step.data = r;
 	busy = 1;
-	if (json_object_size(r->dropped) == 0)
-		finish(r); /* nothing dropped: nothing to count */
-	else
-		uv_timer_start(&r->step, walk, 0, 0);
+	uv_timer_start(&r->step, walk, 0, 0);
 	return 0;
+}
+
+int reload_start(struct engine *e, struct wf_set *ws, reload_done_fn done, void *arg)
+{
+	if (busy) {
+		wf_set_unref(ws);
+		return -EBUSY;
+	}
+	if (ws) {
+		if (versions_record(e, ws) < 0) {
+			wf_set_unref(ws);
+			return -EIO;
+		}
+		engine_set_workflows(e, ws);
+	}
+	return walk_start(e, 1, done, arg);
+}
+
+int reload_count(struct engine *e, reload_done_fn done, void *arg)
+{
+	return busy ? -EBUSY : walk_start(e, 0, done, arg);
 }

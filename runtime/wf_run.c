@@ -51,16 +51,30 @@ static int guard_holds(struct wf_ctx *c, const struct wf_transition *tr)
 	return 1;
 }
 
-/* enter_state - cancel the timers of the state left, start those of the new one */
+static wf_version_fn versions; /* old versions by name and version (the engine's) */
+
+void wf_run_set_versions(wf_version_fn fn)
+{
+	versions = fn;
+}
+
+/* enter_state - cancel the timers of the state left, start those of the new
+ * one; the account is on the newest version when it has the state (else it
+ * stays on the version that led it there), which the account records */
 static int enter_state(struct wf_ctx *c, const char *to)
 {
-	char col[80];
+	char col[80], vcol[80];
 	json_t *keys = NULL, *k;
 	size_t i;
+	const struct wf *newest = wf_set_find(c->ws, c->wf->name);
+	if (newest && wf_state_find(newest, to))
+		c->wf = newest;
 	const struct wf_state *s = wf_state_find(c->wf, to);
 	int rc;
 
 	snprintf(col, sizeof(col), "wf.%s", c->wf->name);
+	snprintf(vcol, sizeof(vcol), "wfv.%s", c->wf->name);
+	rec_set(c->account, vcol, c->wf->version);
 	const char *from = rec_str(c->account, col);
 	if (!from || strcmp(from, to) != 0)
 		wf_ctx_history(c, "state",
@@ -178,13 +192,24 @@ static int ctx_finish(struct wf_ctx *c, int rc, struct wf_out *out)
 	return rc;
 }
 
-/* current_state - the account's state in this workflow; a state an operator
- * removed or renamed counts as the start state (docs/workflows.md) */
+/* current_state - the account's state in c->wf, and the version it runs
+ * on: the newest when the state is in it, else the version it entered the
+ * state under (c->wf becomes that one); a state of no known version is
+ * taken as the start state */
 static const char *current_state(struct wf_ctx *c)
 {
 	char col[80];
 	snprintf(col, sizeof(col), "wf.%s", c->wf->name);
 	const char *state = rec_str(c->account, col);
+	if (state && !wf_state_find(c->wf, state) && versions) {
+		snprintf(col, sizeof(col), "wfv.%s", c->wf->name);
+		const char *ver = rec_str(c->account, col);
+		const struct wf *old = ver ? versions(c->wf->name, ver) : NULL;
+		if (old && wf_state_find(old, state)) {
+			c->wf = old;
+			return state;
+		}
+	}
 	if (state && !wf_state_find(c->wf, state)) {
 		log_warn(
 			"account %s: state \"%s\" of workflow %s no longer exists; taken as \"%s\"",
@@ -334,6 +359,8 @@ int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, in
 	int64_t idx = rec_int(t, "idx", -1);
 	rec_account_key(rec_str0(t, "account"), c.akey);
 	c.account = wf_ctx_copy(&c, c.akey);
+	if (c.wf && c.account && tstate && strcmp(current_state(&c), tstate) != 0)
+		goto done; /* the state was left: a stale timer (c.wf: the version it runs on) */
 	const struct wf_state *s = c.wf && tstate ? wf_state_find(c.wf, tstate) : NULL;
 	if (c.account && !s) {
 		/* its workflow or state is not in this set (a reload forced past the
@@ -360,6 +387,37 @@ done:
 	json_decref(t);
 	rc = ctx_finish(&c, rc, out);
 	/* a timer has no one to reply to */
+	json_decref(out->result);
+	out->result = NULL;
+	return rc;
+}
+
+int wf_run_migrate(const struct wf_set *ws, const struct wf *w, struct store *st, const char *akey,
+		   int64_t now, struct wf_out *out)
+{
+	struct wf_ctx c;
+	char col[80];
+	int rc = 0;
+	memset(out, 0, sizeof(*out));
+	ctx_init(&c, ws, st, now);
+	c.wf = w;
+	snprintf(c.akey, sizeof(c.akey), "%s", akey);
+	c.account = wf_ctx_copy(&c, c.akey);
+	snprintf(col, sizeof(col), "wf.%s", w->name);
+	const char *state = c.account ? rec_str(c.account, col) : NULL;
+	const char *to = state && !wf_state_find(w, state)
+				 ? json_string_value(json_object_get(w->migrate, state))
+				 : NULL;
+	if (to && !rec_is(c.account, "status", "deregistered")) {
+		wf_ctx_history(&c, "migrated",
+			       json_pack("{s:s, s:s, s:s, s:s}", "wf", w->name, "from", state, "to",
+					 to, "version", w->version),
+			       0);
+		rc = enter_state(&c, to);
+		if (rc == 0)
+			wf_ctx_put(&c, c.akey, c.account, 0);
+	}
+	rc = ctx_finish(&c, rc, out);
 	json_decref(out->result);
 	out->result = NULL;
 	return rc;

@@ -42,6 +42,16 @@ void wf_out_free(struct wf_out *out);
  * (common/codekey.h); kept by the caller, replaced between runs (reload) */
 struct codekey_ring;
 void wf_run_set_keys(const struct codekey_ring *keys);
+/* wf_version_fn - workflow name at version, or NULL if it is not known */
+typedef const struct wf *(*wf_version_fn)(const char *name, const char *version);
+/* wf_run_set_versions - where runs find the old versions accounts are
+ * pinned to (an account in a state the newest version removed) */
+void wf_run_set_versions(wf_version_fn fn);
+/* wf_run_migrate - move the account at akey from a state workflow w no
+ * longer has to state to (w's migrate), as a transition would: its
+ * writes in out; 0 also when there is nothing to move */
+int wf_run_migrate(const struct wf_set *ws, const struct wf *w, struct store *st, const char *akey,
+		   int64_t now, struct wf_out *out);
 /* wf_run_set_service - whether "ask" asks service name (engine.registry):
  * with it off, ask does nothing and {{asked}} stays unset */
 void wf_run_set_service(const char *name, int on);

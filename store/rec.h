@@ -33,6 +33,7 @@ enum rec_kind {
 	REC_INBOX,   /* i:ID          an item of an account's inbox */
 	REC_HISTORY, /* h:ACCOUNT:ID  an entry of an account's history */
 	REC_PHOTO,   /* p:REVIEW      a review's id photo (purged a while after the decision) */
+	REC_WFVER,   /* v:NAME@VER    a workflow version and what it is made of */
 	REC_NKIND
 };
 

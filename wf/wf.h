@@ -174,6 +174,11 @@ struct wf_event {
 
 struct wf {
 	char *name, *file, *start;
+	/* the version: the hash of everything it is made of (its file, its
+	 * body files, the messages it answers with), 16 hex digits */
+	char version[17];
+	json_t *sources; /* what it is made of: name (relative to the folder) -> text */
+	json_t *migrate; /* migrate = { old_state = "new_state"; }: removed states' accounts move */
 	struct wf_state *states;
 	int nstates;
 	struct wf_event *events;
@@ -207,6 +212,7 @@ struct wf_set {
 	int64_t photo_ms;     /* how long an id photo stays once its review is decided */
 	int64_t park_ms;      /* a timer whose workflow is not loaded: tried again after it */
 	int refs;	      /* wf_set_ref/unref: a replaced set lives while a job uses it */
+	json_t *common;	      /* messages.conf and id_types.conf: name -> text */
 };
 
 /* wf_errs - every error found, each "file:line: reason" */
@@ -223,6 +229,8 @@ struct wf_errs {
 int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 		struct wf_errs *errs);
 void wf_set_free(struct wf_set *ws);
+/* wf_version_make - wf's version from its sources and the messages of ws it uses */
+void wf_version_make(const struct wf_set *ws, struct wf *wf);
 /* wf_set_ref - one more user of ws (a loaded set has one); wf_set_unref -
  * one fewer: the last frees it.  On one thread only (the engine's loop). */
 struct wf_set *wf_set_ref(struct wf_set *ws);

@@ -61,7 +61,7 @@ static void load_one(struct lctx *lc, config_setting_t *g, struct wf_idtype *t)
 
 void wf_idtypes_load(struct wf_set *ws, const char *path, struct wf_errs *errs)
 {
-	struct lctx lc = {path, errs};
+	struct lctx lc = {path, errs, NULL};
 	config_t cfg;
 	config_init(&cfg);
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {

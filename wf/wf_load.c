@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,8 @@ static char *load_body_file(struct lctx *lc, const char *dir, const char *name, 
 		wfl_lerr(lc, line, "template body_file \"%s\": not valid UTF-8", path);
 		free(text);
 		text = NULL;
+	} else if (lc->sources) {
+		json_object_set_new(lc->sources, name, json_string(text));
 	}
 	free(path);
 	return text;
@@ -649,11 +652,50 @@ static void check_reachable(struct lctx *lc, struct wf *wf)
 	free(seen);
 }
 
+/* own_source - the workflow file's own text, under its name in the folder */
+static void own_source(struct lctx *lc, const char *path)
+{
+	char *text = NULL;
+	const char *base = strrchr(path, '/');
+	if (file_read(path, 1 << 20, &text, NULL) == 0)
+		json_object_set_new(lc->sources, base ? base + 1 : path, json_string(text));
+	free(text);
+}
+
+/* load_migrate - migrate = { old_state = "new_state"; ... }: where the
+ * accounts of a state this version removed go when it is loaded */
+static void load_migrate(struct lctx *lc, struct wf *wf, config_setting_t *root)
+{
+	config_setting_t *g = config_setting_get_member(root, "migrate");
+	wf->migrate = json_object();
+	if (!g)
+		return;
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		wfl_lerr(lc, wfl_sline(g), "\"migrate\" must be a group { old_state = \"new\"; }");
+		return;
+	}
+	for (int i = 0; i < config_setting_length(g); i++) {
+		config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+		const char *from = config_setting_name(m), *to = config_setting_get_string(m);
+		if (!to)
+			wfl_lerr(lc, wfl_sline(m), "migrate: %s must name a state", from);
+		else if (wf_state_find(wf, from))
+			wfl_lerr(lc, wfl_sline(m),
+				 "migrate: \"%s\" is a state of this workflow (only removed "
+				 "states are migrated)",
+				 from);
+		else if (!wf_state_find(wf, to))
+			wfl_lerr(lc, wfl_sline(m), "migrate: unknown state \"%s\"", to);
+		else
+			json_object_set_new(wf->migrate, from, json_string(to));
+	}
+}
+
 static struct wf *wf_load_file(const char *path, struct wf_errs *errs)
 {
-	static const char *known[] = {"workflow",  "start",	  "states", "events",
-				      "templates", "transitions", NULL};
-	struct lctx lc = {path, errs};
+	static const char *known[] = {"workflow",  "start",	  "states",  "events",
+				      "templates", "transitions", "migrate", NULL};
+	struct lctx lc = {path, errs, json_object()};
 	config_t cfg;
 	struct wf *wf = NULL;
 	char dir[1024];
@@ -676,6 +718,8 @@ static struct wf *wf_load_file(const char *path, struct wf_errs *errs)
 	config_setting_t *root = config_root_setting(&cfg);
 	wf = xcalloc(1, sizeof(*wf));
 	wf->file = xstrdup(path);
+	own_source(&lc, path);
+	wf->sources = json_incref(lc.sources);
 	wfl_check_known(&lc, root, known, "a workflow");
 	wf->name = wfl_member_str(&lc, root, "workflow", 1);
 	wf->start = wfl_member_str(&lc, root, "start", 1);
@@ -687,8 +731,10 @@ static struct wf *wf_load_file(const char *path, struct wf_errs *errs)
 	load_templates(&lc, wf, root, dir);
 	load_transitions(&lc, wf, root);
 	load_timers(&lc, wf, root);
+	load_migrate(&lc, wf, root);
 	check_reachable(&lc, wf);
 out:
+	json_decref(lc.sources);
 	config_destroy(&cfg);
 	return wf;
 }
@@ -764,13 +810,15 @@ static void wf_free(struct wf *wf)
 	free(wf->trans);
 	free(wf->name);
 	free(wf->file);
+	json_decref(wf->sources);
+	json_decref(wf->migrate);
 	free(wf->start);
 	free(wf);
 }
 
 static void load_messages(struct wf_set *ws, const char *path, struct wf_errs *errs)
 {
-	struct lctx lc = {path, errs};
+	struct lctx lc = {path, errs, NULL};
 	config_t cfg;
 	config_init(&cfg);
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
@@ -828,7 +876,7 @@ static void need_idtypes(struct wf_set *ws, const char *dir, struct wf_errs *err
 		int line = uses_idtypes(ws->wfs[w]);
 		if (!line)
 			continue;
-		struct lctx lc = {ws->wfs[w]->file, errs};
+		struct lctx lc = {ws->wfs[w]->file, errs, NULL};
 		wfl_lerr(&lc, line, "id types are used here but %s/id_types.conf lists none", dir);
 		return;
 	}
@@ -837,6 +885,85 @@ static void need_idtypes(struct wf_set *ws, const char *dir, struct wf_errs *err
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* codes_of - the result codes an action list answers with (its messages) */
+static void codes_of(const struct wf_action *acts, int n, json_t *codes)
+{
+	for (int i = 0; i < n; i++) {
+		const char *c = json_string_value(json_object_get(acts[i].p, "code"));
+		if (c)
+			json_object_set_new(codes, c, json_true());
+		const char *f = acts[i].def->fails;
+		for (size_t l; f && *f; f += l + (f[l] == ' ')) {
+			l = strcspn(f, " ");
+			char code[64];
+			snprintf(code, sizeof(code), "%.*s", (int)(l < 63 ? l : 63), f);
+			json_object_set_new(codes, code, json_true());
+		}
+	}
+}
+
+/* hash_str - a string into the version's hash, with its length (no two
+ * different lists of strings hash alike) */
+static void hash_str(crypto_generichash_state *h, const char *s)
+{
+	uint64_t n = s ? strlen(s) : 0;
+	crypto_generichash_update(h, (const unsigned char *)&n, sizeof(n));
+	if (n)
+		crypto_generichash_update(h, (const unsigned char *)s, n);
+}
+
+void wf_version_make(const struct wf_set *ws, struct wf *wf)
+{
+	crypto_generichash_state h;
+	unsigned char out[8];
+	json_t *codes = json_object(), *v;
+	const char *name;
+	crypto_generichash_init(&h, NULL, 0, sizeof(out));
+	for (int i = 0; i < wf->ntrans; i++)
+		codes_of(wf->trans[i].acts, wf->trans[i].nacts, codes);
+	for (int i = 0; i < wf->nstates; i++)
+		for (int j = 0; j < wf->states[i].ntimers; j++)
+			codes_of(wf->states[i].timers[j].acts, wf->states[i].timers[j].nacts,
+				 codes);
+	for (int i = 0; i < wf->nevents; i++)
+		codes_of(wf->events[i].limits, wf->events[i].nlimits, codes);
+	/* the objects keep insertion order: hash in the order of the names */
+	size_t n = json_object_size(wf->sources) + json_object_size(codes), k = 0;
+	char **names = xcalloc(n + 1, sizeof(*names));
+	json_object_foreach(wf->sources, name, v)
+		names[k++] = xasprintf("file %s", name);
+	json_object_foreach(codes, name, v)
+		names[k++] = xasprintf("message %s", name);
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		hash_str(&h, names[i]);
+		hash_str(&h,
+			 !strncmp(names[i], "message ", 8)
+				 ? wf_message(ws, names[i] + 8)
+				 : json_string_value(json_object_get(wf->sources, names[i] + 5)));
+		free(names[i]);
+	}
+	free(names);
+	crypto_generichash_final(&h, out, sizeof(out));
+	sodium_bin2hex(wf->version, sizeof(wf->version), out, sizeof(out));
+	json_decref(codes);
+}
+
+/* common_sources - the set's own files (messages, id types), kept with each
+ * version so that an old version can be loaded again from the store */
+static void common_sources(struct wf_set *ws, const char *dir)
+{
+	static const char *const files[] = {"messages.conf", "id_types.conf", NULL};
+	ws->common = json_object();
+	for (int i = 0; files[i]; i++) {
+		char *path = xasprintf("%s/%s", dir, files[i]), *text = NULL;
+		if (file_read(path, 1 << 20, &text, NULL) == 0)
+			json_object_set_new(ws->common, files[i], json_string(text));
+		free(text);
+		free(path);
+	}
 }
 
 int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
@@ -857,7 +984,7 @@ int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 		DIR *d = opendir(dir);
 		struct dirent *de;
 		if (!d) {
-			struct lctx lc = {dir, errs};
+			struct lctx lc = {dir, errs, NULL};
 			wfl_lerr(&lc, 0, "cannot open the workflow directory: %s", strerror(errno));
 			goto out;
 		}
@@ -892,19 +1019,22 @@ int wf_set_load(const char *dir, char **files, int nfiles, struct wf_set **out,
 						    wf->events[e].name) &&
 					    json_equal(ws->wfs[w]->events[f].match,
 						       wf->events[e].match)) {
-						struct lctx lc = {names[i], errs};
+						struct lctx lc = {names[i], errs, NULL};
 						wfl_lerr(&lc, wf->events[e].line,
 							 "event \"%s\" is handled by %s already",
 							 wf->events[e].name, ws->wfs[w]->file);
 					}
 		for (int w = 0; w < ws->n - 1; w++)
 			if (wf->name && ws->wfs[w]->name && !strcmp(wf->name, ws->wfs[w]->name)) {
-				struct lctx lc = {names[i], errs};
+				struct lctx lc = {names[i], errs, NULL};
 				wfl_lerr(&lc, 1, "workflow \"%s\" is defined in %s already",
 					 wf->name, ws->wfs[w]->file);
 			}
 	}
 	need_idtypes(ws, dir, errs);
+	common_sources(ws, dir);
+	for (int i = 0; i < ws->n && errs->n == 0; i++) /* a set with errors is not used */
+		wf_version_make(ws, ws->wfs[i]);
 out:
 	for (int i = 0; i < nnames; i++)
 		free(names[i]);
@@ -925,6 +1055,7 @@ void wf_set_free(struct wf_set *ws)
 		wf_free(ws->wfs[i]);
 	free(ws->wfs);
 	json_decref(ws->messages);
+	json_decref(ws->common);
 	wf_idtypes_free(ws);
 	free(ws->dir);
 	free(ws);

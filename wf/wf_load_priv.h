@@ -13,6 +13,7 @@
 struct lctx {
 	const char *file;
 	struct wf_errs *errs;
+	json_t *sources; /* the files read for the workflow: name -> text (its version) */
 };
 
 /* scope - the template variables visible to an action list */

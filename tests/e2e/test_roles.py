@@ -35,6 +35,8 @@ ROUTES = [
     ("GET", "/v1/accounts/0000000000000/history", {"helpdesk"}),
     ("POST", "/v1/outcomes", {"gateway"}),
     ("POST", "/v1/reload", set()),
+    ("GET", "/v1/workflows", set()),
+    ("GET", "/v1/workflows/activation@0000000000000000", set()),
 ]
 
 
@@ -73,6 +75,11 @@ STAFF_JOBS = {
     "review_decision": ("reviewer", {"review": "0000000000000", "decision": "approve"}),
     "set_basic_info": ("office", {"assisted": "true", "name": "王五", "id_type": "resident",
                                   "id_no": "11010519491231002X"}),
+    # a registry's answer comes only from the gateway (a forged match would verify anyone)
+    "registry_answer": ("gateway", {"account": "0000000000000", "check": "0000000000000",
+                                    "result": "match"}),
+    "delivery_failed": ("gateway", {"account": "0000000000000", "channel": "email",
+                                    "to": "a@example.com"}),
 }
 
 

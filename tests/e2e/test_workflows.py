@@ -89,35 +89,26 @@ def test_reload_bad_set_keeps_last_good(ctx):
     eng.stop()
 
 
-def test_reload_refused_while_accounts_live_in_a_dropped_workflow(ctx):
+def test_reload_without_a_workflow_parks_its_timers(ctx):
     """A set without activation.wf while an account waits in its pending
-    state (with its expiry timer) is refused with the counts; forced, the
-    timer is kept (parked), and it fires once the workflow is back."""
+    state (with its expiry timer) is taken (issue 14: no more refusals), the
+    account and its timer listed as staying on their version; the timer is
+    kept (parked) and fires once the workflow is back."""
     wf = wf_copy(ctx, {"activation.wf": [('timers = ( { after = "1d"; to = "expired"; } )',
                                           'timers = ( { after = "2s"; to = "expired"; } )')]})
     eng = Engine(ctx, overrides=["engine.workflows=%s" % wf, "engine.timer_park=500ms"]).start()
     api = eng.api()
     acct = api.result("register_email", email="w@example.com", password=PASSWORD)["account"]
+    ver = api.account(acct)["versions"]["activation"]
     away = os.path.join(ctx.tmp, "activation.wf")
     shutil.move(os.path.join(wf, "activation.wf"), away)
-    r = run_tool(ctx, "regflowctl", "reload", conf_file=eng.conf_file, overrides=eng.overrides)
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert "workflow activation state pending: 1 account(s), 1 timer(s)" in r.stderr, r.stderr
-    assert "reload refused" in eng.log()
-    # the running set stays: registration still works
-    assert api.result("register_email", email="w2@example.com",
-                      password=PASSWORD)["code"] == "OK"
-    # SIGHUP is refused the same way
     off = os.path.getsize(eng.log_file)
-    eng.proc.send_signal(signal.SIGHUP)
-    wait_until(lambda: "reload refused: workflow states the new set drops" in eng.log_since(off),
-               what="the SIGHUP refusal")
-    # forced: taken; the timer that falls due is kept, not dropped
-    r = run_tool(ctx, "regflowctl", "reload", "--force", conf_file=eng.conf_file,
-                 overrides=eng.overrides)
+    r = run_tool(ctx, "regflowctl", "reload", conf_file=eng.conf_file, overrides=eng.overrides)
     left = len([n for n in os.listdir(wf) if n.endswith(".wf")])  # all but activation.wf
     assert r.returncode == 0 and "reloaded: %d workflow(s)" % left in r.stdout, \
         (r.stdout, r.stderr)
+    assert ("workflow activation state pending (removed): 1 account(s), 1 timer(s) stay on "
+            "version %s" % ver) in r.stdout, r.stdout
     wait_until(lambda: "not loaded; kept" in eng.log(), 15, what="the parked timer")
     assert "dropped" not in eng.log_since(off)
     # the workflow back: the timer fires, the registration lapses as it should
@@ -128,36 +119,43 @@ def test_reload_refused_while_accounts_live_in_a_dropped_workflow(ctx):
                what="the timer fired")
 
 
-def test_removed_state_counts_as_start(ctx):
-    """An account in a state the operator removed is treated as in the start
-    state (docs/workflows.md); nothing is lost and the engine keeps going."""
+def test_removed_state_keeps_its_version_across_a_restart(ctx):
+    """An account in a state the operator removed (and the engine restarted)
+    stays on the version it entered that state under, loaded again from the
+    store: its transitions still run (issue 14; before, it went back to the
+    start state)."""
     wf = wf_copy(ctx, {"activation.wf": [
         # add a state "hold" reachable from pending, park an account there
         ('  active  = { status = "active"; final = true; };',
          '  active  = { status = "active"; final = true; };\n  hold    = { status = "pending_activation"; };'),
         ('  { on = "register_email"; from = "pending";\n    do = ( { action = "issue_token"; purpose = "activation"; valid = "1d"; password = "password";\n             keep = true; },\n           { action = "send"; template = "activation_mail"; to = "{{email}}"; },\n           { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },',
          '  { on = "register_email"; from = "pending"; to = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },\n'
-         '  { on = "register_email"; from = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },')]})
+         '  { on = "register_email"; from = "hold"; to = "expired";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },')]})
     eng = Engine(ctx, overrides=["engine.workflows=%s" % wf]).start()
     api = eng.api()
     acct = api.result("register_email", email="c@example.com", password=PASSWORD)["account"]
     assert api.result("register_email", email="c@example.com",
                       password=PASSWORD)["code"] == "EMAIL_PENDING_ACTIVATION"
     assert api.account(acct)["workflows"]["activation"] == "hold"
+    old = api.account(acct)["versions"]["activation"]
     eng.stop()
     # the operator removes "hold" again and restarts
     path = os.path.join(wf, "activation.wf")
     edit(path, '\n  hold    = { status = "pending_activation"; };', "")
     edit(path, '  { on = "register_email"; from = "pending"; to = "hold";', '  { on = "register_email"; from = "pending";')
-    edit(path, '  { on = "register_email"; from = "hold";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },\n', "")
+    edit(path, '  { on = "register_email"; from = "hold"; to = "expired";\n    do = ( { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },\n', "")
     eng.start()
     api = eng.api()
-    # taken as the start state "none": the register transition from none runs
-    # again for the same account (a fresh link), which is what the docs promise
+    acc = api.account(acct)
+    assert acc["workflows"]["activation"] == "hold" and acc["versions"]["activation"] == old, acc
+    # the old version's transition out of hold runs; expired is in the newest
     r = api.result("register_email", email="c@example.com", password=PASSWORD)
-    assert r["code"] == "OK" and r["account"] == acct, r
-    assert "no longer exists" in eng.log()
-    assert api.account(acct)["workflows"]["activation"] == "pending"
+    assert r["code"] == "EMAIL_PENDING_ACTIVATION" and r["account"] == acct, r
+    acc = api.account(acct)
+    assert acc["workflows"]["activation"] == "expired", acc
+    assert acc["versions"]["activation"] != old, acc
+    assert "loaded again from the store" in eng.log()
+    assert "no longer exists" not in eng.log()
     eng.stop()
 
 

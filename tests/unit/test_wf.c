@@ -36,6 +36,34 @@ START_TEST(shipped_workflows_load)
 }
 END_TEST
 
+/* a version is the hash of what the workflow is made of: the same files
+ * give the same version; a message it answers with changes it, one it does
+ * not use leaves it */
+START_TEST(versions_from_sources)
+{
+	struct wf_set *a = NULL, *b = NULL;
+	struct wf_errs errs = {0};
+	ck_assert_int_eq(wf_set_load("workflows", NULL, 0, &a, &errs), 0);
+	ck_assert_int_eq(wf_set_load("workflows", NULL, 0, &b, &errs), 0);
+	struct wf *wa = (struct wf *)wf_set_find(a, "activation");
+	const struct wf *wb = wf_set_find(b, "activation");
+	ck_assert_str_eq(wa->version, wb->version);
+	ck_assert_uint_eq(strspn(wa->version, "0123456789abcdef"), 16);
+	ck_assert_ptr_nonnull(json_object_get(wa->sources, "activation.wf"));
+	ck_assert_ptr_nonnull(json_object_get(wa->sources, "templates/activation_mail.txt"));
+	char before[17];
+	memcpy(before, wa->version, sizeof(before));
+	json_object_set_new(a->messages, "PHOTO_FORMAT", json_string("x")); /* not activation's */
+	wf_version_make(a, wa);
+	ck_assert_str_eq(wa->version, before);
+	json_object_set_new(a->messages, "EMAIL_REGISTERED", json_string("x")); /* activation's */
+	wf_version_make(a, wa);
+	ck_assert_str_ne(wa->version, before);
+	wf_set_unref(a);
+	wf_set_unref(b);
+}
+END_TEST
+
 START_TEST(fixtures_refused_with_line)
 {
 	DIR *d = opendir(FIXTURES);
@@ -686,6 +714,7 @@ Suite *wf_suite(void)
 	TCase *t = tcase_create("load");
 	tcase_add_test(t, shipped_workflows_load);
 	tcase_add_test(t, fixtures_refused_with_line);
+	tcase_add_test(t, versions_from_sources);
 	tcase_add_test(t, arg_checks);
 	tcase_add_test(t, resident_id_numbers);
 	tcase_add_test(t, shipped_id_types);

@@ -1,0 +1,236 @@
+/*
+ * versions - workflow versions recorded and found again (see versions.h).
+ *
+ * A version is loaded again from its record by writing its texts into a
+ * private temporary folder (0700) and loading that folder's one workflow
+ * with the same loader as any other, so an old version means exactly what
+ * it meant when it ran.  Loaded versions stay for the life of the process;
+ * a version nothing needs costs a few kilobytes.
+ */
+#include "versions.h"
+#include "log.h"
+#include "rec.h"
+#include "util.h"
+#include "wf_run.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct loaded {
+	char key[REC_KEY_MAX]; /* NAME@VERSION */
+	struct wf_set *ws;     /* a reference */
+	const struct wf *wf;
+};
+
+static struct engine *eng;
+static struct loaded *cache;
+static size_t ncache;
+
+static const struct wf *cached(const char *id)
+{
+	for (size_t i = 0; i < ncache; i++)
+		if (!strcmp(cache[i].key, id))
+			return cache[i].wf;
+	return NULL;
+}
+
+static void cache_add(const char *id, struct wf_set *ws, const struct wf *wf)
+{
+	cache = xrealloc(cache, (ncache + 1) * sizeof(*cache));
+	snprintf(cache[ncache].key, sizeof(cache[ncache].key), "%s", id);
+	cache[ncache].ws = wf_set_ref(ws);
+	cache[ncache].wf = wf;
+	ncache++;
+}
+
+/* record_of - the version's record: when first loaded, and its texts */
+static json_t *record_of(const struct wf_set *ws, const struct wf *wf, int64_t now)
+{
+	json_t *src = json_deep_copy(wf->sources);
+	json_object_update_missing(src, ws->common);
+	const char *base = strrchr(wf->file, '/');
+	char *text = json_dumps(src, JSON_COMPACT | JSON_SORT_KEYS);
+	json_t *r = json_object();
+	rec_set(r, "name", wf->name);
+	rec_set(r, "version", wf->version);
+	rec_set(r, "file", base ? base + 1 : wf->file);
+	rec_set_int(r, "loaded", now);
+	rec_set(r, "sources", text);
+	free(text);
+	json_decref(src);
+	return r;
+}
+
+int versions_record(struct engine *e, struct wf_set *ws)
+{
+	json_t *writes = json_object(), *old = NULL;
+	char id[REC_KEY_MAX], key[REC_KEY_MAX];
+	int rc = 0;
+	for (int i = 0; i < ws->n; i++) {
+		const struct wf *wf = ws->wfs[i];
+		snprintf(id, sizeof(id), "%s@%s", wf->name, wf->version);
+		if (!cached(id))
+			cache_add(id, ws, wf);
+		rc = rec_get(e->st, REC_WFVER, id, &old);
+		json_decref(old);
+		old = NULL;
+		if (rc == -ENOENT) {
+			json_object_set_new(writes, rec_key(REC_WFVER, id, key),
+					    record_of(ws, wf, now_ms()));
+			log_info("workflow %s: new version %s", wf->name, wf->version);
+		} else if (rc < 0) {
+			goto out;
+		}
+	}
+	rc = 0;
+	if (json_object_size(writes) &&
+	    ((rc = store_begin(e->st)) < 0 || (rc = rec_apply(e->st, writes)) < 0 ||
+	     (rc = store_commit(e->st)) < 0)) {
+		store_abort(e->st);
+		log_err("workflow versions not recorded: %s", store_error(e->st));
+	}
+out:
+	json_decref(writes);
+	return rc;
+}
+
+/* safe_name - a name of the record's texts that stays inside the folder */
+static int safe_name(const char *n)
+{
+	return *n && n[0] != '/' && !strstr(n, "..") && strlen(n) < 200;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* write_texts - the record's texts as files under dir; the workflow's path in wfpath */
+static int write_texts(const char *dir, const json_t *rec, char *wfpath, size_t n)
+{
+	json_t *src = json_loads(rec_str0(rec, "sources"), 0, NULL), *v;
+	const char *name;
+	int rc = src ? 0 : -EBADMSG;
+	json_object_foreach(src, name, v) {
+		char path[PATH_MAX];
+		const char *text = json_string_value(v);
+		if (!safe_name(name) || !text) {
+			rc = -EBADMSG;
+			break;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		char *slash = strrchr(path, '/');
+		*slash = 0;
+		mkdir_p(path, 0700);
+		*slash = '/';
+		if ((rc = file_write_atomic(path, text, strlen(text), 0600)) < 0)
+			break;
+	}
+	json_decref(src);
+	snprintf(wfpath, n, "%s/%s", dir, rec_str0(rec, "file"));
+	return rc;
+}
+
+/* load_stored - the version of the record, loaded from its texts */
+static struct wf_set *load_stored(const char *id, const json_t *rec)
+{
+	char dir[] = "/tmp/regflowd-wfv-XXXXXX", wfpath[PATH_MAX];
+	struct wf_set *ws = NULL;
+	struct wf_errs errs = {0};
+	if (!mkdtemp(dir))
+		return NULL;
+	if (write_texts(dir, rec, wfpath, sizeof(wfpath)) == 0) {
+		char *files[] = {wfpath};
+		if (wf_set_load(dir, files, 1, &ws, &errs) < 0)
+			log_err("workflow version %s: its stored texts do not load: %s", id,
+				errs.n ? errs.v[0] : "?");
+		wf_errs_free(&errs);
+	} else {
+		log_err("workflow version %s: its stored texts cannot be written out", id);
+	}
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	return ws;
+}
+
+const struct wf *versions_find(const char *name, const char *version)
+{
+	char id[REC_KEY_MAX];
+	json_t *rec = NULL;
+	snprintf(id, sizeof(id), "%s@%s", name, version);
+	const struct wf *wf = cached(id);
+	if (wf || !eng || rec_get(eng->st, REC_WFVER, id, &rec) < 0)
+		return wf;
+	struct wf_set *ws = load_stored(id, rec);
+	json_decref(rec);
+	wf = ws ? wf_set_find(ws, name) : NULL;
+	if (wf && strcmp(wf->version, version) != 0)
+		log_warn("workflow version %s: loaded again as %s (messages.conf or the "
+			 "loader changed); run on as %s",
+			 id, wf->version, version);
+	if (wf) {
+		cache_add(id, ws, wf);
+		log_info("workflow %s: version %s loaded again from the store (accounts are "
+			 "pinned to it)",
+			 name, version);
+	}
+	wf_set_unref(ws);
+	return wf;
+}
+
+json_t *versions_list(struct engine *e, const char *name)
+{
+	json_t *keys = NULL, *k, *out = json_array();
+	size_t i;
+	if (rec_list(e->st, REC_WFVER, &keys) < 0)
+		return out;
+	json_array_foreach(keys, i, k) {
+		json_t *rec = NULL;
+		if (rec_get_key(e->st, json_string_value(k), &rec) < 0)
+			continue;
+		if (!name || rec_is(rec, "name", name))
+			json_array_append_new(
+				out, json_pack("{s:s, s:s, s:I}", "name", rec_str0(rec, "name"),
+					       "version", rec_str0(rec, "version"), "loaded",
+					       (json_int_t)rec_int(rec, "loaded", 0)));
+		json_decref(rec);
+	}
+	json_decref(keys);
+	return out;
+}
+
+char *versions_text(struct engine *e, const char *name, const char *version)
+{
+	char id[REC_KEY_MAX];
+	json_t *rec = NULL, *src;
+	char *text = NULL;
+	snprintf(id, sizeof(id), "%s@%s", name, version);
+	if (rec_get(e->st, REC_WFVER, id, &rec) < 0)
+		return NULL;
+	src = json_loads(rec_str0(rec, "sources"), 0, NULL);
+	const char *t = json_string_value(json_object_get(src, rec_str0(rec, "file")));
+	text = t ? xstrdup(t) : NULL;
+	json_decref(src);
+	json_decref(rec);
+	return text;
+}
+
+void versions_init(struct engine *e)
+{
+	eng = e;
+	wf_run_set_versions(versions_find);
+}
+
+void versions_free(void)
+{
+	for (size_t i = 0; i < ncache; i++)
+		wf_set_unref(cache[i].ws);
+	free(cache);
+	cache = NULL;
+	ncache = 0;
+}
