@@ -346,6 +346,11 @@ static void record(struct api_call *c, struct outcomes_call *oc, json_t *o)
 		json_object_set_new(f, "answer", json_string(OSTR(o, "answer")));
 	jobs_history(c->a->e->jobs, OSTR(o, "account"), "delivery", f);
 	json_t *args = job_of(c, o, &ev, key, sizeof(key));
+	if (!args && !strcmp(OSTR(o, "state"), "answered"))
+		log_warn("check %s (%s) answered %s, but no workflow takes its answer: only the "
+			 "account's history has it",
+			 OSTR(o, "id"), OSTR(o, "to") ? OSTR(o, "to") : "?",
+			 OSTR(o, "answer") ? OSTR(o, "answer") : "?");
 	if (args) {
 		oc->pending++;
 		jobs_submit(c->a->e->jobs, ev, c->front, args, key, outcome_job_done, oc);

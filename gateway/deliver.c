@@ -217,6 +217,8 @@ static enum spool_state outcome(struct gw_batch *b, struct gw_item *it, int64_t 
 	}
 	if (it->tried)
 		m->next_attempt_ms = now + gw_backoff(c, m->attempts);
+	else if (!strcmp(m->channel, "check")) /* no registry here: not before a restart */
+		m->next_attempt_ms = now + c->retry_max_ms;
 	else /* the relay is backing off: come back when it is tried again */
 		m->next_attempt_ms =
 			b->relay_until + randombytes_uniform((uint32_t)(c->retry_min_ms / 2 + 1));

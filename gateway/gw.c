@@ -441,6 +441,10 @@ static void route(struct gw *g, struct gw_item *it)
 		q_push(&g->mailq, &g->nmailq, &g->capmailq, it);
 }
 
+/* checks claimed and waiting for the registry at most: a slow registry
+ * holds back e-mail and SMS only past this backlog */
+#define GW_CHECKQ_MAX 4096
+
 /* submit_ready - start the queued requests an HTTP client has room for */
 static int submit_ready(struct sms *s, struct gw_item **q, size_t *n)
 {
@@ -472,7 +476,7 @@ static void dispatch(struct gw *g)
 		progress |= submit_ready(g->reg, g->chkq, &g->nchkq);
 		/* a full batch of e-mail ready, or an HTTP client full: stop claiming */
 		while (g->head < g->npending && g->nmailq < (size_t)g->c.batch &&
-		       g->nsmsq < smsq_max && g->nchkq < (size_t)g->c.registry.max_inflight) {
+		       g->nsmsq < smsq_max && g->nchkq < GW_CHECKQ_MAX) {
 			char *name = g->pending[g->head++];
 			struct gw_item *it = xcalloc(1, sizeof(*it));
 			int mine = claim(g, name, it);
@@ -509,6 +513,8 @@ void gw_maybe_done(struct gw *g)
 	sms_free(g->sms);
 	sms_free(g->reg);
 	g->sms = g->reg = NULL;
+	report_close(g->report); /* no batch is left to tell it anything */
+	g->report = NULL;
 }
 
 /* ---- housekeeping at start and on the scan timer ---- */
@@ -630,8 +636,7 @@ static void gw_close_all(struct gw *g)
 	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
 		if (!uv_is_closing(hs[i]))
 			uv_close(hs[i], close_cb);
-	report_close(g->report);
-	g->report = NULL;
+	/* the report is closed in gw_maybe_done: batches in flight still tell it */
 }
 
 static void signal_cb(uv_signal_t *s, int signum)

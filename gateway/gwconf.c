@@ -139,10 +139,14 @@ static void registry_check(struct gw_conf *gc, struct conf *c)
 		snprintf(c->err, sizeof(c->err),
 			 "gateway.registry.url: needs gateway.engine.url (the answers go to the "
 			 "engine)");
-	else if (!*v->answer || !strcmp(v->match, v->mismatch))
+	else if (!*v->answer || !*v->match || !*v->mismatch || !strcmp(v->match, v->mismatch))
 		snprintf(c->err, sizeof(c->err),
 			 "gateway.registry: answer must name a member, and match and mismatch "
-			 "differ");
+			 "be two different values (an empty one would take a reply without an "
+			 "answer for one)");
+	else if (*v->url && !strcasecmp(v->method, "GET") && !*v->query)
+		snprintf(c->err, sizeof(c->err),
+			 "gateway.registry.query: a GET needs one (the fields go in it)");
 	else
 		svc_conf_check(v, "gateway.registry", c);
 }

@@ -33,7 +33,10 @@ struct report {
 	json_t *sending; /* the batch on the pool */
 	int busy, closing, closed, ok;
 	long dropped;
-	json_t *answers; /* the answered checks of this POST (their files go once taken) */
+	long status;	  /* the last POST's HTTP status (0: no answer) */
+	int fails;	  /* POSTs refused or unanswered in a row */
+	uint64_t next_ms; /* then the next one waits until this loop time */
+	json_t *answers;  /* the answered checks of this POST (their files go once taken) */
 	char url[512], auth[700], ca[512], spool[512];
 };
 
@@ -116,9 +119,13 @@ static json_t *read_answers(const char *dir)
 		return out;
 	for (size_t i = 0; i < n && json_array_size(out) < REPORT_BATCH; i++) {
 		struct spool_msg m;
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/active/%s", dir, names[i]);
+		if (access(p, F_OK) == 0)
+			continue; /* being recorded: told once its copy in active/ is gone */
 		int rc = spool_load(dir, SPOOL_ANSWERED, names[i], &m, err, sizeof(err));
-		if (rc == -ENOENT)
-			continue;
+		if (rc < 0 && rc != -EBADMSG && rc != -EFBIG)
+			continue; /* ENOENT, or a passing error (EMFILE, EIO): the next POST */
 		if (rc < 0 || !m.answer || !m.account) {
 			spool_quarantine(dir, SPOOL_ANSWERED, names[i],
 					 rc < 0 ? err
@@ -179,6 +186,7 @@ static void post_work(uv_work_t *w)
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	r->ok = curl_easy_perform(c) == CURLE_OK &&
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
+	r->status = status;
 	curl_easy_cleanup(c);
 	curl_slist_free_all(h);
 	free(body);
@@ -195,12 +203,38 @@ static void maybe_free(struct report *r)
 	free(r);
 }
 
+/* backoff - a refused or unanswered POST: the next waits, doubling to a
+ * minute, and the operator is told (at the first and every doubling) */
+static void backoff(struct report *r)
+{
+	if (r->ok) {
+		if (r->fails)
+			log_info("gateway.engine: %s takes the outcomes again", r->url);
+		r->fails = 0;
+		return;
+	}
+	r->fails++;
+	uint64_t wait = (uint64_t)REPORT_EVERY_MS << (r->fails < 7 ? r->fails : 7);
+	if (wait > 60000)
+		wait = 60000;
+	r->next_ms = uv_now(r->loop) + wait;
+	if ((r->fails & (r->fails - 1)) == 0) {
+		char what[32] = "no answer";
+		if (r->status)
+			snprintf(what, sizeof(what), "HTTP %ld", r->status);
+		log_warn("gateway.engine: %s: %s (%d time(s) in a row): outcomes and answers wait, "
+			 "next try in %llu ms",
+			 r->url, what, r->fails, (unsigned long long)wait);
+	}
+}
+
 static void post_done(uv_work_t *w, int status)
 {
 	struct report *r = w->data;
 	r->busy = 0;
 	json_decref(r->answers);
 	r->answers = NULL;
+	backoff(r);
 	if (!r->ok && !r->closing) { /* back in front, for the next try */
 		pthread_mutex_lock(&r->mu);
 		json_array_extend(r->sending, r->queue);
@@ -217,7 +251,7 @@ static void post_done(uv_work_t *w, int status)
 static void tick(uv_timer_t *t)
 {
 	struct report *r = t->data;
-	if (r->busy || r->closing)
+	if (r->busy || r->closing || uv_now(r->loop) < r->next_ms)
 		return;
 	pthread_mutex_lock(&r->mu);
 	size_t n = json_array_size(r->queue);

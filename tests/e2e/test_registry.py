@@ -47,6 +47,8 @@ class Registry:
                 reg.asked.append((q["id_no"], q["name"], q["ref"]))
                 if reg.mode == "slow":
                     time.sleep(1.5)
+                if reg.mode == "slower":
+                    time.sleep(3)
                 if reg.mode in ("503", "400"):
                     self.answer(int(reg.mode), {"error": "busy: " + q["id_no"]})
                     return
@@ -264,8 +266,75 @@ def test_registry_settings_refused(ctx):
          "gateway.registry.body: unknown template variable {{text}}"),
         (["gateway.registry.url=http://127.0.0.1:1/v", "gateway.engine.url=http://127.0.0.1:1",
           "gateway.registry.match=ok", "gateway.registry.mismatch=ok"], "match and mismatch"),
+        # an empty value would take a reply without the answer for that answer
+        (["gateway.registry.url=http://127.0.0.1:1/v", "gateway.engine.url=http://127.0.0.1:1",
+          "gateway.registry.mismatch="], "match and mismatch"),
+        (["gateway.registry.url=http://127.0.0.1:1/v", "gateway.engine.url=http://127.0.0.1:1",
+          "gateway.registry.method=GET"], "gateway.registry.query: a GET needs one"),
     ]
     for ov, want in cases:
         argv = [os.path.join(BIN, "regflow-gw"), "-c", conf] + sum((["-o", o] for o in ov), [])
         p = subprocess.run(argv, capture_output=True, text=True, cwd=ctx.tmp, timeout=20)
         assert p.returncode != 0 and want in p.stderr, (ov, p.returncode, p.stderr)
+
+
+def test_registry_not_configured_waits_quietly(ctx):
+    """The engine asks, the gateway has no registry: the check waits in
+    deferred/ with the gateway's backoff (a bug once retried it in a loop,
+    624 times in 3 s), and the account stays pending_verification."""
+    site = Site(ctx, report=True, engine_overrides=["engine.registry=true"])
+    a = register_email(site, "zhao.lei@example.edu.cn")
+    assert basic_info(site, a, "赵雷", "E10000009")["code"] == "OK"
+    cid = account(site, a)["identity_check"]
+    wait_until(lambda: [1 for st, t, m in check_files(site) if st == "deferred"], 10,
+               what="the check deferred")
+    time.sleep(2.0)  # nothing can change before a restart: it waits gateway.retry.max (1 s here)
+    n = site.gw.log().count("%s: check to=registry deferred" % cid)
+    assert 1 <= n <= 4, n
+    assert "no registry service configured here" in site.gw.log()
+    assert account(site, a)["status"] == "pending_verification"
+
+
+def test_registry_slow_does_not_hold_back_mail(ctx):
+    """Checks queued behind a slow registry never keep an activation mail waiting."""
+    reg = Registry()
+    reg.mode = "slower"  # 3 s an answer, one at a time: 4 checks take 12 s
+    try:
+        site = Site(ctx, report=True, engine_overrides=["engine.registry=true"],
+                    gateway_conf={"registry": {"url": reg.url, "timeout": "10s",
+                                               "max_inflight": 1}})
+        ids = [register_email(site, "s%d@example.edu.cn" % i) for i in range(4)]
+        for i, a in enumerate(ids):
+            assert basic_info(site, a, "某%d" % i, "E2000000%d" % i)["code"] == "OK"
+        wait_until(lambda: reg.asked, 10, what="the first question")
+        r = site.api().result("register_email", email="late@example.edu.cn", password="correct horse battery")
+        assert r["code"] == "OK", r
+        site.wait_mail("late@example.edu.cn", 1, timeout=6)
+        assert len(reg.asked) < 4, reg.asked  # mailed while the checks still wait
+    finally:
+        reg.close()
+
+
+def test_registry_turned_off_while_waiting(ctx):
+    """An account waiting to be asked again when the operator turns the
+    registry off is done an hour later, not stranded in verifying."""
+    reg = Registry()
+    reg.mode = "400"
+    try:
+        site = site_with_registry(ctx, reg)
+        a = register_email(site, "qian.li@example.edu.cn")
+        assert basic_info(site, a, "钱力", "E10000008")["code"] == "OK"
+        wait_until(lambda: account(site, a)["workflows"]["basic_info"] == "verify_retry", 15,
+                   what="the refusal")
+        site.close_apis()
+        assert site.eng.stop() == 0
+        site.eng.overrides = [o for o in site.eng.overrides if o != "engine.registry=true"] + \
+            ["engine.registry=false"]
+        site.eng.faketime = "+61m"
+        site.eng.start()
+        acc = wait_until(lambda: (lambda x: x["workflows"]["basic_info"] == "done" and x)(
+            account(site, a)), 15, what="done once the registry is off")
+        assert acc["status"] == "active", acc
+        assert len(reg.asked) == 1, reg.asked
+    finally:
+        reg.close()
