@@ -255,6 +255,9 @@ static void print_kept(json_t *b)
 		       (long long)json_integer_value(json_object_get(e, "accounts")),
 		       (long long)json_integer_value(json_object_get(e, "timers")),
 		       json_string_value(json_object_get(e, "version")));
+	if (json_is_true(json_object_get(b, "walk_failed")))
+		printf("  (the walk after it could not finish: see the engine's log; migrations "
+		       "not made wait for the next reload)\n");
 	json_array_foreach(json_object_get(b, "migrated"), i, e)
 		printf("  workflow %s: %lld account(s) migrated from %s to %s\n",
 		       json_string_value(json_object_get(e, "workflow")),

@@ -8,6 +8,7 @@
 #include "jobs.h"
 #include "rec.h"
 #include "util.h"
+#include "versions.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -32,19 +33,15 @@ void api_get_account(struct api_call *c)
 	pub = rec_public(REC_ACCOUNT, rec);
 	json_t *vers = json_object();
 	json_object_foreach_safe(pub, tmp, name, v) {
-		if (!strncmp(name, "wfv.", 4)) { /* the version it entered its state under */
-			json_object_del(pub, name);
-			continue;
-		}
 		if (strncmp(name, "wf.", 3) != 0)
 			continue;
 		json_object_set(wfs, name + 3, v);
-		/* the version it runs on: the newest if it has the state, else its own */
+		/* the version it runs on: the newest if it has the state, else the
+		 * latest that had it */
 		const struct wf *w = wf_set_find(c->a->e->ws, name + 3);
-		char vcol[80];
-		snprintf(vcol, sizeof(vcol), "wfv.%s", name + 3);
-		const char *ver = w && wf_state_find(w, json_string_value(v)) ? w->version
-									      : rec_str(rec, vcol);
+		const char *ver = w && wf_state_find(w, json_string_value(v))
+					  ? w->version
+					  : versions_of_state(name + 3, json_string_value(v));
 		if (ver)
 			json_object_set_new(vers, name + 3, json_string(ver));
 		json_object_del(pub, name);

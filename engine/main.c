@@ -213,15 +213,21 @@ static void reload_all(struct engine *e, int force, void (*done)(void *, int, js
 
 static void logged(void *arg, int rc, json_t *report)
 {
-	if (rc == 0)
+	const char *err = json_string_value(json_object_get(report, "error"));
+	if (rc == 0 && arg) /* a SIGHUP (the walk at start is said by itself) */
 		log_info("reloaded %lld workflow(s)",
 			 (long long)json_integer_value(json_object_get(report, "workflows")));
+	else if (rc < 0 && err)
+		log_err("workflows not reloaded: %s", err);
+	if (json_is_true(json_object_get(report, "walk_failed")))
+		log_err("the walk after the workflows were taken could not finish: some "
+			"accounts may wait for their migration until the next reload or start");
 }
 
 static void on_reload(uv_signal_t *s, int signum)
 {
 	struct regflowd *d = s->data;
-	reload_all(&d->e, 0, logged, NULL);
+	reload_all(&d->e, 0, logged, d); /* arg: a SIGHUP, not the start */
 }
 
 static void on_stop(uv_signal_t *s, int signum)

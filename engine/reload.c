@@ -75,7 +75,7 @@ static void place(struct reload *r, const char *akey, const char *wf, const char
 		count(r, wf, w->version, what);
 	} else if (to && r->migrate) {
 		count(r, wf, w->version, what);
-		if (!strcmp(what, "accounts")) {
+		if (akey) {
 			char key[REC_KEY_MAX];
 			snprintf(key, sizeof(key), "%s|%s|%s", wf, state, to);
 			bump(r->moved, key,
@@ -95,16 +95,10 @@ static void look(struct reload *r, const char *key, const json_t *rec)
 {
 	const char *name;
 	json_t *v;
-	char col[80], akey[REC_KEY_MAX];
 	if (key[0] == 'm') {
-		const char *wf = rec_str0(rec, "wf");
-		json_t *acct = NULL;
-		rec_account_key(rec_str0(rec, "account"), akey);
-		rec_get_key(r->e->st, akey, &acct);
-		snprintf(col, sizeof(col), "wfv.%s", wf);
-		place(r, akey, wf, rec_str0(rec, "state"),
-		      acct && rec_str(acct, col) ? rec_str(acct, col) : "?", "timers");
-		json_decref(acct);
+		const char *wf = rec_str0(rec, "wf"), *state = rec_str0(rec, "state");
+		const char *ver = versions_of_state(wf, state);
+		place(r, NULL, wf, state, ver ? ver : "?", "timers");
 		return;
 	}
 	if (rec_is(rec, "status", "deregistered"))
@@ -112,9 +106,8 @@ static void look(struct reload *r, const char *key, const json_t *rec)
 	json_object_foreach((json_t *)rec, name, v) {
 		if (strncmp(name, "wf.", 3) || !json_is_string(v))
 			continue;
-		snprintf(col, sizeof(col), "wfv.%s", name + 3);
-		place(r, key, name + 3, json_string_value(v),
-		      rec_str(rec, col) ? rec_str(rec, col) : "?", "accounts");
+		const char *ver = versions_of_state(name + 3, json_string_value(v));
+		place(r, key, name + 3, json_string_value(v), ver ? ver : "?", "accounts");
 	}
 }
 
@@ -141,10 +134,12 @@ static int apply_moves(struct reload *r)
 		if (rc < 0)
 			break;
 	}
-	if (rc == 0)
-		rc = store_commit(r->e->st);
 	if (rc < 0)
 		store_abort(r->e->st);
+	else if ((rc = store_commit(r->e->st)) == -EAGAIN) {
+		log_err("store: committed but not synced to disk: %s", store_error(r->e->st));
+		rc = 0; /* written: as a group's commit, go on */
+	}
 out:
 	if (rc < 0)
 		log_err("reload: migrations not written (%s); accounts stay on their version",
@@ -176,8 +171,10 @@ static void finish(struct reload *r)
 {
 	json_t *rep;
 	if (r->migrate) {
-		rep = json_pack("{s:b, s:i, s:o, s:o}", "reloaded", 1, "workflows", r->e->ws->n,
-				"pinned", values(r->pinned), "migrated", values(r->moved));
+		/* the set runs whatever the walk met: a failure is said, not a refusal */
+		rep = json_pack("{s:b, s:i, s:o, s:o, s:b}", "reloaded", 1, "workflows",
+				r->e->ws->n, "pinned", values(r->pinned), "migrated",
+				values(r->moved), "walk_failed", r->failed);
 		if (json_object_size(r->pinned)) {
 			char *text = json_dumps(json_object_get(rep, "pinned"), JSON_COMPACT);
 			log_info(
@@ -195,7 +192,7 @@ static void finish(struct reload *r)
 		rep = json_pack("{s:O}", "counts", r->counts);
 	}
 	busy = 0;
-	r->done(r->arg, r->failed ? -EIO : 0, rep);
+	r->done(r->arg, r->failed && !r->migrate ? -EIO : 0, rep);
 	json_decref(rep);
 	uv_close((uv_handle_t *)&r->step, closed);
 }
@@ -232,8 +229,11 @@ static void walk(uv_timer_t *t)
 		snprintf(r->after, sizeof(r->after), "m:");
 		more = 1;
 	}
+	/* 1 ms, not 0: libuv 1.44 runs a timer re-armed at 0 from its own
+	 * callback again in the same pass, and the loop would serve nothing
+	 * else until the walk ends */
 	if (more)
-		uv_timer_start(&r->step, walk, 0, 0);
+		uv_timer_start(&r->step, walk, 1, 0);
 	else
 		finish(r);
 }

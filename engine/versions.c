@@ -24,27 +24,62 @@
 
 struct loaded {
 	char key[REC_KEY_MAX]; /* NAME@VERSION */
-	struct wf_set *ws;     /* a reference */
+	struct wf_set *ws;     /* a reference; NULL: it would not load (not tried again) */
 	const struct wf *wf;
+};
+
+/* every recorded version, oldest first: which has which states */
+struct known {
+	char name[128], version[17];
+	char *states; /* " a b c " */
 };
 
 static struct engine *eng;
 static struct loaded *cache;
 static size_t ncache;
+static struct known *known;
+static size_t nknown;
 
-static const struct wf *cached(const char *id)
+static struct loaded *cached(const char *id)
 {
 	for (size_t i = 0; i < ncache; i++)
 		if (!strcmp(cache[i].key, id))
-			return cache[i].wf;
+			return &cache[i];
 	return NULL;
+}
+
+/* states_of - " a b c ": the states of wf, for the record */
+static char *states_of(const struct wf *wf)
+{
+	size_t n = 2;
+	for (int i = 0; i < wf->nstates; i++)
+		n += strlen(wf->states[i].name) + 1;
+	char *s = xcalloc(1, n + 1);
+	strcat(s, " ");
+	for (int i = 0; i < wf->nstates; i++) {
+		strcat(s, wf->states[i].name);
+		strcat(s, " ");
+	}
+	return s;
+}
+
+static void known_add(const char *name, const char *version, const char *states)
+{
+	for (size_t i = 0; i < nknown; i++)
+		if (!strcmp(known[i].name, name) && !strcmp(known[i].version, version))
+			return;
+	known = xrealloc(known, (nknown + 1) * sizeof(*known));
+	snprintf(known[nknown].name, sizeof(known[nknown].name), "%s", name);
+	snprintf(known[nknown].version, sizeof(known[nknown].version), "%s", version);
+	known[nknown].states = xstrdup(states ? states : "");
+	nknown++;
 }
 
 static void cache_add(const char *id, struct wf_set *ws, const struct wf *wf)
 {
 	cache = xrealloc(cache, (ncache + 1) * sizeof(*cache));
 	snprintf(cache[ncache].key, sizeof(cache[ncache].key), "%s", id);
-	cache[ncache].ws = wf_set_ref(ws);
+	cache[ncache].ws = ws ? wf_set_ref(ws) : NULL;
 	cache[ncache].wf = wf;
 	ncache++;
 }
@@ -60,6 +95,9 @@ static json_t *record_of(const struct wf_set *ws, const struct wf *wf, int64_t n
 	rec_set(r, "name", wf->name);
 	rec_set(r, "version", wf->version);
 	rec_set(r, "file", base ? base + 1 : wf->file);
+	char *states = states_of(wf);
+	rec_set(r, "states", states);
+	free(states);
 	rec_set_int(r, "loaded", now);
 	rec_set(r, "sources", text);
 	free(text);
@@ -77,6 +115,9 @@ int versions_record(struct engine *e, struct wf_set *ws)
 		snprintf(id, sizeof(id), "%s@%s", wf->name, wf->version);
 		if (!cached(id))
 			cache_add(id, ws, wf);
+		char *states = states_of(wf);
+		known_add(wf->name, wf->version, states);
+		free(states);
 		rc = rec_get(e->st, REC_WFVER, id, &old);
 		json_decref(old);
 		old = NULL;
@@ -89,21 +130,31 @@ int versions_record(struct engine *e, struct wf_set *ws)
 		}
 	}
 	rc = 0;
-	if (json_object_size(writes) &&
-	    ((rc = store_begin(e->st)) < 0 || (rc = rec_apply(e->st, writes)) < 0 ||
-	     (rc = store_commit(e->st)) < 0)) {
-		store_abort(e->st);
-		log_err("workflow versions not recorded: %s", store_error(e->st));
+	if (json_object_size(writes)) {
+		if ((rc = store_begin(e->st)) == 0 && (rc = rec_apply(e->st, writes)) < 0)
+			store_abort(e->st);
+		else if (rc == 0 && (rc = store_commit(e->st)) == -EAGAIN) {
+			log_err("store: committed but not synced to disk: %s", store_error(e->st));
+			rc = 0; /* written: as a group's commit, go on */
+		}
+		if (rc < 0)
+			log_err("workflow versions not recorded: %s", store_error(e->st));
 	}
 out:
 	json_decref(writes);
 	return rc;
 }
 
-/* safe_name - a name of the record's texts that stays inside the folder */
+/* safe_name - a name of the record's texts that stays inside the folder:
+ * relative, no ".." component (the loader's body files may say "a/../b") */
 static int safe_name(const char *n)
 {
-	return *n && n[0] != '/' && !strstr(n, "..") && strlen(n) < 200;
+	if (!*n || n[0] == '/' || strlen(n) >= 200)
+		return 0;
+	for (const char *p = n; *p; p += strcspn(p, "/"), p += *p == '/')
+		if (!strncmp(p, "..", 2) && (p[2] == '/' || !p[2]))
+			return 0;
+	return 1;
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -158,49 +209,121 @@ static struct wf_set *load_stored(const char *id, const json_t *rec)
 	return ws;
 }
 
-const struct wf *versions_find(const char *name, const char *version)
+/* version_get - name at version: loaded, or loaded from its record */
+static const struct wf *version_get(const char *name, const char *version)
 {
 	char id[REC_KEY_MAX];
 	json_t *rec = NULL;
 	snprintf(id, sizeof(id), "%s@%s", name, version);
-	const struct wf *wf = cached(id);
-	if (wf || !eng || rec_get(eng->st, REC_WFVER, id, &rec) < 0)
-		return wf;
+	struct loaded *l = cached(id);
+	if (l)
+		return l->wf; /* NULL: it did not load before */
+	if (!eng || rec_get(eng->st, REC_WFVER, id, &rec) < 0)
+		return NULL;
 	struct wf_set *ws = load_stored(id, rec);
 	json_decref(rec);
-	wf = ws ? wf_set_find(ws, name) : NULL;
+	const struct wf *wf = ws ? wf_set_find(ws, name) : NULL;
 	if (wf && strcmp(wf->version, version) != 0)
 		log_warn("workflow version %s: loaded again as %s (messages.conf or the "
 			 "loader changed); run on as %s",
 			 id, wf->version, version);
-	if (wf) {
-		cache_add(id, ws, wf);
+	cache_add(id, wf ? ws : NULL, wf); /* a failure too: not tried at every job */
+	if (wf)
 		log_info("workflow %s: version %s loaded again from the store (accounts are "
 			 "pinned to it)",
 			 name, version);
-	}
 	wf_set_unref(ws);
 	return wf;
 }
 
+const struct wf *versions_find(const char *name, const char *state)
+{
+	char want[140];
+	snprintf(want, sizeof(want), " %s ", state);
+	for (size_t i = nknown; i-- > 0;) /* the latest that had it */
+		if (!strcmp(known[i].name, name) && strstr(known[i].states, want))
+			return version_get(name, known[i].version);
+	return NULL;
+}
+
+const char *versions_of_state(const char *name, const char *state)
+{
+	const struct wf *wf = versions_find(name, state);
+	return wf ? wf->version : NULL;
+}
+
+static int by_loaded(const void *a, const void *b)
+{
+	int64_t x = rec_int(*(json_t *const *)a, "loaded", 0);
+	int64_t y = rec_int(*(json_t *const *)b, "loaded", 0);
+	return x < y ? -1 : x > y;
+}
+
+/* sorted_by_loaded - the records of list, oldest first (a new array) */
+static json_t *sorted_by_loaded(json_t *list)
+{
+	size_t n = json_array_size(list);
+	json_t **v = xcalloc(n + 1, sizeof(*v)), *out = json_array();
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_array_get(list, i);
+	qsort(v, n, sizeof(*v), by_loaded);
+	for (size_t i = 0; i < n; i++)
+		json_array_append(out, v[i]);
+	free(v);
+	return out;
+}
+
+/* known_load - every recorded version, oldest first, at start */
+static void known_load(struct engine *e)
+{
+	json_t *keys = NULL, *k, *list = json_array(), *r;
+	size_t i;
+	if (rec_list(e->st, REC_WFVER, &keys) < 0)
+		return;
+	json_array_foreach(keys, i, k) {
+		json_t *rec = NULL;
+		if (rec_get_key(e->st, json_string_value(k), &rec) == 0)
+			json_array_append_new(list, rec);
+	}
+	json_decref(keys);
+	json_t *sorted = sorted_by_loaded(list);
+	json_array_foreach(sorted, i, r) {
+		const char *states = rec_str(r, "states");
+		char *made = NULL;
+		if (!states) { /* recorded before states were: ask the version itself */
+			const struct wf *wf =
+				version_get(rec_str0(r, "name"), rec_str0(r, "version"));
+			states = made = wf ? states_of(wf) : NULL;
+		}
+		known_add(rec_str0(r, "name"), rec_str0(r, "version"), states);
+		free(made);
+	}
+	json_decref(sorted);
+	json_decref(list);
+}
+
 json_t *versions_list(struct engine *e, const char *name)
 {
-	json_t *keys = NULL, *k, *out = json_array();
+	json_t *keys = NULL, *k, *out = json_array(), *recs = json_array(), *rec;
 	size_t i;
 	if (rec_list(e->st, REC_WFVER, &keys) < 0)
 		return out;
 	json_array_foreach(keys, i, k) {
-		json_t *rec = NULL;
-		if (rec_get_key(e->st, json_string_value(k), &rec) < 0)
-			continue;
-		if (!name || rec_is(rec, "name", name))
-			json_array_append_new(
-				out, json_pack("{s:s, s:s, s:I}", "name", rec_str0(rec, "name"),
-					       "version", rec_str0(rec, "version"), "loaded",
-					       (json_int_t)rec_int(rec, "loaded", 0)));
+		rec = NULL;
+		if (rec_get_key(e->st, json_string_value(k), &rec) == 0 &&
+		    (!name || rec_is(rec, "name", name)))
+			json_array_append(recs, rec);
 		json_decref(rec);
 	}
 	json_decref(keys);
+	json_t *sorted = sorted_by_loaded(recs);
+	json_array_foreach(sorted, i, rec)
+		json_array_append_new(out,
+				      json_pack("{s:s, s:s, s:I}", "name", rec_str0(rec, "name"),
+						"version", rec_str0(rec, "version"), "loaded",
+						(json_int_t)rec_int(rec, "loaded", 0)));
+	json_decref(sorted);
+	json_decref(recs);
 	return out;
 }
 
@@ -223,14 +346,21 @@ char *versions_text(struct engine *e, const char *name, const char *version)
 void versions_init(struct engine *e)
 {
 	eng = e;
+	known_load(e);
 	wf_run_set_versions(versions_find);
 }
 
 void versions_free(void)
 {
 	for (size_t i = 0; i < ncache; i++)
-		wf_set_unref(cache[i].ws);
+		if (cache[i].ws)
+			wf_set_unref(cache[i].ws);
 	free(cache);
 	cache = NULL;
 	ncache = 0;
+	for (size_t i = 0; i < nknown; i++)
+		free(known[i].states);
+	free(known);
+	known = NULL;
+	nknown = 0;
 }

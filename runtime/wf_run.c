@@ -59,11 +59,11 @@ void wf_run_set_versions(wf_version_fn fn)
 }
 
 /* enter_state - cancel the timers of the state left, start those of the new
- * one; the account is on the newest version when it has the state (else it
- * stays on the version that led it there), which the account records */
+ * one; the newest version's state when it has it (else the one of the
+ * version that led there: the account stays on it) */
 static int enter_state(struct wf_ctx *c, const char *to)
 {
-	char col[80], vcol[80];
+	char col[80];
 	json_t *keys = NULL, *k;
 	size_t i;
 	const struct wf *newest = wf_set_find(c->ws, c->wf->name);
@@ -73,8 +73,6 @@ static int enter_state(struct wf_ctx *c, const char *to)
 	int rc;
 
 	snprintf(col, sizeof(col), "wf.%s", c->wf->name);
-	snprintf(vcol, sizeof(vcol), "wfv.%s", c->wf->name);
-	rec_set(c->account, vcol, c->wf->version);
 	const char *from = rec_str(c->account, col);
 	if (!from || strcmp(from, to) != 0)
 		wf_ctx_history(c, "state",
@@ -193,18 +191,16 @@ static int ctx_finish(struct wf_ctx *c, int rc, struct wf_out *out)
 }
 
 /* current_state - the account's state in c->wf, and the version it runs
- * on: the newest when the state is in it, else the version it entered the
- * state under (c->wf becomes that one); a state of no known version is
- * taken as the start state */
+ * on: the newest when the state is in it, else the latest version that had
+ * the state, the one the account last ran on there (c->wf becomes that
+ * one); a state of no known version is taken as the start state */
 static const char *current_state(struct wf_ctx *c)
 {
 	char col[80];
 	snprintf(col, sizeof(col), "wf.%s", c->wf->name);
 	const char *state = rec_str(c->account, col);
 	if (state && !wf_state_find(c->wf, state) && versions) {
-		snprintf(col, sizeof(col), "wfv.%s", c->wf->name);
-		const char *ver = rec_str(c->account, col);
-		const struct wf *old = ver ? versions(c->wf->name, ver) : NULL;
+		const struct wf *old = versions(c->wf->name, state);
 		if (old && wf_state_find(old, state)) {
 			c->wf = old;
 			return state;
@@ -346,6 +342,7 @@ int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, in
 	struct wf_ctx c;
 	json_t *t = NULL;
 	int rc = 0;
+	char col[80];
 
 	memset(out, 0, sizeof(*out));
 	ctx_init(&c, ws, st, now);
@@ -359,8 +356,14 @@ int wf_fire_timer(const struct wf_set *ws, struct store *st, const char *key, in
 	int64_t idx = rec_int(t, "idx", -1);
 	rec_account_key(rec_str0(t, "account"), c.akey);
 	c.account = wf_ctx_copy(&c, c.akey);
-	if (c.wf && c.account && tstate && strcmp(current_state(&c), tstate) != 0)
-		goto done; /* the state was left: a stale timer (c.wf: the version it runs on) */
+	if (c.wf && c.account && tstate) {
+		snprintf(col, sizeof(col), "wf.%s", c.wf->name);
+		const char *own = rec_str(c.account, col);
+		if (strcmp(own ? own : c.wf->start, tstate) != 0)
+			goto done; /* the state was left: a stale timer */
+		if (own)
+			current_state(&c); /* c.wf: the version it runs on there */
+	}
 	const struct wf_state *s = c.wf && tstate ? wf_state_find(c.wf, tstate) : NULL;
 	if (c.account && !s) {
 		/* its workflow or state is not in this set (a reload forced past the

@@ -42,10 +42,10 @@ void wf_out_free(struct wf_out *out);
  * (common/codekey.h); kept by the caller, replaced between runs (reload) */
 struct codekey_ring;
 void wf_run_set_keys(const struct codekey_ring *keys);
-/* wf_version_fn - workflow name at version, or NULL if it is not known */
-typedef const struct wf *(*wf_version_fn)(const char *name, const char *version);
-/* wf_run_set_versions - where runs find the old versions accounts are
- * pinned to (an account in a state the newest version removed) */
+/* wf_version_fn - the latest version of workflow name that has state, or NULL */
+typedef const struct wf *(*wf_version_fn)(const char *name, const char *state);
+/* wf_run_set_versions - where runs find the old versions accounts stay on
+ * (an account in a state the newest version removed) */
 void wf_run_set_versions(wf_version_fn fn);
 /* wf_run_migrate - move the account at akey from a state workflow w no
  * longer has to state to (w's migrate), as a transition would: its

@@ -86,8 +86,6 @@ static int is_id(const char *v)
 static void change(struct sim *s, const char *id, const char *col, const char *was, const char *now,
 		   int existed)
 {
-	if (!strncmp(col, "wfv.", 4))
-		return; /* the version it runs on: a simulation runs on the file given */
 	if (!strncmp(col, "wf.", 3))
 		printf("  %s: %s %s -> %s\n", alias(s, id), col + 3, was ? was : "(new)", now);
 	else if (!strcmp(col, "status"))

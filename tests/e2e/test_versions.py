@@ -123,3 +123,29 @@ def test_migrate_refused_when_it_names_a_live_state(ctx):
     assert re.search(r'activation\.wf:\d+: migrate: "pending" is a state of this workflow',
                      r.stderr), r.stderr
     assert re.search(r'activation\.wf:\d+: migrate: unknown state "nowhere"', r.stderr), r.stderr
+
+
+def test_pinned_to_the_version_it_last_ran_on(ctx):
+    """An account that waited in a state through a version that changed it
+    runs, once the state is removed, on that later version - the one it last
+    ran on - not the one it entered under (a review found this)."""
+    wf = wf_copy(ctx)
+    path = os.path.join(wf, "activation.wf")
+    eng = Engine(ctx, overrides=["engine.workflows=%s" % wf]).start()
+    api = eng.api()
+    a = api.result("register_email", email="e@example.com", password=PASSWORD)["account"]
+    # v2 keeps "pending", and answers a second registration otherwise
+    edit(path, 'keep = true; },\n           { action = "send"; template = "activation_mail"; to = "{{email}}"; },\n           { action = "reply"; code = "EMAIL_PENDING_ACTIVATION"; } ); },',
+         'keep = true; },\n           { action = "send"; template = "activation_mail"; to = "{{email}}"; },\n           { action = "reply"; code = "EMAIL_REGISTERED"; } ); },')
+    ctl(ctx, eng, "reload")
+    assert api.result("register_email", email="e@example.com",
+                      password=PASSWORD)["code"] == "EMAIL_REGISTERED"
+    v2 = api.account(a)["versions"]["activation"]
+    # v3 removes it: the account goes on as v2 would
+    rename_state(path, "pending", "awaiting")
+    out = ctl(ctx, eng, "reload")
+    assert "stay on version %s" % v2 in out, out
+    assert api.result("register_email", email="e@example.com",
+                      password=PASSWORD)["code"] == "EMAIL_REGISTERED"
+    assert api.account(a)["versions"]["activation"] == v2
+    eng.stop()
