@@ -81,6 +81,12 @@ typedef int (*store_each_fn)(const char *key, json_t *rec, void *arg);
 /* store_tct_each - every record of a store of the older format (a table
  * database), opened read-only; -EBUSY while regflowd has it open */
 int store_tct_each(const char *path, store_each_fn fn, void *arg, char *err, size_t errlen);
+/* store_open_pg - the store on PostgreSQL (store_pg.c); -EPROTO or -ENOENT
+ * (why in err) for a schema that is not this program's, or none */
+int store_open_pg(const char *conninfo, const struct store_index *ix, struct store **out, char *err,
+		  size_t errlen);
+/* store_pg_migrate - create the schema (idempotent) */
+int store_pg_migrate(const char *conninfo, const struct store_index *ix, char *err, size_t errlen);
 /* store_open_mem - an empty in-memory store */
 int store_open_mem(const struct store_index *ix, struct store **out);
 

@@ -1,13 +1,17 @@
 /*
  * Tests of the store function table: the same behaviour from the Tokyo
- * Cabinet backend and the in-memory one (get/put/del, index lookups, due
- * order, transactions), and Tokyo Cabinet durability across reopen.
+ * Cabinet backend, the in-memory one and, when REGFLOW_PG_CONNINFO names a
+ * PostgreSQL database (tests/e2e/test_store_pg.py starts a private
+ * cluster and runs this suite against it), the PostgreSQL one (get/put/del,
+ * index lookups, due order, transactions), and Tokyo Cabinet durability
+ * across reopen.
  */
 #include "rec.h"
 #include "store.h"
 #include "suites.h"
 
 #include <errno.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,24 @@ static struct store *open_backend(int which)
 	char path[128];
 	if (which == 0) {
 		ck_assert_int_eq(store_open_mem(rec_index(), &st), 0);
+		return st;
+	}
+	if (which == 2) { /* PostgreSQL, emptied: each test starts from nothing */
+		const char *ci = getenv("REGFLOW_PG_CONNINFO");
+		char err[512];
+		if (!ci)
+			return NULL;
+		ck_assert_msg(store_pg_migrate(ci, rec_index(), err, sizeof(err)) == 0, "%s", err);
+		ck_assert_msg(store_open_pg(ci, rec_index(), &st, err, sizeof(err)) == 0, "%s",
+			      err);
+		json_t *all = NULL, *pair;
+		size_t i;
+		ck_assert_int_eq(store_scan(st, NULL, 0, &all), 0);
+		ck_assert_int_eq(store_begin(st), 0);
+		json_array_foreach(all, i, pair)
+			store_del(st, json_string_value(json_array_get(pair, 0)));
+		ck_assert_int_eq(store_commit(st), 0);
+		json_decref(all);
 		return st;
 	}
 	snprintf(dbdir, sizeof(dbdir), "/tmp/rfstoreXXXXXX");
@@ -43,6 +65,8 @@ static json_t *rec2(const char *k1, const char *v1, const char *k2, const char *
 START_TEST(basic_ops)
 {
 	struct store *st = open_backend(_i);
+	if (!st)
+		return; /* no PostgreSQL given */
 	json_t *r = rec2("kind", "account", "email", "a@example.com"), *got = NULL, *keys = NULL;
 	ck_assert_int_eq(store_put(st, "a:1", r), 0);
 	json_decref(r);
@@ -65,6 +89,8 @@ END_TEST
 START_TEST(due_order_and_limit)
 {
 	struct store *st = open_backend(_i);
+	if (!st)
+		return; /* no PostgreSQL given */
 	const char *dues[] = {"500", "100", "300", "900"};
 	char key[16];
 	json_t *keys;
@@ -90,6 +116,8 @@ END_TEST
 START_TEST(abort_undoes)
 {
 	struct store *st = open_backend(_i);
+	if (!st)
+		return; /* no PostgreSQL given */
 	json_t *r = rec2("kind", "x", NULL, NULL), *got;
 	store_put(st, "keep", r);
 	ck_assert_int_eq(store_begin(st), 0);
@@ -106,6 +134,44 @@ START_TEST(abort_undoes)
 	json_decref(got);
 	json_decref(r);
 	store_close(st);
+}
+END_TEST
+
+/* PostgreSQL only: a password in the conninfo, a store without the schema
+ * or with another version are refused with why; scan is in byte order
+ * (Tokyo Cabinet's), whatever the database's collation */
+START_TEST(pg_refusals_and_order)
+{
+	const char *ci = getenv("REGFLOW_PG_CONNINFO");
+	struct store *st = NULL;
+	char err[512], bad[600];
+	if (!ci)
+		return;
+	snprintf(bad, sizeof(bad), "%s password=s3cret", ci);
+	ck_assert_int_eq(store_open_pg(bad, rec_index(), &st, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "password file"));
+	st = open_backend(2);
+	json_t *r = rec2("kind", "x", NULL, NULL), *all = NULL;
+	store_put(st, "a:a", r);
+	store_put(st, "a:B", r);
+	store_put(st, "a:_", r);
+	json_decref(r);
+	ck_assert_int_eq(store_scan(st, "a:", 0, &all), 0);
+	ck_assert_int_eq(json_array_size(all), 3);
+	ck_assert_str_eq(json_string_value(json_array_get(json_array_get(all, 0), 0)), "a:B");
+	ck_assert_str_eq(json_string_value(json_array_get(json_array_get(all, 1), 0)), "a:_");
+	json_decref(all);
+	ck_assert_int_eq(store_count(st), 3);
+	store_close(st);
+	PGconn *c = PQconnectdb(ci);
+	PQclear(PQexec(c, "UPDATE regflow_schema SET version = 99"));
+	ck_assert_int_eq(store_open_pg(ci, rec_index(), &st, err, sizeof(err)), -EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "version 99"));
+	PQclear(PQexec(c, "DROP TABLE regflow_schema"));
+	ck_assert_int_eq(store_open_pg(ci, rec_index(), &st, err, sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "regflowctl store migrate"));
+	PQfinish(c);
+	ck_assert_int_eq(store_pg_migrate(ci, rec_index(), err, sizeof(err)), 0);
 }
 END_TEST
 
@@ -134,10 +200,11 @@ Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
 	TCase *t = tcase_create("both backends");
-	tcase_add_loop_test(t, basic_ops, 0, 2);
-	tcase_add_loop_test(t, due_order_and_limit, 0, 2);
-	tcase_add_loop_test(t, abort_undoes, 0, 2);
+	tcase_add_loop_test(t, basic_ops, 0, 3);
+	tcase_add_loop_test(t, due_order_and_limit, 0, 3);
+	tcase_add_loop_test(t, abort_undoes, 0, 3);
 	tcase_add_test(t, tc_reopen_keeps_data);
+	tcase_add_test(t, pg_refusals_and_order);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -1,0 +1,503 @@
+/*
+ * store_pg - the store on PostgreSQL through libpq (issue 13): one table,
+ * regflow_records, with the key (byte order: COLLATE "C", as Tokyo
+ * Cabinet's), one typed column per indexed column of the records layer
+ * (text for the lexical ones, bigint for the numeric ones, each with its
+ * index) and the record itself as jsonb.  The schema is created by
+ * store_pg_migrate and described in regflow_schema (a version and the
+ * column list); a store whose schema is another is refused.
+ *
+ * A transaction is a PostgreSQL transaction; durability is PostgreSQL's
+ * (synchronous commit).  A commit whose outcome is unknown (the connection
+ * lost during COMMIT) is settled before anyone is told: each transaction
+ * also sets regflow_commit.n to a random number, and after a reconnect
+ * that row says whether it was applied.  The password comes from
+ * libpq's passfile; a conninfo that holds one is refused.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define PG_SCHEMA_VERSION 1
+
+struct store_pg {
+	struct store base;
+	PGconn *c;
+	char *conninfo;
+	const struct store_index *ix;
+	int in_tx;
+	int64_t commit_no; /* the random number this transaction writes to regflow_commit */
+};
+
+static struct store_pg *pg_of(struct store *st)
+{
+	return (struct store_pg *)st;
+}
+
+static int pg_fail(struct store_pg *s, PGresult *r, int rc)
+{
+	snprintf(s->base.err, sizeof(s->base.err), "%s",
+		 r ? PQresultErrorMessage(r) : PQerrorMessage(s->c));
+	s->base.err[strcspn(s->base.err, "\n")] = 0;
+	PQclear(r);
+	return rc;
+}
+
+/* run - a statement with text parameters; the result (the caller clears), or NULL (err set) */
+static PGresult *run(struct store_pg *s, const char *sql, int n, const char *const *params)
+{
+	PGresult *r = PQexecParams(s->c, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType t = PQresultStatus(r);
+	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
+		return r;
+	pg_fail(s, r, -EIO);
+	return NULL;
+}
+
+/* exec_ok - statements without parameters (several at once allowed) */
+static int exec_ok(struct store_pg *s, const char *sql)
+{
+	PGresult *r = PQexec(s->c, sql);
+	if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK) {
+		PQclear(r);
+		return 0;
+	}
+	return pg_fail(s, r, -EIO);
+}
+
+/* columns - the schema's column list, as regflow_schema records it */
+static char *columns(const struct store_index *ix)
+{
+	size_t n = 1;
+	for (int i = 0; ix->lex[i]; i++)
+		n += strlen(ix->lex[i]) + 8;
+	for (int i = 0; ix->num[i]; i++)
+		n += strlen(ix->num[i]) + 8;
+	char *s = calloc(1, n);
+	if (!s)
+		return NULL;
+	for (int i = 0; ix->lex[i]; i++)
+		sprintf(s + strlen(s), "t:%s ", ix->lex[i]);
+	for (int i = 0; ix->num[i]; i++)
+		sprintf(s + strlen(s), "n:%s ", ix->num[i]);
+	return s;
+}
+
+static int col_known(const char *const *list, const char *col)
+{
+	for (int i = 0; list[i]; i++)
+		if (!strcmp(list[i], col))
+			return 1;
+	return 0;
+}
+
+static int pg_get(struct store *st, const char *key, json_t **out)
+{
+	struct store_pg *s = pg_of(st);
+	const char *p[] = {key};
+	PGresult *r = run(s, "SELECT rec FROM regflow_records WHERE key = $1", 1, p);
+	*out = NULL;
+	if (!r)
+		return -EIO;
+	int rc = -ENOENT;
+	if (PQntuples(r) == 1) {
+		*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+		rc = *out ? 0 : -EBADMSG;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* upsert - the statement that writes a record and its indexed columns */
+static char *upsert_sql(const struct store_index *ix, int *nparams)
+{
+	char cols[1024] = "key, rec", vals[512] = "$1, $2::jsonb", set[1024] = "rec = EXCLUDED.rec";
+	int n = 2;
+	for (int k = 0; k < 2; k++) {
+		const char *const *list = k ? ix->num : ix->lex;
+		for (int i = 0; list[i]; i++) {
+			n++;
+			snprintf(cols + strlen(cols), sizeof(cols) - strlen(cols), ", c_%s",
+				 list[i]);
+			snprintf(vals + strlen(vals), sizeof(vals) - strlen(vals), ", $%d%s", n,
+				 k ? "::bigint" : "");
+			snprintf(set + strlen(set), sizeof(set) - strlen(set),
+				 ", c_%s = EXCLUDED.c_%s", list[i], list[i]);
+		}
+	}
+	*nparams = n;
+	size_t len = strlen(cols) + strlen(vals) + strlen(set) + 128;
+	char *sql = malloc(len);
+	if (sql)
+		snprintf(sql, len,
+			 "INSERT INTO regflow_records (%s) VALUES (%s) ON CONFLICT (key) DO UPDATE "
+			 "SET %s",
+			 cols, vals, set);
+	return sql;
+}
+
+static int pg_put(struct store *st, const char *key, json_t *rec)
+{
+	struct store_pg *s = pg_of(st);
+	const char *p[64];
+	char nums[16][24];
+	int n = 0, nn = 0;
+	char *sql = upsert_sql(s->ix, &n), *text = json_dumps(rec, JSON_COMPACT);
+	int i = 2;
+	p[0] = key;
+	p[1] = text;
+	for (int k = 0; s->ix->lex[k]; k++)
+		p[i++] = json_string_value(json_object_get(rec, s->ix->lex[k]));
+	for (int k = 0; s->ix->num[k]; k++) {
+		const char *v = json_string_value(json_object_get(rec, s->ix->num[k]));
+		char *end = NULL;
+		long long x = v ? strtoll(v, &end, 10) : 0;
+		if (v && *v && end && !*end && nn < 16) { /* a number; else not in the index */
+			snprintf(nums[nn], sizeof(nums[nn]), "%lld", x);
+			p[i++] = nums[nn++];
+		} else {
+			p[i++] = NULL;
+		}
+	}
+	int rc = -ENOMEM;
+	if (sql && text) {
+		PGresult *r = run(s, sql, n, p);
+		rc = r ? 0 : -EIO;
+		PQclear(r);
+	}
+	free(sql);
+	free(text);
+	return rc;
+}
+
+static int pg_del(struct store *st, const char *key)
+{
+	struct store_pg *s = pg_of(st);
+	const char *p[] = {key};
+	PGresult *r = run(s, "DELETE FROM regflow_records WHERE key = $1", 1, p);
+	if (!r)
+		return -EIO;
+	int rc = strcmp(PQcmdTuples(r), "0") ? 0 : -ENOENT;
+	PQclear(r);
+	return rc;
+}
+
+static json_t *keys_of(PGresult *r)
+{
+	json_t *keys = json_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(keys, json_string(PQgetvalue(r, i, 0)));
+	return keys;
+}
+
+static int select_keys(struct store_pg *s, const char *sql, const char *v, int limit, json_t **keys)
+{
+	char lim[24];
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 2147483647);
+	const char *p[] = {v, lim};
+	PGresult *r = run(s, sql, 2, p);
+	*keys = NULL;
+	if (!r)
+		return -EIO;
+	*keys = keys_of(r);
+	PQclear(r);
+	return 0;
+}
+
+static int pg_find(struct store *st, const char *col, const char *val, int limit, json_t **keys)
+{
+	struct store_pg *s = pg_of(st);
+	char sql[256];
+	if (!col_known(s->ix->lex, col)) {
+		*keys = NULL;
+		return -EINVAL;
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT key FROM regflow_records WHERE c_%s = $1 ORDER BY key LIMIT $2::int", col);
+	return select_keys(s, sql, val, limit, keys);
+}
+
+static int pg_due(struct store *st, const char *col, int64_t max, int limit, json_t **keys)
+{
+	struct store_pg *s = pg_of(st);
+	char sql[256], v[24];
+	if (!col_known(s->ix->num, col)) {
+		*keys = NULL;
+		return -EINVAL;
+	}
+	snprintf(v, sizeof(v), "%" PRId64, max);
+	snprintf(sql, sizeof(sql),
+		 "SELECT key FROM regflow_records WHERE c_%s <= $1::bigint ORDER BY c_%s, key "
+		 "LIMIT $2::int",
+		 col, col);
+	return select_keys(s, sql, v, limit, keys);
+}
+
+static int pg_scan(struct store *st, const char *after, int limit, json_t **out)
+{
+	struct store_pg *s = pg_of(st);
+	char lim[24];
+	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 2147483647);
+	const char *p[] = {after ? after : "", lim};
+	PGresult *r = run(s,
+			  "SELECT key, rec FROM regflow_records WHERE key > $1 ORDER BY key "
+			  "LIMIT $2::int",
+			  2, p);
+	*out = NULL;
+	if (!r)
+		return -EIO;
+	*out = json_array();
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *rec = json_loads(PQgetvalue(r, i, 1), 0, NULL);
+		if (rec)
+			json_array_append_new(*out, json_pack("[s, o]", PQgetvalue(r, i, 0), rec));
+	}
+	PQclear(r);
+	return 0;
+}
+
+static int pg_begin(struct store *st)
+{
+	struct store_pg *s = pg_of(st);
+	if (exec_ok(s, "BEGIN") < 0)
+		return -EIO;
+	s->in_tx = 1;
+	return 0;
+}
+
+/* applied - after a lost connection: did the transaction numbered n commit? */
+static int applied(struct store_pg *s, int64_t n)
+{
+	PQreset(s->c);
+	if (PQstatus(s->c) != CONNECTION_OK)
+		return -EIO;
+	PGresult *r = run(s, "SELECT n FROM regflow_commit", 0, NULL);
+	if (!r || PQntuples(r) != 1) {
+		PQclear(r);
+		return -EIO;
+	}
+	int64_t got = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return got == n ? 1 : 0;
+}
+
+static int pg_commit(struct store *st)
+{
+	struct store_pg *s = pg_of(st);
+	char n[24];
+	uint64_t x = 0;
+	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+		x = (uint64_t)s->commit_no + 1;
+	s->commit_no = (int64_t)(x >> 1);
+	snprintf(n, sizeof(n), "%" PRId64, s->commit_no);
+	const char *p[] = {n};
+	PGresult *r = run(s, "UPDATE regflow_commit SET n = $1::bigint", 1, p);
+	PQclear(r);
+	if (!r) {
+		exec_ok(s, "ROLLBACK");
+		s->in_tx = 0;
+		return -EIO;
+	}
+	r = PQexec(s->c, "COMMIT");
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	s->in_tx = 0;
+	if (ok)
+		return 0;
+	if (PQstatus(s->c) == CONNECTION_OK)
+		return pg_fail(s, NULL, -EIO);
+	/* the outcome is unknown: settle it before anyone is answered */
+	int was = applied(s, s->commit_no);
+	if (was == 1)
+		return 0;
+	return pg_fail(s, NULL, -EIO);
+}
+
+static int pg_abort(struct store *st)
+{
+	struct store_pg *s = pg_of(st);
+	s->in_tx = 0;
+	return exec_ok(s, "ROLLBACK");
+}
+
+static int pg_reopen(struct store *st)
+{
+	struct store_pg *s = pg_of(st);
+	PQreset(s->c);
+	s->in_tx = 0;
+	return PQstatus(s->c) == CONNECTION_OK ? 0 : pg_fail(s, NULL, -EIO);
+}
+
+static int64_t pg_count(struct store *st)
+{
+	struct store_pg *s = pg_of(st);
+	PGresult *r = run(s, "SELECT count(*) FROM regflow_records", 0, NULL);
+	int64_t n = r ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+	PQclear(r);
+	return n;
+}
+
+static void pg_close(struct store *st)
+{
+	struct store_pg *s = pg_of(st);
+	PQfinish(s->c);
+	free(s->conninfo);
+	free(s);
+}
+
+static const struct store_ops pg_ops = {
+	.name = "pg",
+	.get = pg_get,
+	.put = pg_put,
+	.del = pg_del,
+	.find = pg_find,
+	.due = pg_due,
+	.scan = pg_scan,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.reopen = pg_reopen,
+	.abort = pg_abort,
+	.count = pg_count,
+	.prepare = NULL,
+	.close = pg_close,
+};
+
+/* connect - libpq's connection; a conninfo with a password is refused */
+static int connect_pg(const char *conninfo, PGconn **out, char *err, size_t n)
+{
+	char *e = NULL;
+	PQconninfoOption *o = PQconninfoParse(conninfo, &e);
+	*out = NULL;
+	if (!o) {
+		snprintf(err, n, "engine.pg.conninfo: %s", e ? e : "cannot be parsed");
+		PQfreemem(e);
+		return -EINVAL;
+	}
+	for (PQconninfoOption *i = o; i->keyword; i++)
+		if (!strcmp(i->keyword, "password") && i->val && *i->val) {
+			PQconninfoFree(o);
+			snprintf(err, n,
+				 "engine.pg.conninfo: holds a password: put it in a password file "
+				 "(passfile=..., mode 0600), never in the configuration");
+			return -EINVAL;
+		}
+	PQconninfoFree(o);
+	*out = PQconnectdb(conninfo);
+	if (PQstatus(*out) != CONNECTION_OK) {
+		snprintf(err, n, "PostgreSQL: %s", PQerrorMessage(*out));
+		err[strcspn(err, "\n")] = 0;
+		PQfinish(*out);
+		*out = NULL;
+		return -EIO;
+	}
+	return 0;
+}
+
+int store_pg_migrate(const char *conninfo, const struct store_index *ix, char *err, size_t n)
+{
+	PGconn *c;
+	int rc = connect_pg(conninfo, &c, err, n);
+	if (rc < 0)
+		return rc;
+	char *cols = columns(ix), sql[4096];
+	struct store_pg tmp = {.c = c, .ix = ix};
+	snprintf(
+		sql, sizeof(sql),
+		"CREATE TABLE IF NOT EXISTS regflow_schema (version int NOT NULL, columns text NOT "
+		"NULL);"
+		"CREATE TABLE IF NOT EXISTS regflow_commit (n bigint NOT NULL);"
+		"INSERT INTO regflow_commit SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM "
+		"regflow_commit);"
+		"CREATE TABLE IF NOT EXISTS regflow_records (key text COLLATE \"C\" PRIMARY KEY, "
+		"rec jsonb NOT NULL");
+	for (int i = 0; ix->lex[i]; i++)
+		snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), ", c_%s text", ix->lex[i]);
+	for (int i = 0; ix->num[i]; i++)
+		snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), ", c_%s bigint", ix->num[i]);
+	snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), ");");
+	for (int i = 0; ix->lex[i]; i++)
+		snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql),
+			 "CREATE INDEX IF NOT EXISTS regflow_records_%s ON regflow_records (c_%s, "
+			 "key) "
+			 "WHERE c_%s IS NOT NULL;",
+			 ix->lex[i], ix->lex[i], ix->lex[i]);
+	for (int i = 0; ix->num[i]; i++)
+		snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql),
+			 "CREATE INDEX IF NOT EXISTS regflow_records_%s ON regflow_records (c_%s, "
+			 "key) "
+			 "WHERE c_%s IS NOT NULL;",
+			 ix->num[i], ix->num[i], ix->num[i]);
+	rc = exec_ok(&tmp, "BEGIN") || exec_ok(&tmp, sql) ? -EIO : 0;
+	if (rc == 0) {
+		char ver[16];
+		snprintf(ver, sizeof(ver), "%d", PG_SCHEMA_VERSION);
+		const char *p[] = {ver, cols};
+		PGresult *r = run(&tmp,
+				  "INSERT INTO regflow_schema SELECT $1::int, $2 WHERE NOT EXISTS "
+				  "(SELECT 1 FROM regflow_schema)",
+				  2, p);
+		PQclear(r);
+		rc = r && exec_ok(&tmp, "COMMIT") == 0 ? 0 : -EIO;
+	}
+	if (rc < 0)
+		snprintf(err, n, "PostgreSQL: %s", tmp.base.err);
+	free(cols);
+	PQfinish(c);
+	return rc;
+}
+
+/* schema_ok - the store's schema is this program's: 0, or -EPROTO (why in err) */
+static int schema_ok(struct store_pg *s, char *err, size_t n)
+{
+	PGresult *r = run(s, "SELECT version, columns FROM regflow_schema", 0, NULL);
+	char *cols = columns(s->ix);
+	int rc = 0;
+	if (!r || PQntuples(r) != 1)
+		rc = -ENOENT;
+	else if (atoi(PQgetvalue(r, 0, 0)) != PG_SCHEMA_VERSION ||
+		 strcmp(PQgetvalue(r, 0, 1), cols ? cols : ""))
+		rc = -EPROTO;
+	if (rc == -ENOENT)
+		snprintf(err, n,
+			 "the database has no regflow schema: run regflowctl store migrate "
+			 "(engine.store = \"pg\")");
+	else if (rc < 0)
+		snprintf(err, n,
+			 "the database's regflow schema (version %s) is not this "
+			 "program's (version %d): refused",
+			 PQgetvalue(r, 0, 0), PG_SCHEMA_VERSION);
+	PQclear(r);
+	free(cols);
+	return rc;
+}
+
+int store_open_pg(const char *conninfo, const struct store_index *ix, struct store **out, char *err,
+		  size_t n)
+{
+	PGconn *c;
+	*out = NULL;
+	int rc = connect_pg(conninfo, &c, err, n);
+	if (rc < 0)
+		return rc;
+	struct store_pg *s = calloc(1, sizeof(*s));
+	if (!s) {
+		PQfinish(c);
+		return -ENOMEM;
+	}
+	s->base.ops = &pg_ops;
+	s->c = c;
+	s->ix = ix;
+	s->conninfo = strdup(conninfo);
+	if ((rc = schema_ok(s, err, n)) < 0) {
+		pg_close(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return 0;
+}

@@ -1,0 +1,42 @@
+"""The store on PostgreSQL (issue 13, first part): the store suite of the
+unit tests (the same behaviour as Tokyo Cabinet and the in-memory store,
+plus the PostgreSQL refusals) run against a private cluster, by the plain
+and the sanitized unit-test programs; the schema as regflowctl's migrate
+makes it (one table, typed indexed columns, the key in byte order)."""
+import os
+import subprocess
+
+from harness import ROOT
+from pg import Cluster
+
+
+def run_suite(exe, conninfo):
+    env = dict(os.environ, REGFLOW_PG_CONNINFO=conninfo, CK_RUN_SUITE="store",
+               CK_FORK="yes")
+    return subprocess.run([exe], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_store_suite_on_postgresql(ctx):
+    pg = Cluster(ctx).start()
+    ran = 0
+    for build in ("build", "build-san"):
+        exe = os.path.join(ROOT, build, "unit-tests")
+        if not os.path.exists(exe):
+            continue
+        r = run_suite(exe, pg.conninfo)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0 and "Failures: 0, Errors: 0" in out, out[-3000:]
+        # every backend's run counts: mem, tc and pg for three tests, and the pg refusals
+        assert "Checks: 11," in out, out[-3000:]
+        ran += 1
+    assert ran >= 1
+    # the schema: one table with typed, indexed columns; the key in byte order
+    r = pg.psql("SELECT column_name || ':' || data_type FROM information_schema.columns "
+                "WHERE table_name = 'regflow_records' ORDER BY ordinal_position")
+    cols = r.stdout.split()
+    assert cols[:2] == ["key:text", "rec:jsonb"] and "c_due:bigint" in cols \
+        and "c_email:text" in cols, cols
+    r = pg.psql("SELECT indexname FROM pg_indexes WHERE tablename = 'regflow_records'")
+    assert "regflow_records_email" in r.stdout and "regflow_records_due" in r.stdout, r.stdout
+    r = pg.psql("SELECT version FROM regflow_schema")
+    assert r.stdout.strip() == "1", r.stdout
