@@ -37,7 +37,8 @@ struct settings {
 	long long group_commit, max_body, max_connections, hash_threads, argon_ops, argon_mib;
 	int64_t retention, history_retention, photo_retention, deadline, timer_park;
 	long long queue_max, disk_reserve;
-	int registry; /* workflows' "ask" asks the identity registry */
+	int registry;			 /* workflows' "ask" asks the identity registry */
+	const char *store, *pg_conninfo; /* "tc" (engine.db) or "pg" (engine.pg.conninfo) */
 };
 
 #define S(f) offsetof(struct settings, f)
@@ -68,6 +69,8 @@ static const struct conf_item settings_table[] = {
 	{"engine.photo_retention", CONF_DUR, "30d", 1000, 3650LL * 86400000, S(photo_retention)},
 	{"engine.timer_park", CONF_DUR, "1m", 100, 86400000, S(timer_park)},
 	{"engine.registry", CONF_BOOL, "false", 0, 0, S(registry)},
+	{"engine.store", CONF_STR, "tc", 0, 0, S(store)},
+	{"engine.pg.conninfo", CONF_STR, "", 0, 0, S(pg_conninfo)},
 	{NULL, 0, NULL, 0, 0, 0},
 };
 #undef S
@@ -263,11 +266,29 @@ static void read_settings(struct regflowd *d, int argc, char **argv)
 		fatal("log.level: unknown level \"%s\" (debug, info, warning, error)",
 		      d->set.log_level);
 	wf_run_set_service("registry", d->set.registry);
+	if (strcmp(d->set.store, "tc") && strcmp(d->set.store, "pg"))
+		fatal("engine.store: \"tc\" (Tokyo Cabinet, engine.db) or \"pg\" (PostgreSQL, "
+		      "engine.pg.conninfo)");
+	if (!strcmp(d->set.store, "pg") && !*d->set.pg_conninfo)
+		fatal("engine.store = \"pg\" needs engine.pg.conninfo (libpq's; the password in "
+		      "a passfile)");
+}
+
+static int store_is_pg(const struct regflowd *d)
+{
+	return !strcmp(d->set.store, "pg");
 }
 
 static void open_store(struct regflowd *d)
 {
 	char err[600];
+	if (store_is_pg(d)) {
+		if (rec_open_pg(d->set.pg_conninfo, &d->e.st, err, sizeof(err)) < 0)
+			fatal("engine.pg.conninfo: %s", err);
+		if (codekeys_open(d->e.st, d->set.code_keys, &d->keys, err, sizeof(err)) < 0)
+			fatal("engine.code_key_file %s", err);
+		return;
+	}
 	char *dbdir = xstrdup(d->set.db);
 	int rc = mkdir_p(dirname(dbdir), 0700);
 	free(dbdir);
@@ -309,7 +330,8 @@ static void start(struct regflowd *d)
 			      .hash_threads = (int)d->set.hash_threads,
 			      .deadline_ms = d->set.deadline,
 			      .queue_max = (int)d->set.queue_max,
-			      .disk_reserve_mib = d->set.disk_reserve,
+			      /* PostgreSQL keeps its own disk */
+			      .disk_reserve_mib = store_is_pg(d) ? 0 : d->set.disk_reserve,
 			      .db_path = d->set.db};
 	struct http_limits lim = {.max_body = (size_t)d->set.max_body,
 				  .max_conns = (int)d->set.max_connections,
@@ -368,8 +390,8 @@ int main(int argc, char **argv)
 	if (*d.set.pid_file)
 		write_pid_file(d.set.pid_file);
 	log_info("listening on %s (port %d, %s), %d workflow(s), store %s, spool %s", d.set.listen,
-		 http_server_port(d.e.http), d.tls ? "TLS" : "plain HTTP", d.e.ws->n, d.set.db,
-		 d.set.spool);
+		 http_server_port(d.e.http), d.tls ? "TLS" : "plain HTTP", d.e.ws->n,
+		 store_is_pg(&d) ? "PostgreSQL" : d.set.db, d.set.spool);
 	if (!d.tls && !listen_is_loopback(d.set.listen))
 		log_warn("engine.listen %s is not loopback and has no TLS: passwords cross it in "
 			 "clear (set engine.tls.certificate and .key)",

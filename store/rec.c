@@ -64,6 +64,16 @@ int rec_open_mem(struct store **out)
 	return store_open_mem(&indexes, out);
 }
 
+int rec_open_pg(const char *conninfo, struct store **out, char *err, size_t n)
+{
+	return store_open_pg(conninfo, &indexes, out, err, n);
+}
+
+int rec_pg_migrate(const char *conninfo, char *err, size_t n)
+{
+	return store_pg_migrate(conninfo, &indexes, err, n);
+}
+
 const char *rec_kind_name(enum rec_kind k)
 {
 	return k < REC_NKIND ? kinds[k].name : "?";

@@ -44,6 +44,10 @@ const struct store_index *rec_index(void);
 /* rec_open_tc, rec_open_mem - the engine's store on a backend, with the indexes */
 int rec_open_tc(const char *path, struct store **out);
 int rec_open_mem(struct store **out);
+/* rec_open_pg - on PostgreSQL (engine.store = "pg"); rec_pg_migrate - its
+ * schema made (regflowctl store migrate) */
+int rec_open_pg(const char *conninfo, struct store **out, char *err, size_t n);
+int rec_pg_migrate(const char *conninfo, char *err, size_t n);
 
 /* rec_kind_name - "account", "token", ...: the "kind" column */
 const char *rec_kind_name(enum rec_kind k);

@@ -8,6 +8,7 @@
  */
 #include "conf.h"
 #include "log.h"
+#include "rec.h"
 #include "storectl.h"
 
 #include <sodium.h>
@@ -45,9 +46,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const char *db = conf_str(&c, "engine.db", "var/regflow.tct");
+	const char *kind = conf_str(&c, "engine.store", "tc");
 	if (conf_error(&c)) {
 		fprintf(stderr, "regflowctl: %s\n", conf_error(&c));
 		rc = 1;
+	} else if (!strcmp(kind, "pg") && !strcmp(argv[optind], "migrate") && optind + 1 == argc) {
+		char err[600];
+		rc = rec_pg_migrate(conf_str(&c, "engine.pg.conninfo", ""), err, sizeof(err));
+		if (rc < 0)
+			fprintf(stderr, "regflowctl: store migrate: %s\n", err);
+		else
+			printf("PostgreSQL: the regflow schema is in place (version 1)\n");
+		rc = rc < 0;
 	} else if (!strcmp(argv[optind], "migrate") && optind + 1 == argc) {
 		rc = storectl_migrate(db);
 	} else if (!strcmp(argv[optind], "find") && optind + 3 == argc) {

@@ -40,3 +40,45 @@ def test_store_suite_on_postgresql(ctx):
     assert "regflow_records_email" in r.stdout and "regflow_records_due" in r.stdout, r.stdout
     r = pg.psql("SELECT version FROM regflow_schema")
     assert r.stdout.strip() == "1", r.stdout
+
+
+def test_engine_on_postgresql(ctx):
+    """regflowd with engine.store = "pg": refused until the schema exists
+    (the message names the command), then the flows run on it and survive a
+    SIGKILL; a conninfo with a password is refused."""
+    from engine import Engine
+    from flows import Site, register_email, with_basic_info
+    from harness import run_tool
+    pg = Cluster(ctx).start()
+    ov = ["engine.store=pg", "engine.pg.conninfo=" + pg.conninfo]
+    eng = Engine(ctx, name="regflowd-noschema", overrides=ov)
+    try:
+        eng.start(timeout=10)
+        assert False, "started without a schema"
+    except AssertionError as e:
+        assert "regflowctl store migrate" in str(e), e
+    r = run_tool(ctx, "regflowctl", "store", "migrate", overrides=ov)
+    assert r.returncode == 0 and "schema is in place" in r.stdout, (r.stdout, r.stderr)
+    site = Site(ctx, gateway_=False, engine_overrides=ov)
+    aid = register_email(site, "pg.user@example.edu.cn")
+    with_basic_info(site, aid)
+    acc = site.api().request("GET", "/v1/accounts/" + aid)[1]
+    assert acc["status"] == "active" and acc["workflows"]["basic_info"] == "done", acc
+    site.close_apis()
+    site.eng.kill()
+    site.eng.start()
+    acc = site.api().request("GET", "/v1/accounts/" + aid)[1]
+    assert acc["status"] == "active" and acc["name"], acc
+    r = site.api().result("register_email", email="pg.user@example.edu.cn",
+                          password="correct horse battery")
+    assert r["code"] == "EMAIL_REGISTERED", r
+    n = pg.psql("SELECT count(*) FROM regflow_records WHERE c_email = "
+                "'pg.user@example.edu.cn'").stdout.strip()
+    assert n == "1", n
+    bad = Engine(ctx, name="regflowd-pw", overrides=[
+        "engine.store=pg", "engine.pg.conninfo=%s password=x" % pg.conninfo])
+    try:
+        bad.start(timeout=10)
+        assert False, "started with a password in its conninfo"
+    except AssertionError as e:
+        assert "password file" in str(e), e
