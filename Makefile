@@ -80,7 +80,7 @@ $(B)/lib%.a:
 PROGS := $(BIN)/regflowd $(BIN)/regflow-gw $(BIN)/regflowctl $(BIN)/regflowctl-store \
          $(BIN)/regflowctl-simulate
 
-.PHONY: all deps deps-run deps-bench deps-fuzz docs reset run test unit e2e bench lint tidy format format-check clean check-deps
+.PHONY: all deps deps-run deps-bench deps-fuzz docs reset run test unit e2e e2e-pg bench lint tidy format format-check clean check-deps
 all: $(PROGS)
 
 define compile
@@ -164,6 +164,14 @@ test: deps
 	./build/unit-tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-san/unit-tests
 	REGFLOW_BIN=$(CURDIR)/bin-san python3 tests/e2e/run.py
+	$(MAKE) --no-print-directory e2e-pg
+
+# the end-to-end flows again with every engine on PostgreSQL (a private
+# cluster for the run, a database per engine), on the plain build
+E2E_PG := test_flows test_seed_order test_history test_login test_roles test_versions \
+          test_registry test_workflows test_photos
+e2e-pg: all
+	REGFLOW_E2E_STORE=pg REGFLOW_BIN=$(CURDIR)/$(BIN) python3 tests/e2e/run.py $(E2E_PG)
 
 unit: all $(B)/unit-tests
 	./$(B)/unit-tests

@@ -9,11 +9,22 @@
 
 #include <stdio.h>
 
+/* print_found - the keys whose col is val, one a line */
+static int print_found(struct store *st, const char *col, const char *val)
+{
+	json_t *keys = NULL, *k;
+	size_t i;
+	int rc = store_find(st, col, val, 0, &keys);
+	json_array_foreach(keys, i, k)
+		printf("%s\n", json_string_value(k));
+	json_decref(keys);
+	store_close(st);
+	return rc < 0;
+}
+
 int storectl_find(const char *path, const char *col, const char *val)
 {
 	struct store *st;
-	json_t *keys = NULL, *k;
-	size_t i;
 	if (store_tc_kind(path) != STORE_TC_CURRENT) {
 		fprintf(stderr, "regflowctl: store find: %s: no store of this format\n", path);
 		return 1;
@@ -23,10 +34,16 @@ int storectl_find(const char *path, const char *col, const char *val)
 		store_close(st);
 		return 1;
 	}
-	int rc = store_find(st, col, val, 0, &keys);
-	json_array_foreach(keys, i, k)
-		printf("%s\n", json_string_value(k));
-	json_decref(keys);
-	store_close(st);
-	return rc < 0;
+	return print_found(st, col, val);
+}
+
+int storectl_find_pg(const char *conninfo, const char *col, const char *val)
+{
+	struct store *st;
+	char err[600];
+	if (rec_open_pg(conninfo, &st, err, sizeof(err)) < 0) {
+		fprintf(stderr, "regflowctl: store find: %s\n", err);
+		return 1;
+	}
+	return print_found(st, col, val);
 }

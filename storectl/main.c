@@ -60,6 +60,9 @@ int main(int argc, char **argv)
 		rc = rc < 0;
 	} else if (!strcmp(argv[optind], "migrate") && optind + 1 == argc) {
 		rc = storectl_migrate(db);
+	} else if (!strcmp(kind, "pg") && !strcmp(argv[optind], "find") && optind + 3 == argc) {
+		rc = storectl_find_pg(conf_str(&c, "engine.pg.conninfo", ""), argv[optind + 1],
+				      argv[optind + 2]);
 	} else if (!strcmp(argv[optind], "find") && optind + 3 == argc) {
 		rc = storectl_find(db, argv[optind + 1], argv[optind + 2]);
 	} else {

@@ -12,6 +12,7 @@ Built on harness.py (not changing it):
   spool_messages(spool_dir)     every message file in every state: [(state, env, body)]
 """
 import glob
+import hashlib
 import http.client
 import json
 import os
@@ -60,6 +61,33 @@ def faketime_lib():
     return None
 
 
+# REGFLOW_E2E_STORE=pg (make test's second e2e pass): run.py starts one
+# private PostgreSQL cluster (pg.Cluster) for the run and sets PG; each
+# Engine then gets a database of its own in it, its schema made by
+# regflowctl store migrate, instead of a Tokyo Cabinet file
+PG = None
+
+
+def pg_overrides(ctx, db_key):
+    """engine.store=pg settings for a new database (one per engine's db path)."""
+    name = "e" + hashlib.sha1(db_key.encode()).hexdigest()[:16]
+    r = PG.psql("SELECT 1 FROM pg_database WHERE datname = '%s'" % name)
+    if r.stdout.strip() != "1":
+        r = PG.psql("CREATE DATABASE %s" % name)
+        assert r.returncode == 0, r.stderr
+    ov = ["engine.store=pg", "engine.pg.conninfo=%s" % PG.conninfo.replace(
+        "dbname=postgres", "dbname=" + name)]
+    r = harness.run_tool(ctx, "regflowctl", "store", "migrate", overrides=ov)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return ov
+
+
+def on_pg():
+    """1 when this run puts the engines on PostgreSQL (a test of Tokyo
+    Cabinet's file itself skips then)."""
+    return PG is not None
+
+
 class Engine(Daemon):
     """regflowd with the settings the tests need given as -o overrides.
 
@@ -90,7 +118,8 @@ class Engine(Daemon):
         ov = ["engine.listen=127.0.0.1:%d" % self.port, "engine.db=%s" % self.db,
               "engine.code_key_file=%s" % self.code_key,
               "spool.dir=%s" % self.spool_dir, "engine.workflows=%s" % WORKFLOWS,
-              "api.tokens_file=%s" % TOKENS_FILE] + list(overrides)
+              "api.tokens_file=%s" % TOKENS_FILE] + \
+            (pg_overrides(ctx, os.path.abspath(self.db)) if PG else []) + list(overrides)
         super().__init__(ctx, "regflowd", conf=base, overrides=ov,
                          ready_log=r"listening on", name=name)
         _ENGINES[os.path.abspath(self.spool_dir)] = self

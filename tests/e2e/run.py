@@ -46,7 +46,21 @@ def comment(text):
 
 
 def main():
-    tests = discover(sys.argv[1:])
+    pg_ctx = None
+    if os.environ.get("REGFLOW_E2E_STORE") == "pg":  # every engine on one private cluster
+        import engine
+        import pg
+        pg_ctx = harness.Ctx("pg-cluster")
+        engine.PG = pg.Cluster(pg_ctx).start()
+    try:
+        return run(sys.argv[1:])
+    finally:
+        if pg_ctx:
+            pg_ctx.close()
+
+
+def run(flts):
+    tests = discover(flts)
     print("1..%d" % len(tests), flush=True)
     passed = failed = 0
     for i, (name, fn) in enumerate(tests, 1):

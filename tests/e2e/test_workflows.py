@@ -331,6 +331,9 @@ def test_regflowctl_account(ctx):
 def test_full_disk_503_then_recovers(ctx):
     """SPEC 3: when the store cannot take a job, 503 and nothing half-written;
     the engine keeps serving and takes jobs again once there is room."""
+    import engine
+    if engine.on_pg():
+        raise harness.Skip("fills the Tokyo Cabinet file's disk (PostgreSQL keeps its own)")
     mnt = os.path.join(ctx.tmp, "small")
     os.mkdir(mnt)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", mnt],
