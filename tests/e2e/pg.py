@@ -61,11 +61,22 @@ class Cluster:
         os.unlink(pw)
         assert r.returncode == 0, r.stderr
         self.log = os.path.join(self.dir, "postgres.log")
+        return self.resume()
+
+    def halt(self):
+        """Stop the server (fast shutdown), keeping its data: a database that goes away."""
+        r = self.as_postgres([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "stop", "-m",
+                              "fast", "-w"])
+        assert r.returncode == 0, r.stderr
+        self.proc.wait(30)
+
+    def resume(self):
+        """Start the server on its data (again)."""
         self.proc = subprocess.Popen(
             ["runuser", "-u", "postgres", "--", os.path.join(self.bin, "postgres"), "-D",
              self.data, "-p", str(self.port), "-k", self.sock, "-c", "listen_addresses=",
              "-c", "fsync=on", "-c", "synchronous_commit=on"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "a"))
         wait_until(lambda: self.ready(), 30, what="PostgreSQL to accept connections")
         return self
 
@@ -87,6 +98,9 @@ class Cluster:
                               timeout=60)
 
     def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.as_postgres([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "stop", "-m",
+                              "immediate", "-w"])
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

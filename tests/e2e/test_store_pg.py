@@ -82,3 +82,32 @@ def test_engine_on_postgresql(ctx):
         assert False, "started with a password in its conninfo"
     except AssertionError as e:
         assert "password file" in str(e), e
+
+
+def test_postgresql_away_then_back(ctx):
+    """PostgreSQL stopped under an engine: jobs are answered 503 (nothing
+    written, nothing lost), health still answers; PostgreSQL back: the same
+    engine takes jobs again without a restart of its own."""
+    from flows import Site, register_email
+    from harness import run_tool, wait_until
+    pg = Cluster(ctx).start()
+    ov = ["engine.store=pg", "engine.pg.conninfo=" + pg.conninfo]
+    assert run_tool(ctx, "regflowctl", "store", "migrate", overrides=ov).returncode == 0
+    site = Site(ctx, gateway_=False, engine_overrides=ov)
+    a = register_email(site, "before@example.edu.cn")
+    pg.halt()
+    st, body = site.api().post_job("register_email", {"email": "away@example.edu.cn",
+                                                      "password": "correct horse battery"})
+    assert st == 503, (st, body)
+    assert site.eng.health()["status"], "health answers while the database is away"
+    pg.resume()
+
+    def taken():
+        s, b = site.api().post_job("register_email", {"email": "after@example.edu.cn",
+                                                      "password": "correct horse battery"},
+                                   wait=5000)
+        return s in (200, 202) and b
+    wait_until(taken, 30, interval=0.5, what="jobs taken again once PostgreSQL is back")
+    acc = site.api().request("GET", "/v1/accounts/" + a)[1]
+    assert acc["status"] == "active", acc
+    assert site.eng.running()
