@@ -20,6 +20,8 @@ each), prints the medians and the ratio regflow/anchor:
     timed until the same smtp-sink has counted N more and the queue is empty;
  5. SMS: N spooled SMS delivered by regflow-gw to Kannel's test_http_server, timed
     from the gateway's start until N in sent/; anchor ab -k -c16 -n N on the same URL;
+ 7. intake on PostgreSQL: activate jobs at 50 connections with engine.store = "pg" on a
+    private cluster; anchor pgbench one-row inserts on the same cluster;
  6. restart after a crash at scale: REGFLOW_SPEED_SCALE accounts and timers
     (bench-fill), regflowd SIGKILLed under load and started again: seconds until
     GET /v1/health answers, until a first job is answered, and RSS (targets < 2 s,
@@ -962,9 +964,58 @@ def fig_restart(ctx):
 
 # ---- main ----
 
+# ---- figure 7: intake on PostgreSQL ----
+
+def pgbench_insert(pg, conns, seconds, tmp):
+    """pgbench -n: one-row inserts, synchronous commit, on the same cluster."""
+    (pgb,) = [os.path.join(pg.bin, "pgbench")]
+    pg.psql("CREATE TABLE IF NOT EXISTS bench_jobs (id bigserial PRIMARY KEY, v text)")
+    script = os.path.join(tmp, "insert.sql")
+    with open(script, "w") as f:
+        f.write("INSERT INTO bench_jobs (v) VALUES ('activate');\n")
+    r = subprocess.run([pgb, "-n", "-c", str(conns), "-j", "1", "-T", str(seconds), "-f", script,
+                        "-d", pg.conninfo], capture_output=True, text=True,
+                       timeout=seconds + 60)
+    m = re.search(r"tps = ([\d.]+)", r.stdout)
+    lat = re.search(r"latency average = ([\d.]+) ms", r.stdout)
+    return {"rate": float(m.group(1)) if m else None,
+            "p50": float(lat.group(1)) if lat else None, "p99": None}
+
+
+def fig_pg(ctx):
+    """regflow intake (activate, 202 after commit) with engine.store = "pg" against
+    pgbench's one-row inserts on the same private cluster, at 50 connections."""
+    need("wrk")
+    import pg as pgmod
+    pg = pgmod.Cluster(ctx, "bench-pg").start()
+    ov = ["engine.store=pg", "engine.pg.conninfo=" + pg.conninfo]
+    r = harness.run_tool(ctx, "regflowctl", "store", "migrate", overrides=ov)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
+    d = os.path.join(ctx.tmp, "engine-pg")
+    eng = Engine(ctx, "regflowd-pg", os.path.join(d, "db", "unused.tct"), os.path.join(d, "spool"))
+    for o in ov:
+        eng.argv += ["-o", o]
+    eng.start()
+    reg, anchor = [], []
+    for r_ in range(ROUNDS):
+        reg.append(wrk(eng.port, "activate", uniq("pg%d" % r_), 50, SECONDS))
+        anchor.append(pgbench_insert(pg, 50, SECONDS, ctx.tmp))
+    eng.stop()
+    a, b = medians(reg), medians(anchor, ("rate", "p50"))
+    table("7. durable intake on PostgreSQL: regflow activate (engine.store = \"pg\", wrk -t1 "
+          "-c50, %d s) vs pgbench one-row inserts (-c50, synchronous commit), same private "
+          "cluster; median of %d; target ratio >= 0.5" % (SECONDS, ROUNDS),
+          ["conns", "regflow jobs/s", "p50 ms", "p99 ms", "pgbench tps", "avg ms", "ratio"],
+          [[50, num(a["rate"]), num(a["p50"], "%.2f"), num(a["p99"], "%.2f"), num(b["rate"]),
+            num(b["p50"], "%.2f"), ratio(a["rate"], b["rate"])]],
+          ["one engine; the cluster: fsync on, synchronous_commit on, default settings"])
+
+
 # (the figures a step prints, its name, the step)
 STEPS = [({"1", "2", "3"}, "1-3. engine", figs_engine), ({"4"}, "4. mail", fig_mail),
-         ({"5"}, "5. SMS", fig_sms), ({"6"}, "6. restart", fig_restart)]
+         ({"5"}, "5. SMS", fig_sms), ({"6"}, "6. restart", fig_restart),
+         ({"7"}, "7. PostgreSQL", fig_pg)]
 
 
 def want(n):
