@@ -326,12 +326,27 @@ static int pg_abort(struct store *st)
 	return exec_ok(s, "ROLLBACK");
 }
 
+/* own - the session lock that makes this the database's one engine (several
+ * engines on one database are not safe yet): 0, or -EBUSY */
+static int own(struct store_pg *s)
+{
+	PGresult *r = run(s, "SELECT pg_try_advisory_lock(7234100613)", 0, NULL);
+	int mine = r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	if (r && !mine)
+		snprintf(s->base.err, sizeof(s->base.err),
+			 "another regflowd uses this database (one engine per database)");
+	return mine ? 0 : r ? -EBUSY : -EIO;
+}
+
 static int pg_reopen(struct store *st)
 {
 	struct store_pg *s = pg_of(st);
 	PQreset(s->c);
 	s->in_tx = 0;
-	return PQstatus(s->c) == CONNECTION_OK ? 0 : pg_fail(s, NULL, -EIO);
+	if (PQstatus(s->c) != CONNECTION_OK)
+		return pg_fail(s, NULL, -EIO);
+	return own(s); /* a new session: the lock is taken again */
 }
 
 static int64_t pg_count(struct store *st)
@@ -494,7 +509,9 @@ int store_open_pg(const char *conninfo, const struct store_index *ix, struct sto
 	s->c = c;
 	s->ix = ix;
 	s->conninfo = strdup(conninfo);
-	if ((rc = schema_ok(s, err, n)) < 0) {
+	if ((rc = schema_ok(s, err, n)) < 0 || (rc = own(s)) < 0) {
+		if (rc == -EBUSY || rc == -EIO)
+			snprintf(err, n, "%s", s->base.err);
 		pg_close(&s->base);
 		return rc;
 	}

@@ -72,6 +72,14 @@ def test_engine_on_postgresql(ctx):
     r = site.api().result("register_email", email="pg.user@example.edu.cn",
                           password="correct horse battery")
     assert r["code"] == "EMAIL_REGISTERED", r
+    # one engine per database (several are not safe yet): a second is refused
+    two = Engine(ctx, name="regflowd-two", overrides=ov, db=os.path.join(ctx.tmp, "two.tct"),
+                 spool_dir=os.path.join(ctx.tmp, "spool2"))
+    try:
+        two.start(timeout=10)
+        assert False, "a second engine started on the same database"
+    except AssertionError as e:
+        assert "another regflowd uses this database" in str(e), e
     n = pg.psql("SELECT count(*) FROM regflow_records WHERE c_email = "
                 "'pg.user@example.edu.cn'").stdout.strip()
     assert n == "1", n
