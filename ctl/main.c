@@ -78,12 +78,17 @@ static const struct verb verbs[] = {
 	 "                         (default --front helpdesk: the token needs that role)\n",
 	 ctl_account, NULL},
 	{"spool", "COMMAND [--json]", "look at and steer the spool", NULL, ctl_spool, NULL},
-	{"store", "migrate | find COLUMN VALUE", "the store (engine.db), with regflowd stopped",
+	{"store", "migrate | find COLUMN VALUE | copy FROM TO",
+	 "the store (engine.db or PostgreSQL), with regflowd stopped",
 	 "  migrate   an older regflow's store into the current format: written\n"
 	 "            beside it, verified (count, checksum), renamed into place; the\n"
 	 "            old files are kept as NAME.old-tct*.\n"
 	 "  find      the keys of the records whose indexed COLUMN (email, phone,\n"
-	 "            idno, account, kind, jstate) is VALUE.\n",
+	 "            idno, account, kind, jstate) is VALUE.\n"
+	 "  copy      every record of FROM into the empty TO, each tc:PATH or\n"
+	 "            pg:CONNINFO (Tokyo Cabinet into PostgreSQL and back), verified\n"
+	 "            by count and checksum; a progress bar on a terminal.  With\n"
+	 "            engine.store = \"pg\", migrate makes the PostgreSQL schema.\n",
 	 NULL, "regflowctl-store"},
 	{"simulate", "FILE|DIR SCENARIO", "a dry run: a scenario of jobs and clock steps",
 	 "  Runs SCENARIO (one job a line, \"[@FRONT] TYPE name=value ...\", or a\n"

@@ -18,13 +18,16 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: regflowctl store migrate | find COLUMN VALUE\n"
+	fprintf(stderr, "usage: regflowctl store migrate | find COLUMN VALUE | copy FROM TO\n"
 			"  migrate   an older regflow's store (engine.db) into the current "
 			"format:\n"
 			"            written beside it, verified, renamed into place; the old "
 			"files kept\n"
 			"  find      the keys of the records whose indexed COLUMN is VALUE "
-			"(regflowd stopped)\n");
+			"(regflowd stopped)\n"
+			"  copy      every record of FROM into the empty TO (tc:PATH or "
+			"pg:CONNINFO),\n"
+			"            verified by count and checksum (regflowd stopped)\n");
 	return 2;
 }
 
@@ -63,6 +66,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(kind, "pg") && !strcmp(argv[optind], "find") && optind + 3 == argc) {
 		rc = storectl_find_pg(conf_str(&c, "engine.pg.conninfo", ""), argv[optind + 1],
 				      argv[optind + 2]);
+	} else if (!strcmp(argv[optind], "copy") && optind + 3 == argc) {
+		rc = storectl_copy(argv[optind + 1], argv[optind + 2]);
 	} else if (!strcmp(argv[optind], "find") && optind + 3 == argc) {
 		rc = storectl_find(db, argv[optind + 1], argv[optind + 2]);
 	} else {

@@ -119,3 +119,37 @@ def test_postgresql_away_then_back(ctx):
     acc = site.api().request("GET", "/v1/accounts/" + a)[1]
     assert acc["status"] == "active", acc
     assert site.eng.running()
+
+
+def test_store_copy_tc_to_pg_and_back(ctx):
+    """regflowctl store copy: a Tokyo Cabinet store with accounts into
+    PostgreSQL (verified), the engine on it finds them; a target that is not
+    empty is refused; and back into a new Tokyo Cabinet file."""
+    from flows import Site, register_email
+    from harness import run_tool
+    site = Site(ctx, gateway_=False)
+    ids = [register_email(site, "copy%d@example.edu.cn" % i) for i in range(3)]
+    site.close_apis()
+    assert site.eng.stop() == 0
+    pg = Cluster(ctx).start()
+    ov = ["engine.store=pg", "engine.pg.conninfo=" + pg.conninfo]
+    assert run_tool(ctx, "regflowctl", "store", "migrate", overrides=ov).returncode == 0
+    r = run_tool(ctx, "regflowctl", "store", "copy", "tc:" + site.eng.db, "pg:" + pg.conninfo)
+    assert r.returncode == 0 and "verified (count and checksum)" in r.stdout, (r.stdout, r.stderr)
+    n = int(r.stdout.split()[1])
+    r = run_tool(ctx, "regflowctl", "store", "copy", "tc:" + site.eng.db, "pg:" + pg.conninfo)
+    assert r.returncode == 1 and "the target must be empty" in r.stderr, r.stderr
+    back = os.path.join(ctx.tmp, "back.tct")
+    r = run_tool(ctx, "regflowctl", "store", "copy", "pg:" + pg.conninfo, "tc:" + back)
+    assert r.returncode == 0 and ("copied %d record(s)" % n) in r.stdout, (r.stdout, r.stderr)
+    # the engine on PostgreSQL has the accounts (their code key file copied with them)
+    from engine import Engine
+    eng = Engine(ctx, name="regflowd-pg", overrides=ov + ["engine.code_key_file=" +
+                                                          site.eng.code_key]).start()
+    api = eng.api()
+    for a in ids:
+        st, acc = api.request("GET", "/v1/accounts/" + a)[:2]
+        assert st == 200 and acc["status"] == "active", (st, acc)
+    r = api.result("register_email", email="copy1@example.edu.cn",
+                   password="correct horse battery")
+    assert r["code"] == "EMAIL_REGISTERED", r
