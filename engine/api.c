@@ -49,6 +49,8 @@ static const struct route {
 	 "the workflows' versions, with the accounts and timers on each"},
 	{API_GET, "/v1/workflows/:id", STAFF(AUTH_ADMIN), api_get_workflow_version,
 	 "a workflow version's file (NAME@VERSION)"},
+	{API_POST, "/v1/backup", STAFF(AUTH_ADMIN), api_post_backup,
+	 "a consistent copy of the Tokyo Cabinet store into engine.backup_dir"},
 	{API_POST, "/v1/reload", STAFF(AUTH_ADMIN), api_post_reload,
 	 "reload tokens, certificate, code keys and workflows (?force=1)"},
 };

@@ -37,6 +37,7 @@ void api_get_history(struct api_call *c);
 void api_get_review(struct api_call *c);
 void api_post_outcomes(struct api_call *c);
 void api_post_reload(struct api_call *c);
+void api_post_backup(struct api_call *c);
 /* api_workflows.c */
 void api_get_workflows(struct api_call *c);
 void api_get_workflow_version(struct api_call *c);

@@ -14,9 +14,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PAGE_MAX 50
 #define HISTORY_MAX 500
@@ -427,4 +430,48 @@ void api_post_reload(struct api_call *c)
 	const char *f = http_req_query_param(c->req, "force", buf, sizeof(buf));
 	c->req->user = c->a;
 	c->a->e->reload(c->a->e, f && !strcmp(f, "1"), reloaded, c->req);
+}
+
+/* api_post_backup - POST /v1/backup: a consistent copy of the store into
+ * engine.backup_dir as regflow-MS.tct (0600), written as .part and renamed
+ * when whole; done between two group commits on the loop (it holds the
+ * engine for as long as the copy takes: seconds a GiB) */
+void api_post_backup(struct api_call *c)
+{
+	struct engine *e = c->a->e;
+	char dir[PATH_MAX], part[PATH_MAX + 64], path[PATH_MAX + 32];
+	struct stat sb;
+	int rc = mkdir_p(e->backup_dir, 0700);
+	if (rc < 0 || !realpath(e->backup_dir, dir)) {
+		api_reply_error(c->a, c->req, 503, "UNAVAILABLE",
+				"engine.backup_dir cannot be made", NULL);
+		return;
+	}
+	int64_t now = now_ms();
+	snprintf(path, sizeof(path), "%s/regflow-%lld.tct", dir, (long long)now);
+	snprintf(part, sizeof(part), "%s.part", path);
+	rc = store_backup(e->st, part);
+	if (rc == 0 && rename(part, path) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(part);
+		log_err("backup: %s", rc == -ENOTSUP
+					      ? "not this store's (PostgreSQL: pg_basebackup)"
+					      : store_error(e->st));
+		api_reply_error(
+			c->a, c->req, rc == -ENOTSUP ? 409 : 503,
+			rc == -ENOTSUP ? "NOT_SUPPORTED" : "UNAVAILABLE",
+			rc == -ENOTSUP
+				? "this store is PostgreSQL's: back it up with its own tools "
+				  "(pg_basebackup, WAL archiving)"
+				: "the copy failed (the engine's log says why)",
+			NULL);
+		return;
+	}
+	fsync_dir(dir);
+	json_t *r = json_pack("{s:s, s:I}", "file", path, "bytes",
+			      (json_int_t)(stat(path, &sb) == 0 ? sb.st_size : 0));
+	log_info("backup: %s", path);
+	api_reply_json(c->req, 200, r);
+	json_decref(r);
 }

@@ -27,6 +27,7 @@ struct engine {
 	struct http_server *http;
 	struct http_server *monitor; /* engine.monitor_listen: health and metrics, or NULL */
 	int64_t started_ms;
+	const char *backup_dir; /* engine.backup_dir: where POST /v1/backup writes */
 	/* reload - what SIGHUP does (tokens, certificate, code keys, then the
 	 * workflows, reload.c); done(arg, rc, report) once: rc 0 taken,
 	 * -EINVAL the files have errors, -EBUSY another reload is walking,

@@ -39,6 +39,7 @@ struct settings {
 	long long queue_max, disk_reserve;
 	int registry;			 /* workflows' "ask" asks the identity registry */
 	const char *store, *pg_conninfo; /* "tc" (engine.db) or "pg" (engine.pg.conninfo) */
+	const char *backup_dir;
 };
 
 #define S(f) offsetof(struct settings, f)
@@ -71,6 +72,7 @@ static const struct conf_item settings_table[] = {
 	{"engine.registry", CONF_BOOL, "false", 0, 0, S(registry)},
 	{"engine.store", CONF_STR, "tc", 0, 0, S(store)},
 	{"engine.pg.conninfo", CONF_STR, "", 0, 0, S(pg_conninfo)},
+	{"engine.backup_dir", CONF_STR, "var/backup", 0, 0, S(backup_dir)},
 	{NULL, 0, NULL, 0, 0, 0},
 };
 #undef S
@@ -381,6 +383,7 @@ int main(int argc, char **argv)
 	if (load_tls(&d, &d.tls) < 0)
 		fatal("refusing to start: engine.tls has errors");
 	open_store(&d);
+	d.e.backup_dir = d.set.backup_dir;
 	versions_init(&d.e);
 	if (versions_record(&d.e, d.e.ws) < 0)
 		fatal("refusing to start: the workflow versions cannot be recorded");

@@ -14,6 +14,7 @@
 #ifndef REGFLOW_STORE_H
 #define REGFLOW_STORE_H
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 
@@ -52,6 +53,9 @@ struct store_ops {
 	/* prepare - before writing after the disk was short of space: 0 when
 	 * writes can only fail with an error (never fault); NULL: always */
 	int (*prepare)(struct store *st);
+	/* backup - a consistent copy of the whole store into the file path, while
+	 * it is in use (between transactions); NULL: not this backend's to do */
+	int (*backup)(struct store *st, const char *path);
 	void (*close)(struct store *st);
 };
 
@@ -140,6 +144,10 @@ static inline int store_commit(struct store *st)
 {
 	st->calls[STORE_COMMIT]++;
 	return st->ops->commit(st);
+}
+static inline int store_backup(struct store *st, const char *path)
+{
+	return st->ops->backup ? st->ops->backup(st, path) : -ENOTSUP;
 }
 static inline int store_abort(struct store *st)
 {

@@ -36,6 +36,7 @@ ROUTES = [
     ("POST", "/v1/outcomes", {"gateway"}),
     ("POST", "/v1/reload", set()),
     ("GET", "/v1/workflows", set()),
+    ("POST", "/v1/backup", set()),
     ("GET", "/v1/workflows/activation@0000000000000000", set()),
 ]
 

@@ -72,6 +72,10 @@ def test_engine_on_postgresql(ctx):
     r = site.api().result("register_email", email="pg.user@example.edu.cn",
                           password="correct horse battery")
     assert r["code"] == "EMAIL_REGISTERED", r
+    # a hot backup is PostgreSQL's own tools' job: said so
+    r = run_tool(ctx, "regflowctl", "store", "backup", conf_file=site.eng.conf_file,
+                 overrides=site.eng.overrides)
+    assert r.returncode == 1 and "pg_basebackup" in r.stderr, (r.stdout, r.stderr)
     # one engine per database (several are not safe yet): a second is refused
     two = Engine(ctx, name="regflowd-two", overrides=ov, db=os.path.join(ctx.tmp, "two.tct"),
                  spool_dir=os.path.join(ctx.tmp, "spool2"))
