@@ -32,7 +32,8 @@ struct store_pg {
 	char *conninfo;
 	const struct store_index *ix;
 	int in_tx;
-	int64_t commit_no; /* the random number this transaction writes to regflow_commit */
+	int64_t count, delta; /* records (counted at open), and this transaction's change */
+	int64_t commit_no;    /* the random number this transaction writes to regflow_commit */
 };
 
 static struct store_pg *pg_of(struct store *st)
@@ -97,6 +98,17 @@ static int col_known(const char *const *list, const char *col)
 	return 0;
 }
 
+/* counted - a record more or fewer: at once outside a transaction, at its
+ * commit inside one (store_count is asked by every health probe: no
+ * count(*) of a big table each time) */
+static void counted(struct store_pg *s, int d)
+{
+	if (s->in_tx)
+		s->delta += d;
+	else
+		s->count += d;
+}
+
 static int pg_get(struct store *st, const char *key, json_t **out)
 {
 	struct store_pg *s = pg_of(st);
@@ -137,7 +149,7 @@ static char *upsert_sql(const struct store_index *ix, int *nparams)
 	if (sql)
 		snprintf(sql, len,
 			 "INSERT INTO regflow_records (%s) VALUES (%s) ON CONFLICT (key) DO UPDATE "
-			 "SET %s",
+			 "SET %s RETURNING (xmax = 0)",
 			 cols, vals, set);
 	return sql;
 }
@@ -169,6 +181,8 @@ static int pg_put(struct store *st, const char *key, json_t *rec)
 	if (sql && text) {
 		PGresult *r = run(s, sql, n, p);
 		rc = r ? 0 : -EIO;
+		if (r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t"))
+			counted(s, 1); /* a new key, not an update */
 		PQclear(r);
 	}
 	free(sql);
@@ -185,6 +199,8 @@ static int pg_del(struct store *st, const char *key)
 		return -EIO;
 	int rc = strcmp(PQcmdTuples(r), "0") ? 0 : -ENOENT;
 	PQclear(r);
+	if (rc == 0)
+		counted(s, -1);
 	return rc;
 }
 
@@ -268,6 +284,7 @@ static int pg_begin(struct store *st)
 	if (exec_ok(s, "BEGIN") < 0)
 		return -EIO;
 	s->in_tx = 1;
+	s->delta = 0;
 	return 0;
 }
 
@@ -308,14 +325,18 @@ static int pg_commit(struct store *st)
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	s->in_tx = 0;
-	if (ok)
+	if (ok) {
+		s->count += s->delta;
 		return 0;
+	}
 	if (PQstatus(s->c) == CONNECTION_OK)
 		return pg_fail(s, NULL, -EIO);
 	/* the outcome is unknown: settle it before anyone is answered */
 	int was = applied(s, s->commit_no);
-	if (was == 1)
+	if (was == 1) {
+		s->count += s->delta;
 		return 0;
+	}
 	return pg_fail(s, NULL, -EIO);
 }
 
@@ -324,6 +345,15 @@ static int pg_abort(struct store *st)
 	struct store_pg *s = pg_of(st);
 	s->in_tx = 0;
 	return exec_ok(s, "ROLLBACK");
+}
+
+/* count_all - count(*), once at open */
+static int64_t count_all(struct store_pg *s)
+{
+	PGresult *r = run(s, "SELECT count(*) FROM regflow_records", 0, NULL);
+	int64_t n = r ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
+	PQclear(r);
+	return n;
 }
 
 /* own - the session lock that makes this the database's one engine (several
@@ -346,16 +376,15 @@ static int pg_reopen(struct store *st)
 	s->in_tx = 0;
 	if (PQstatus(s->c) != CONNECTION_OK)
 		return pg_fail(s, NULL, -EIO);
-	return own(s); /* a new session: the lock is taken again */
+	int rc = own(s); /* a new session: the lock is taken again */
+	if (rc == 0)	 /* and the count read again: a commit lost with the connection */
+		s->count = count_all(s);
+	return rc;
 }
 
 static int64_t pg_count(struct store *st)
 {
-	struct store_pg *s = pg_of(st);
-	PGresult *r = run(s, "SELECT count(*) FROM regflow_records", 0, NULL);
-	int64_t n = r ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
-	PQclear(r);
-	return n;
+	return pg_of(st)->count;
 }
 
 static void pg_close(struct store *st)
@@ -515,6 +544,7 @@ int store_open_pg(const char *conninfo, const struct store_index *ix, struct sto
 		pg_close(&s->base);
 		return rc;
 	}
+	s->count = count_all(s);
 	*out = &s->base;
 	return 0;
 }
