@@ -1,5 +1,5 @@
 /*
- * engine_cmd - enqueue batches and reload workflows (see engine_cmd.h).
+ * engine_cmd - enqueue batches, reload workflows, ask for a store backup (see engine_cmd.h).
  *
  * enqueue reads NDJSON (one job a line, as POST /v1/jobs/batch takes),
  * sends it in chunks with libcurl, prints one result line per input line
@@ -295,4 +295,31 @@ int ctl_reload(struct conf *c, int argc, char **argv)
 	}
 	json_decref(b);
 	return st == 200 ? 0 : 1;
+}
+
+/* ctl_store_backup - regflowctl store backup [--front NAME]: POST /v1/backup
+ * (the admin role): the running engine copies its store consistently */
+int ctl_store_backup(struct conf *c, int argc, char **argv)
+{
+	const char *front = "ops";
+	char *out = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--front") && i + 1 < argc)
+			front = argv[++i];
+		else
+			return ctl_usage("store");
+	}
+	long st = ctl_api_call(c, front, "", "/v1/backup", &out);
+	json_t *b = out ? json_loads(out, 0, NULL) : NULL;
+	const char *file = json_string_value(json_object_get(b, "file"));
+	if (st == 200 && file)
+		printf("backup: %s (%lld bytes)\n", file,
+		       (long long)json_integer_value(json_object_get(b, "bytes")));
+	else
+		fprintf(stderr, "regflowctl: store backup: %s\n",
+			json_string_value(json_object_get(json_object_get(b, "error"), "message"))
+				?: (out ? out : "no answer"));
+	free(out);
+	json_decref(b);
+	return st == 200 && file ? 0 : 1;
 }

@@ -11,7 +11,7 @@ int ctl_enqueue(struct conf *c, int argc, char **argv);
 int ctl_reload(struct conf *c, int argc, char **argv);
 /* ctl_workflows - the workflows' versions (versions_cmd.c) */
 int ctl_workflows(struct conf *c, int argc, char **argv);
-/* ctl_store_backup - "store backup": asks the running engine (versions_cmd.c) */
+/* ctl_store_backup - "store backup": asks the running engine for a copy of its store */
 int ctl_store_backup(struct conf *c, int argc, char **argv);
 /* ctl_account - account [ID] | account find ... | account history ID (account_cmd.c) */
 int ctl_account(struct conf *c, int argc, char **argv);

@@ -3,8 +3,7 @@
  * versions as the engine keeps them (GET /v1/workflows, the admin role):
  * for each, its versions, oldest first, when each was first loaded, which
  * is the current one and how many accounts and timers run on each; show
- * prints one version's file as it was loaded.  Also regflowctl store
- * backup, the other question put to the running engine by an operator.
+ * prints one version's file as it was loaded.
  */
 #include "conf.h"
 #include "ctl.h"
@@ -96,31 +95,4 @@ int ctl_workflows(struct conf *c, int argc, char **argv)
 			return ctl_usage("workflows");
 	}
 	return id ? show(c, front, id) : list(c, front, as_json);
-}
-
-/* ctl_store_backup - regflowctl store backup [--front NAME]: POST /v1/backup
- * (the admin role): the running engine copies its store consistently */
-int ctl_store_backup(struct conf *c, int argc, char **argv)
-{
-	const char *front = "ops";
-	char *out = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--front") && i + 1 < argc)
-			front = argv[++i];
-		else
-			return ctl_usage("store");
-	}
-	long st = ctl_api_call(c, front, "", "/v1/backup", &out);
-	json_t *b = out ? json_loads(out, 0, NULL) : NULL;
-	const char *file = json_string_value(json_object_get(b, "file"));
-	if (st == 200 && file)
-		printf("backup: %s (%lld bytes)\n", file,
-		       (long long)json_integer_value(json_object_get(b, "bytes")));
-	else
-		fprintf(stderr, "regflowctl: store backup: %s\n",
-			json_string_value(json_object_get(json_object_get(b, "error"), "message"))
-				?: (out ? out : "no answer"));
-	free(out);
-	json_decref(b);
-	return st == 200 && file ? 0 : 1;
 }

@@ -30,7 +30,8 @@ KNOWN = {"E10000001": "李雷", "E10000002": "韩梅梅", "E10000003": "王芳",
 class Registry:
     """The registry: POST JSON {name, id_type, id_no, ref} -> {"result": "match"|"mismatch"}."""
 
-    def __init__(self):
+    def __init__(self, ctx):
+        ctx.cleanups.append(self.close)
         self.mode = "ok"  # ok | 503 | slow | 400
         self.asked = []   # (id_no, name, ref) of every question that reached it
         reg = self
@@ -129,141 +130,129 @@ def no_id_numbers(site, *ids):
 
 
 def test_registry_match_and_mismatch(ctx):
-    reg = Registry()
-    try:
-        site = site_with_registry(ctx, reg)
-        a = register_email(site, "li.lei@example.edu.cn")
-        r = basic_info(site, a, "李雷", "E10000001")
-        assert r["code"] == "OK", r
-        acc = wait_identity(site, a, "verified", "the registry's match on the account", 15)
-        assert acc["status"] == "active" and acc["workflows"]["basic_info"] == "verified", acc
-        # the question as the registry got it: the default JSON shape, the message id as ref
-        assert [(i, n) for i, n, _ in reg.asked] == [("E10000001", "李雷")], reg.asked
-        ref = reg.asked[0][2]
-        assert acc["identity_check"] == ref, acc
-        # answered and taken: the file is gone (it named who was checked)
-        wait_until(lambda: no_checks(site), 10, what="the answered check purged")
+    reg = Registry(ctx)
+    site = site_with_registry(ctx, reg)
+    a = register_email(site, "li.lei@example.edu.cn")
+    r = basic_info(site, a, "李雷", "E10000001")
+    assert r["code"] == "OK", r
+    acc = wait_identity(site, a, "verified", "the registry's match on the account", 15)
+    assert acc["status"] == "active" and acc["workflows"]["basic_info"] == "verified", acc
+    # the question as the registry got it: the default JSON shape, the message id as ref
+    assert [(i, n) for i, n, _ in reg.asked] == [("E10000001", "李雷")], reg.asked
+    ref = reg.asked[0][2]
+    assert acc["identity_check"] == ref, acc
+    # answered and taken: the file is gone (it named who was checked)
+    wait_until(lambda: no_checks(site), 10, what="the answered check purged")
 
-        # a typo: the registry says the name does not go with the number
-        b = register_email(site, "han.meimei@example.edu.cn")
-        assert basic_info(site, b, "韩梅", "E10000002")["code"] == "OK"
-        acc = wait_identity(site, b, "IDNO_MISMATCH", "the registry's mismatch on the account", 15)
-        assert acc["identity_message"] == "姓名与证件号码不符，请核对后重新填写", acc
-        assert acc["workflows"]["basic_info"] == "mismatch" and acc["status"] == "active", acc
-        mail = site.wait_mail("han.meimei@example.edu.cn", 2)
-        assert "姓名与证件号码不符" in mail.get_content(), mail.get_content()
-        # real-name binding waits for the correction, with the registry's code
-        r = site.api().result("send_code", account=b, phone="13900000002", purpose="bind")
-        assert r["code"] == "IDNO_MISMATCH", r
-        assert r["message"] == "姓名与证件号码不符，请核对后重新填写", r
-        # set_basic_info is open again: the corrected name is asked and matches
-        r = basic_info(site, b, "韩梅梅", "E10000002")
-        assert r["code"] == "OK", r
-        acc = wait_identity(site, b, "verified", "the corrected name verified", 15)
-        assert acc["name"] == "韩梅梅", acc
-        # and once verified it is final, as before
-        assert basic_info(site, b, "韩梅梅", "E10000002")["code"] == "IDNO_IMMUTABLE"
-        assert len(reg.asked) == 3, reg.asked
-        # the history names the checks, never the number; no log holds one
-        hist = site.api("helpdesk").request("GET", "/v1/accounts/%s/history" % b)[1]
-        text = json.dumps(hist, ensure_ascii=False)
-        assert '"check"' in text and "E10000002" not in text, text
-        wait_until(lambda: no_checks(site), 10, what="the answered checks purged")
-        no_id_numbers(site, "E10000001", "E10000002")
-    finally:
-        reg.close()
+    # a typo: the registry says the name does not go with the number
+    b = register_email(site, "han.meimei@example.edu.cn")
+    assert basic_info(site, b, "韩梅", "E10000002")["code"] == "OK"
+    acc = wait_identity(site, b, "IDNO_MISMATCH", "the registry's mismatch on the account", 15)
+    assert acc["identity_message"] == "姓名与证件号码不符，请核对后重新填写", acc
+    assert acc["workflows"]["basic_info"] == "mismatch" and acc["status"] == "active", acc
+    mail = site.wait_mail("han.meimei@example.edu.cn", 2)
+    assert "姓名与证件号码不符" in mail.get_content(), mail.get_content()
+    # real-name binding waits for the correction, with the registry's code
+    r = site.api().result("send_code", account=b, phone="13900000002", purpose="bind")
+    assert r["code"] == "IDNO_MISMATCH", r
+    assert r["message"] == "姓名与证件号码不符，请核对后重新填写", r
+    # set_basic_info is open again: the corrected name is asked and matches
+    r = basic_info(site, b, "韩梅梅", "E10000002")
+    assert r["code"] == "OK", r
+    acc = wait_identity(site, b, "verified", "the corrected name verified", 15)
+    assert acc["name"] == "韩梅梅", acc
+    # and once verified it is final, as before
+    assert basic_info(site, b, "韩梅梅", "E10000002")["code"] == "IDNO_IMMUTABLE"
+    assert len(reg.asked) == 3, reg.asked
+    # the history names the checks, never the number; no log holds one
+    hist = site.api("helpdesk").request("GET", "/v1/accounts/%s/history" % b)[1]
+    text = json.dumps(hist, ensure_ascii=False)
+    assert '"check"' in text and "E10000002" not in text, text
+    wait_until(lambda: no_checks(site), 10, what="the answered checks purged")
+    no_id_numbers(site, "E10000001", "E10000002")
 
 
 def test_registry_down_slow_then_up(ctx):
-    reg = Registry()
+    reg = Registry(ctx)
     reg.mode = "503"
-    try:
-        site = site_with_registry(ctx, reg)
-        a = register_email(site, "wang.fang@example.edu.cn")
-        assert basic_info(site, a, "王芳", "E10000003")["code"] == "OK"
-        acc = account(site, a)
-        assert acc["status"] == "pending_verification", acc
-        assert acc["workflows"]["basic_info"] == "verifying", acc
+    site = site_with_registry(ctx, reg)
+    a = register_email(site, "wang.fang@example.edu.cn")
+    assert basic_info(site, a, "王芳", "E10000003")["code"] == "OK"
+    acc = account(site, a)
+    assert acc["status"] == "pending_verification", acc
+    assert acc["workflows"]["basic_info"] == "verifying", acc
 
-        def deferred_with(why):
-            for st, text, mode in check_files(site):
-                if st == "deferred" and why in text:
-                    return text, mode
-        text, mode = wait_until(lambda: deferred_with("last-error: registry: HTTP 503"), 15,
-                                what="the check deferred on the registry's 503")
-        assert mode == 0o600, oct(mode)
-        assert "busy" not in text  # the registry's words are not kept: they may echo the number
-        # the operator sees the check, never its question
-        cid = account(site, a)["identity_check"]
-        def show(*more):  # the gateway retries it meanwhile: "moved on; try again" is fine
-            return wait_until(lambda: (lambda r: r.returncode == 0 and r)(run_tool(
-                ctx, "regflowctl", "spool", "show", cid, *more,
-                overrides=["spool.dir=" + site.eng.spool_dir])), 10, what="spool show")
-        for more in ((), ("--json",)):
-            r = show(*more)
-            assert "E10000003" not in r.stdout and "王芳" not in r.stdout, r.stdout
-        assert "not shown" in show().stdout
-        # slower than gateway.registry.timeout (400ms): a timeout, retried
-        reg.mode = "slow"
-        wait_until(lambda: deferred_with("Timeout was reached") or
-                   deferred_with("timed out"), 20, what="the check deferred on a timeout")
-        assert account(site, a)["status"] == "pending_verification"
-        reg.mode = "ok"
-        acc = wait_identity(site, a, "verified", "verified once the registry answers", 20)
-        assert acc["status"] == "active", acc
-        assert len(reg.asked) >= 3, reg.asked
-        wait_until(lambda: no_checks(site), 10, what="the answered check purged")
-        no_id_numbers(site, "E10000003")
-    finally:
-        reg.close()
+    def deferred_with(why):
+        for st, text, mode in check_files(site):
+            if st == "deferred" and why in text:
+                return text, mode
+    text, mode = wait_until(lambda: deferred_with("last-error: registry: HTTP 503"), 15,
+                            what="the check deferred on the registry's 503")
+    assert mode == 0o600, oct(mode)
+    assert "busy" not in text  # the registry's words are not kept: they may echo the number
+    # the operator sees the check, never its question
+    cid = account(site, a)["identity_check"]
+    def show(*more):  # the gateway retries it meanwhile: "moved on; try again" is fine
+        return wait_until(lambda: (lambda r: r.returncode == 0 and r)(run_tool(
+            ctx, "regflowctl", "spool", "show", cid, *more,
+            overrides=["spool.dir=" + site.eng.spool_dir])), 10, what="spool show")
+    for more in ((), ("--json",)):
+        r = show(*more)
+        assert "E10000003" not in r.stdout and "王芳" not in r.stdout, r.stdout
+    assert "not shown" in show().stdout
+    # slower than gateway.registry.timeout (400ms): a timeout, retried
+    reg.mode = "slow"
+    wait_until(lambda: deferred_with("Timeout was reached") or
+               deferred_with("timed out"), 20, what="the check deferred on a timeout")
+    assert account(site, a)["status"] == "pending_verification"
+    reg.mode = "ok"
+    acc = wait_identity(site, a, "verified", "verified once the registry answers", 20)
+    assert acc["status"] == "active", acc
+    assert len(reg.asked) >= 3, reg.asked
+    wait_until(lambda: no_checks(site), 10, what="the answered check purged")
+    no_id_numbers(site, "E10000003")
 
 
 def test_registry_refusal_asked_again_later(ctx):
     """A registry that refuses the question (4xx) is not asked in a loop: the
     account stays pending_verification and is asked again an hour later."""
-    reg = Registry()
+    reg = Registry(ctx)
     reg.mode = "400"
-    try:
-        site = site_with_registry(ctx, reg)
-        a = register_email(site, "zhang.wei@example.edu.cn")
-        assert basic_info(site, a, "张伟", "E10000004")["code"] == "OK"
-        acc = wait_until(lambda: (lambda x: x["workflows"]["basic_info"] == "verify_retry" and x)(
-            account(site, a)), 15, what="the refusal taken as an error answer")
-        assert acc["status"] == "pending_verification", acc
-        assert len(reg.asked) == 1, reg.asked
-        wait_until(lambda: no_checks(site), 10, what="the refused check purged")
-        reg.mode = "ok"
-        site.restart(faketime="+61m")
-        acc = wait_identity(site, a, "verified", "asked again after an hour, and verified", 20)
-        assert len(reg.asked) == 2, reg.asked
-    finally:
-        reg.close()
+    site = site_with_registry(ctx, reg)
+    a = register_email(site, "zhang.wei@example.edu.cn")
+    assert basic_info(site, a, "张伟", "E10000004")["code"] == "OK"
+    acc = wait_until(lambda: (lambda x: x["workflows"]["basic_info"] == "verify_retry" and x)(
+        account(site, a)), 15, what="the refusal taken as an error answer")
+    assert acc["status"] == "pending_verification", acc
+    assert len(reg.asked) == 1, reg.asked
+    wait_until(lambda: no_checks(site), 10, what="the refused check purged")
+    reg.mode = "ok"
+    site.restart(faketime="+61m")
+    acc = wait_identity(site, a, "verified", "asked again after an hour, and verified", 20)
+    assert len(reg.asked) == 2, reg.asked
 
 
 def test_registry_answer_waits_for_the_engine(ctx):
     """The answer is kept in answered/ until the engine has taken it."""
-    reg = Registry()
+    reg = Registry(ctx)
     reg.mode = "503"
-    try:
-        site = site_with_registry(ctx, reg)
-        a = register_email(site, "liu.yang@example.edu.cn")
-        assert basic_info(site, a, "刘洋", "E10000005")["code"] == "OK"
-        wait_until(lambda: reg.asked, 15, what="the first question")
-        site.close_apis()
-        assert site.eng.stop() == 0
-        reg.mode = "ok"
-        got = wait_until(lambda: [t for st, t, m in check_files(site) if st == "answered"], 20,
-                         what="the answer in answered/ while the engine is down")
-        assert "\nanswer: match\n" in got[0], got[0]
-        assert "E10000005" not in got[0], got[0]  # the question's fields are gone
-        time.sleep(1.0)  # the gateway keeps trying meanwhile: the file stays
-        assert [st for st, t, m in check_files(site)] == ["answered"]
-        site.eng.start()
-        acc = wait_identity(site, a, "verified", "the kept answer taken by the restarted engine", 20)
-        assert acc["status"] == "active", acc
-        wait_until(lambda: no_checks(site), 10, what="the answered check purged")
-    finally:
-        reg.close()
+    site = site_with_registry(ctx, reg)
+    a = register_email(site, "liu.yang@example.edu.cn")
+    assert basic_info(site, a, "刘洋", "E10000005")["code"] == "OK"
+    wait_until(lambda: reg.asked, 15, what="the first question")
+    site.close_apis()
+    assert site.eng.stop() == 0
+    reg.mode = "ok"
+    got = wait_until(lambda: [t for st, t, m in check_files(site) if st == "answered"], 20,
+                     what="the answer in answered/ while the engine is down")
+    assert "\nanswer: match\n" in got[0], got[0]
+    assert "E10000005" not in got[0], got[0]  # the question's fields are gone
+    time.sleep(1.0)  # the gateway keeps trying meanwhile: the file stays
+    assert [st for st, t, m in check_files(site)] == ["answered"]
+    site.eng.start()
+    acc = wait_identity(site, a, "verified", "the kept answer taken by the restarted engine", 20)
+    assert acc["status"] == "active", acc
+    wait_until(lambda: no_checks(site), 10, what="the answered check purged")
 
 
 def test_registry_settings_refused(ctx):
@@ -311,44 +300,38 @@ def test_registry_not_configured_waits_quietly(ctx):
 
 def test_registry_slow_does_not_hold_back_mail(ctx):
     """Checks queued behind a slow registry never keep an activation mail waiting."""
-    reg = Registry()
+    reg = Registry(ctx)
     reg.mode = "slower"  # 3 s an answer, one at a time: 4 checks take 12 s
-    try:
-        site = Site(ctx, report=True, engine_overrides=["engine.registry=true"],
-                    gateway_conf={"registry": {"url": reg.url, "timeout": "10s",
-                                               "max_inflight": 1}})
-        ids = [register_email(site, "s%d@example.edu.cn" % i) for i in range(4)]
-        for i, a in enumerate(ids):
-            assert basic_info(site, a, "某%d" % i, "E2000000%d" % i)["code"] == "OK"
-        wait_until(lambda: reg.asked, 10, what="the first question")
-        r = site.api().result("register_email", email="late@example.edu.cn", password="correct horse battery")
-        assert r["code"] == "OK", r
-        site.wait_mail("late@example.edu.cn", 1, timeout=6)
-        assert len(reg.asked) < 4, reg.asked  # mailed while the checks still wait
-    finally:
-        reg.close()
+    site = Site(ctx, report=True, engine_overrides=["engine.registry=true"],
+                gateway_conf={"registry": {"url": reg.url, "timeout": "10s",
+                                           "max_inflight": 1}})
+    ids = [register_email(site, "s%d@example.edu.cn" % i) for i in range(4)]
+    for i, a in enumerate(ids):
+        assert basic_info(site, a, "某%d" % i, "E2000000%d" % i)["code"] == "OK"
+    wait_until(lambda: reg.asked, 10, what="the first question")
+    r = site.api().result("register_email", email="late@example.edu.cn", password="correct horse battery")
+    assert r["code"] == "OK", r
+    site.wait_mail("late@example.edu.cn", 1, timeout=6)
+    assert len(reg.asked) < 4, reg.asked  # mailed while the checks still wait
 
 
 def test_registry_turned_off_while_waiting(ctx):
     """An account waiting to be asked again when the operator turns the
     registry off is done an hour later, not stranded in verifying."""
-    reg = Registry()
+    reg = Registry(ctx)
     reg.mode = "400"
-    try:
-        site = site_with_registry(ctx, reg)
-        a = register_email(site, "qian.li@example.edu.cn")
-        assert basic_info(site, a, "钱力", "E10000008")["code"] == "OK"
-        wait_until(lambda: account(site, a)["workflows"]["basic_info"] == "verify_retry", 15,
-                   what="the refusal")
-        site.close_apis()
-        assert site.eng.stop() == 0
-        site.eng.overrides = [o for o in site.eng.overrides if o != "engine.registry=true"] + \
-            ["engine.registry=false"]
-        site.eng.faketime = "+61m"
-        site.eng.start()
-        acc = wait_until(lambda: (lambda x: x["workflows"]["basic_info"] == "done" and x)(
-            account(site, a)), 15, what="done once the registry is off")
-        assert acc["status"] == "active", acc
-        assert len(reg.asked) == 1, reg.asked
-    finally:
-        reg.close()
+    site = site_with_registry(ctx, reg)
+    a = register_email(site, "qian.li@example.edu.cn")
+    assert basic_info(site, a, "钱力", "E10000008")["code"] == "OK"
+    wait_until(lambda: account(site, a)["workflows"]["basic_info"] == "verify_retry", 15,
+               what="the refusal")
+    site.close_apis()
+    assert site.eng.stop() == 0
+    site.eng.overrides = [o for o in site.eng.overrides if o != "engine.registry=true"] + \
+        ["engine.registry=false"]
+    site.eng.faketime = "+61m"
+    site.eng.start()
+    acc = wait_until(lambda: (lambda x: x["workflows"]["basic_info"] == "done" and x)(
+        account(site, a)), 15, what="done once the registry is off")
+    assert acc["status"] == "active", acc
+    assert len(reg.asked) == 1, reg.asked
