@@ -88,13 +88,14 @@ int64_t now_ms(void)
 }
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+static int id_node_no; /* id_set_node */
 
 void id_new(char out[ID_LEN + 1])
 {
-	/* 48 bits of time then 17 bits that start at a random point each
-	 * millisecond and count up: ids from one process are unique and
-	 * increasing even at hundreds of thousands a second (the time borrows
-	 * from the next millisecond when the counter runs out). */
+	/* 48 bits of time, the node's digit, then 10 bits that start at a
+	 * random point each millisecond and count up: ids from one process are
+	 * unique and increasing even at hundreds of thousands a second (the
+	 * time borrows from the next millisecond when the counter runs out) */
 	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	static uint64_t last_t, last_r;
 	uint64_t t = (uint64_t)now_ms() & 0xFFFFFFFFFFFFULL, r;
@@ -105,26 +106,40 @@ void id_new(char out[ID_LEN + 1])
 	if (t <= last_t) {
 		t = last_t;
 		r = last_r + 1;
-		if (r >= (1u << 15)) {
+		if (r >= (1u << 10)) {
 			t++;
-			r = randombytes_uniform(1u << 14);
+			r = randombytes_uniform(1u << 9);
 		}
 	} else {
-		r = randombytes_uniform(1u << 14);
+		r = randombytes_uniform(1u << 9);
 	}
 	last_t = t;
 	last_r = r;
 	pthread_mutex_unlock(&mu);
-	/* digits 0..9 hold 48 bits of time (with 2 spare high bits), 10..12 the count */
+	/* digits 0..9 hold 48 bits of time (with 2 spare high bits), 10 the
+	 * node, 11..12 the count */
 	for (int i = 9; i >= 0; i--) {
 		out[i] = crockford[t & 31];
 		t >>= 5;
 	}
-	for (int i = 12; i >= 10; i--) {
+	for (int i = 12; i >= 11; i--) {
 		out[i] = crockford[r & 31];
 		r >>= 5;
 	}
+	out[10] = crockford[id_node_no];
 	out[ID_LEN] = 0;
+}
+
+void id_set_node(int node)
+{
+	id_node_no = node >= 0 && node < ID_NODES ? node : 0;
+}
+
+int id_node(const char *id)
+{
+	if (!id || !id_valid(id))
+		return -1;
+	return (int)(strchr(crockford, id[10]) - crockford);
 }
 
 int id_valid(const char *s)

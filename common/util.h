@@ -25,11 +25,18 @@ int64_t now_ms(void);
 
 #define ID_LEN 13
 /*
- * id_new - a 13-character Crockford base32 id: 48 bits of milliseconds then
- * a 15-bit counter from a random start.  Ids sort by creation time, are unique
- * within a process, and avoid I, L, O and U so they read well over the phone.
+ * id_new - a 13-character Crockford base32 id: 48 bits of milliseconds, the
+ * node's number (one digit, 0..31: engine.node) and a 10-bit counter from a
+ * random start.  Ids sort by creation time, are unique within a process and
+ * between nodes, name the node that made them (id_node), and avoid I, L, O
+ * and U so they read well over the phone.
  */
 void id_new(char out[ID_LEN + 1]);
+#define ID_NODES 32
+/* id_set_node - the node number the ids of this process carry (0 at start) */
+void id_set_node(int node);
+/* id_node - the node number an id names (-1: not an id) */
+int id_node(const char *id);
 /* id_valid - 1 if s looks like an id from id_new */
 int id_valid(const char *s);
 

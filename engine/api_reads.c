@@ -162,6 +162,12 @@ static const struct {
 	 "Transactions the store refused."},
 	{"timers_fired", "regflow_timers_fired_total", "counter", "Workflow timers that fell due."},
 	{"records", "regflow_store_records", "gauge", "Records in the database."},
+	{"conflicts", "regflow_store_conflicts_total", "counter",
+	 "Groups written again after conflicting with another engine's (shared store)."},
+	{"ran_elsewhere", "regflow_jobs_ran_elsewhere_total", "counter",
+	 "Queued jobs found already run by another engine."},
+	{"adopted", "regflow_adopted_total", "counter",
+	 "Queued jobs and outbox messages adopted from engines that stopped."},
 };
 
 /* api_get_metrics - Prometheus text exposition of the engine's counters */

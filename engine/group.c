@@ -12,7 +12,12 @@
  *
  * A failed transaction aborts the whole group: nobody was told anything,
  * the new jobs' submitters get an error, and the jobs that were already
- * durable stay queued for the next try, a second later.
+ * durable stay queued for the next try, a second later.  A transaction
+ * that conflicted with another engine's on a shared store (-EDEADLK:
+ * PostgreSQL's serialisation failure) is not a failure: the group is put
+ * back as it was taken and written again at once, seeing what the other
+ * engine committed (a job queued there and run here meanwhile is not run
+ * again; a due timer claimed there is not fired here).
  */
 #include "jobs_priv.h"
 #include "log.h"
@@ -25,6 +30,7 @@
 #include <sys/statvfs.h>
 
 #define RETRY_MS 1000
+#define CONFLICT_TRIES 16 /* a group written again after a conflict, at most */
 
 static void group_take(struct jobs *j, struct group *g)
 {
@@ -93,11 +99,37 @@ static json_t *job_record(const struct job *job, const struct wf_out *out, int64
 	return rec;
 }
 
+/* ran_elsewhere - on a shared store, a queued job another engine adopted
+ * may have run there: its record, read inside the transaction, says (1:
+ * it has, and its view is what waiters here get) */
+static int ran_elsewhere(struct jobs *j, struct group *g, struct job *job, int *rc)
+{
+	json_t *rec = NULL;
+	if (job->fresh || job->transient || !store_shared(j->st))
+		return 0;
+	*rc = rec_job_get(j->st, job->id, &rec);
+	if (*rc == -ENOENT || (*rc == 0 && !rec_is(rec, "jstate", "queued"))) {
+		j->ran_elsewhere++;
+		if (rec) {
+			json_decref(job->view);
+			job->view = job_view_of(rec);
+			json_array_append(g->finished, job->view);
+		}
+		json_decref(rec);
+		*rc = 0;
+		return 1;
+	}
+	json_decref(rec);
+	return *rc < 0;
+}
+
 /* run_job - run one job inside the transaction; its record is written once */
 static int run_job(struct jobs *j, struct group *g, struct job *job)
 {
 	struct wf_out out;
 	int rc = 0;
+	if (ran_elsewhere(j, g, job, &rc))
+		return rc;
 	if (job->ws != j->e->ws) /* a reload since it came in: run on the current set */
 		job_use_set(job, j->e->ws);
 	if (job->ev)
@@ -137,7 +169,8 @@ static int phase_run(struct jobs *j, struct group *g)
 	for (; job && g->nran < j->cfg.group_max; job = job->next_run, g->nran++) {
 		int rc = run_job(j, g, job);
 		if (rc < 0) {
-			log_err("job %s: %s", job->id, store_error(j->st));
+			if (rc != -EDEADLK) /* (a conflict: the group is written again) */
+				log_err("job %s: %s", job->id, store_error(j->st));
 			return rc;
 		}
 	}
@@ -214,10 +247,31 @@ static int phase_commit(struct jobs *j)
 	return rc;
 }
 
+/* claim_due - on a shared store the due timers and records are taken again
+ * inside the transaction, claimed (FOR UPDATE SKIP LOCKED): what another
+ * engine's group holds now is left to it */
+static int claim_due(struct jobs *j, struct group *g)
+{
+	int rc = 0;
+	if (!store_shared(j->st))
+		return 0;
+	if (json_array_size(g->due)) {
+		json_decref(g->due);
+		g->due = NULL;
+		rc = rec_timers_due(j->st, g->now, j->cfg.group_max, &g->due);
+	}
+	if (rc == 0 && json_array_size(g->purge)) {
+		json_decref(g->purge);
+		g->purge = NULL;
+		rc = rec_purge_due(j->st, g->now, j->cfg.group_max, &g->purge);
+	}
+	return rc;
+}
+
 static int group_write(struct jobs *j, struct group *g)
 {
 	int rc;
-	if ((rc = store_begin(j->st)) < 0)
+	if ((rc = store_begin(j->st)) < 0 || (rc = claim_due(j, g)) < 0)
 		return rc;
 	g->history = j->history; /* taken: kept if the group fails, written if not */
 	j->history = json_object();
@@ -227,6 +281,47 @@ static int group_write(struct jobs *j, struct group *g)
 	    (rc = phase_queued(j, g)) < 0)
 		return rc;
 	return phase_commit(j);
+}
+
+/* runq_drop_fresh - the new jobs leave the run queue (their records were
+ * not written) */
+static void runq_drop_fresh(struct jobs *j)
+{
+	struct job **pp = &j->run_head;
+	while (*pp) {
+		if ((*pp)->fresh) {
+			(*pp)->queued = 0;
+			*pp = (*pp)->next_run;
+			j->nrun--;
+		} else {
+			pp = &(*pp)->next_run;
+		}
+	}
+	j->run_tail = pp;
+}
+
+/* group_reset - after a conflict: the transaction rolled back, the group
+ * is made as it was taken (nobody was told anything yet), to write again */
+static void group_reset(struct jobs *j, struct group *g)
+{
+	store_abort(j->st);
+	j->conflicts++;
+	if (g->history) {
+		json_object_update_missing(j->history, g->history);
+		json_decref(g->history);
+		g->history = NULL;
+	}
+	struct job *job = j->run_head;
+	for (int n = 0; job && n < g->nran; n++, job = job->next_run) {
+		json_decref(job->view);
+		job->view = NULL;
+	}
+	runq_drop_fresh(j);
+	for (job = g->in; job; job = job->next_in)
+		job->dup = 0;
+	g->nran = 0;
+	json_array_clear(g->spool);
+	json_array_clear(g->finished);
 }
 
 /* group_done - the group is durable: count it, drop what ran */
@@ -321,17 +416,7 @@ static void group_failed(struct jobs *j, struct group *g, int rc)
 		json_object_update_missing(j->history, g->history);
 	if (store_reopen(j->st) < 0)
 		log_err("store: reopen failed: %s", store_error(j->st));
-	struct job **pp = &j->run_head;
-	while (*pp) {
-		if ((*pp)->fresh) {
-			(*pp)->queued = 0;
-			*pp = (*pp)->next_run;
-			j->nrun--;
-		} else {
-			pp = &(*pp)->next_run;
-		}
-	}
-	j->run_tail = pp;
+	runq_drop_fresh(j);
 	for (struct job *job = g->in, *next; job; job = next) {
 		next = job->next_in;
 		job->done(job->arg, -EIO, NULL);
@@ -401,7 +486,9 @@ void group_tick(uv_timer_t *t)
 	}
 	group_take(j, &g);
 	if (!group_idle(j, &g)) {
-		int rc = group_write(j, &g);
+		int rc, tries = 0;
+		while ((rc = group_write(j, &g)) == -EDEADLK && ++tries < CONFLICT_TRIES)
+			group_reset(j, &g);
 		if (rc < 0) {
 			group_failed(j, &g, rc);
 		} else {

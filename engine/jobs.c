@@ -101,6 +101,9 @@ json_t *jobs_stats(struct jobs *j)
 		(json_int_t)j->spooling_msgs);
 	json_object_set_new(st, "hashed", json_integer(hashpool_done(j->hashes)));
 	json_object_set_new(st, "locked_out", json_integer(j->locked_out));
+	json_object_set_new(st, "conflicts", json_integer(j->conflicts));
+	json_object_set_new(st, "ran_elsewhere", json_integer(j->ran_elsewhere));
+	json_object_set_new(st, "adopted", json_integer(j->adopted));
 	json_object_set_new(st, "admission", jobs_admission(j));
 	return st;
 }
@@ -142,8 +145,7 @@ json_t *jobs_store_calls(struct jobs *j)
 			 (json_int_t)n[STORE_COMMIT]);
 }
 
-/* recovered - a queued job read back from the store */
-static struct job *recovered(struct jobs *j, const json_t *rec)
+struct job *job_recovered(struct jobs *j, const json_t *rec)
 {
 	struct job *job = xcalloc(1, sizeof(*job));
 	job->j = j;
@@ -166,7 +168,7 @@ static struct job *recovered(struct jobs *j, const json_t *rec)
 static int queue_recover(struct jobs *j)
 {
 	json_t *keys = NULL, *k;
-	size_t i;
+	size_t i, n = 0;
 	int rc = rec_find(j->st, REC_JOB, "jstate", "queued", &keys);
 	if (rc < 0)
 		return rc;
@@ -174,11 +176,14 @@ static int queue_recover(struct jobs *j)
 		json_t *rec;
 		if ((rc = rec_get_key(j->st, json_string_value(k), &rec)) < 0)
 			break;
-		runq_push(j, recovered(j, rec));
+		if (adopt_mine(j, rec)) { /* another engine's: its own, or the sweep's */
+			runq_push(j, job_recovered(j, rec));
+			n++;
+		}
 		json_decref(rec);
 	}
-	if (json_array_size(keys))
-		log_info("recovered %zu queued job(s)", json_array_size(keys));
+	if (n)
+		log_info("recovered %zu queued job(s)", n);
 	json_decref(keys);
 	return rc;
 }
@@ -235,6 +240,7 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 	timer_init(j, &j->retry);
 	timer_init(j, &j->timers);
 	timer_init(j, &j->spool_retry);
+	timer_init(j, &j->sweep);
 	rc = spool_init(cfg->spool_dir);
 	if (rc < 0) {
 		log_err("spool %s: %s", cfg->spool_dir, strerror(-rc));
@@ -243,6 +249,7 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 	/* re-drive what a crash left: committed outbox messages, then queued jobs */
 	if ((rc = outbox_recover(j)) < 0 || (rc = queue_recover(j)) < 0)
 		goto fail;
+	adopt_start(j);
 	jobs_arm(j);
 	*out = j;
 	return 0;
@@ -277,6 +284,7 @@ void jobs_close(struct jobs *j)
 	uv_close((uv_handle_t *)&j->tick, NULL);
 	uv_close((uv_handle_t *)&j->timers, NULL);
 	uv_close((uv_handle_t *)&j->spool_retry, NULL);
+	uv_close((uv_handle_t *)&j->sweep, NULL);
 	uv_close((uv_handle_t *)&j->retry, jobs_closed);
 	waiters_close(j);
 	intake_cancel_all(j);

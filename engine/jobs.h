@@ -33,6 +33,8 @@ struct jobs_cfg {
 	int64_t disk_check_ms;	  /* how often the free space is looked at when short */
 	int64_t disk_reserve_mib; /* free space kept on the database's disk */
 	const char *db_path;	  /* where that disk is */
+	int node;		  /* engine.node (a shared store: whose queued work is whose) */
+	uint64_t sweep_ms;	  /* a shared store: how often dead engines' work is looked for */
 };
 
 /* why a job was refused (admit.c) */

@@ -87,6 +87,10 @@ struct jobs {
 	int spooling;	       /* batches of messages on their way to the spool */
 	int64_t spooling_msgs; /* the messages in them */
 	int64_t done_total, failed_total, commits, commit_fail, timers_fired, purged;
+	int64_t conflicts;     /* groups written again after another engine's (shared store) */
+	int64_t ran_elsewhere; /* queued jobs found run by another engine */
+	int64_t adopted;       /* queued jobs and messages adopted from dead engines */
+	uv_timer_t sweep;      /* a shared store: the look for dead engines' work */
 	int closing;
 	int handles_closed;
 	int degraded; /* the last transaction failed: retry on a timer only */
@@ -101,6 +105,15 @@ void job_free(struct job *job);
 void job_use_set(struct job *job, struct wf_set *ws);
 void runq_push(struct jobs *j, struct job *job);
 void jobs_free_if_idle(struct jobs *j);
+
+/* adopt.c */
+/* adopt_mine - 1 if the queued job's or outbox record's work is this
+ * engine's (always, on a store of one engine) */
+int adopt_mine(const struct jobs *j, const json_t *rec);
+/* adopt_start - a shared store: the sweep for dead engines' work */
+void adopt_start(struct jobs *j);
+/* job_recovered - a queued job read back from the store (jobs.c) */
+struct job *job_recovered(struct jobs *j, const json_t *rec);
 
 /* admit.c */
 /* jobs_hashing_count - front has delta more (fewer) intakes hashing */

@@ -40,6 +40,8 @@ struct settings {
 	int registry;			 /* workflows' "ask" asks the identity registry */
 	const char *store, *pg_conninfo; /* "tc" (engine.db) or "pg" (engine.pg.conninfo) */
 	const char *backup_dir;
+	long long node;	  /* engine.node: this engine's number among those sharing a store */
+	int64_t pg_sweep; /* how often the queued work of dead engines is looked for */
 };
 
 #define S(f) offsetof(struct settings, f)
@@ -73,6 +75,8 @@ static const struct conf_item settings_table[] = {
 	{"engine.store", CONF_STR, "tc", 0, 0, S(store)},
 	{"engine.pg.conninfo", CONF_STR, "", 0, 0, S(pg_conninfo)},
 	{"engine.backup_dir", CONF_STR, "var/backup", 0, 0, S(backup_dir)},
+	{"engine.node", CONF_INT, "0", 0, ID_NODES - 1, S(node)},
+	{"engine.pg.sweep", CONF_DUR, "2s", 100, 600000, S(pg_sweep)},
 	{NULL, 0, NULL, 0, 0, 0},
 };
 #undef S
@@ -268,6 +272,7 @@ static void read_settings(struct regflowd *d, int argc, char **argv)
 		fatal("log.level: unknown level \"%s\" (debug, info, warning, error)",
 		      d->set.log_level);
 	wf_run_set_service("registry", d->set.registry);
+	id_set_node((int)d->set.node); /* the ids this engine makes name it */
 	if (strcmp(d->set.store, "tc") && strcmp(d->set.store, "pg"))
 		fatal("engine.store: \"tc\" (Tokyo Cabinet, engine.db) or \"pg\" (PostgreSQL, "
 		      "engine.pg.conninfo)");
@@ -281,12 +286,28 @@ static int store_is_pg(const struct regflowd *d)
 	return !strcmp(d->set.store, "pg");
 }
 
+/* own_node - this engine's node on a shared store: held for its life; a
+ * node busy for a few seconds may be a restarted engine's whose work
+ * another engine is adopting this moment */
+static void own_node(struct regflowd *d)
+{
+	int rc = -EBUSY;
+	for (int i = 0; i < 50 && rc == -EBUSY; i++) {
+		rc = store_node(d->e.st, (int)d->set.node, STORE_NODE_OWN);
+		if (rc == -EBUSY)
+			usleep(100 * 1000);
+	}
+	if (rc < 0)
+		fatal("engine.node %lld: %s", d->set.node, store_error(d->e.st));
+}
+
 static void open_store(struct regflowd *d)
 {
 	char err[600];
 	if (store_is_pg(d)) {
 		if (rec_open_pg(d->set.pg_conninfo, &d->e.st, err, sizeof(err)) < 0)
 			fatal("engine.pg.conninfo: %s", err);
+		own_node(d);
 		if (codekeys_open(d->e.st, d->set.code_keys, &d->keys, err, sizeof(err)) < 0)
 			fatal("engine.code_key_file %s", err);
 		return;
@@ -334,7 +355,9 @@ static void start(struct regflowd *d)
 			      .queue_max = (int)d->set.queue_max,
 			      /* PostgreSQL keeps its own disk */
 			      .disk_reserve_mib = store_is_pg(d) ? 0 : d->set.disk_reserve,
-			      .db_path = d->set.db};
+			      .db_path = d->set.db,
+			      .node = (int)d->set.node,
+			      .sweep_ms = (uint64_t)d->set.pg_sweep};
 	struct http_limits lim = {.max_body = (size_t)d->set.max_body,
 				  .max_conns = (int)d->set.max_connections,
 				  .tls = d->tls};

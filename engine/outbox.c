@@ -154,11 +154,14 @@ int outbox_recover(struct jobs *j)
 	}
 	json_array_foreach(keys, i, k) {
 		json_t *rec;
-		if (rec_get_key(j->st, json_string_value(k), &rec) == 0)
-			json_array_append_new(recs, rec);
+		if (rec_get_key(j->st, json_string_value(k), &rec) < 0)
+			continue;
+		if (adopt_mine(j, rec)) /* (another engine's: its own, or the sweep's) */
+			json_array_append(recs, rec);
+		json_decref(rec);
 	}
-	if (json_array_size(keys))
-		log_info("re-drove %zu outbox message(s) to the spool", json_array_size(keys));
+	if (json_array_size(recs))
+		log_info("re-drove %zu outbox message(s) to the spool", json_array_size(recs));
 	outbox_spool_all(j, recs);
 	json_decref(recs);
 	json_decref(keys);

@@ -111,16 +111,14 @@ static void look(struct reload *r, const char *key, const json_t *rec)
 	}
 }
 
-/* apply_moves - this slice's migrations, one transaction */
-static int apply_moves(struct reload *r)
+/* moves_tx - this slice's migrations, one transaction */
+static int moves_tx(struct reload *r)
 {
 	size_t i;
 	json_t *m;
-	int rc = 0;
-	if (!json_array_size(r->moves))
-		return 0;
+	int rc;
 	if ((rc = store_begin(r->e->st)) < 0)
-		goto out;
+		return rc;
 	json_array_foreach(r->moves, i, m) {
 		const struct wf *w = wf_set_find(r->e->ws, json_string_value(json_array_get(m, 1)));
 		struct wf_out out;
@@ -140,7 +138,18 @@ static int apply_moves(struct reload *r)
 		log_err("store: committed but not synced to disk: %s", store_error(r->e->st));
 		rc = 0; /* written: as a group's commit, go on */
 	}
-out:
+	return rc;
+}
+
+/* apply_moves - the slice's migrations written */
+static int apply_moves(struct reload *r)
+{
+	int rc = 0;
+	if (!json_array_size(r->moves))
+		return 0;
+	/* a conflict with another engine's transaction: written again */
+	for (int tries = 0; tries < 8 && (rc = moves_tx(r)) == -EDEADLK; tries++)
+		store_abort(r->e->st);
 	if (rc < 0)
 		log_err("reload: migrations not written (%s); accounts stay on their version",
 			store_error(r->e->st));

@@ -130,16 +130,21 @@ int versions_record(struct engine *e, struct wf_set *ws)
 		}
 	}
 	rc = 0;
-	if (json_object_size(writes)) {
+	/* (engines starting together on one store record the same versions:
+	 * one of them conflicts and writes again, 8 times at most) */
+	for (int tries = 0; json_object_size(writes) && tries < 8; tries++) {
 		if ((rc = store_begin(e->st)) == 0 && (rc = rec_apply(e->st, writes)) < 0)
 			store_abort(e->st);
 		else if (rc == 0 && (rc = store_commit(e->st)) == -EAGAIN) {
 			log_err("store: committed but not synced to disk: %s", store_error(e->st));
 			rc = 0; /* written: as a group's commit, go on */
 		}
-		if (rc < 0)
-			log_err("workflow versions not recorded: %s", store_error(e->st));
+		if (rc != -EDEADLK)
+			break;
+		store_abort(e->st);
 	}
+	if (rc < 0)
+		log_err("workflow versions not recorded: %s", store_error(e->st));
 out:
 	json_decref(writes);
 	return rc;

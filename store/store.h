@@ -42,7 +42,9 @@ struct store_ops {
 	int (*scan)(struct store *st, const char *after, int limit, json_t **out);
 	int (*begin)(struct store *st);
 	/* commit - make the transaction durable (synced to disk for Tokyo Cabinet);
-	 * -EAGAIN: committed, but the sync to disk failed */
+	 * -EAGAIN: committed, but the sync to disk failed; -EDEADLK: not
+	 * committed, it conflicted with another engine's (any call inside a
+	 * transaction may say so): abort and run it again */
 	int (*commit)(struct store *st);
 	/* reopen - after a failed transaction: close and open again (a backend
 	 * that stopped on a write error, e.g. a full disk, starts afresh) */
@@ -56,8 +58,20 @@ struct store_ops {
 	/* backup - a consistent copy of the whole store into the file path, while
 	 * it is in use (between transactions); NULL: not this backend's to do */
 	int (*backup)(struct store *st, const char *path);
+	/* node - engines sharing one store (NULL: a store only one engine
+	 * opens): see store_node_op */
+	int (*node)(struct store *st, int node, int op);
 	void (*close)(struct store *st);
 };
+
+/*
+ * store_node_op - the nodes of engines sharing a store (issue 13): each
+ * engine holds its node for as long as it runs (OWN: taken again after a
+ * reconnect; -EBUSY while another engine holds it); a node nobody holds is
+ * a dead engine's, whose queued work another engine adopts while it holds
+ * that node (TRY: 0 taken, -EBUSY alive elsewhere; FREE: given back)
+ */
+enum store_node_op { STORE_NODE_OWN, STORE_NODE_TRY, STORE_NODE_FREE };
 
 /* the operations counted (per job type in make bench, in /metrics) */
 enum store_op { STORE_GET, STORE_PUT, STORE_DEL, STORE_FIND, STORE_DUE, STORE_COMMIT, STORE_NOPS };
@@ -148,6 +162,15 @@ static inline int store_commit(struct store *st)
 static inline int store_backup(struct store *st, const char *path)
 {
 	return st->ops->backup ? st->ops->backup(st, path) : -ENOTSUP;
+}
+/* store_shared - 1 if several engines may share the store */
+static inline int store_shared(const struct store *st)
+{
+	return st->ops->node != NULL;
+}
+static inline int store_node(struct store *st, int node, enum store_node_op op)
+{
+	return st->ops->node ? st->ops->node(st, node, (int)op) : -ENOTSUP;
 }
 static inline int store_abort(struct store *st)
 {

@@ -10,9 +10,17 @@
  * A transaction is a PostgreSQL transaction; durability is PostgreSQL's
  * (synchronous commit).  A commit whose outcome is unknown (the connection
  * lost during COMMIT) is settled before anyone is told: each transaction
- * also sets regflow_commit.n to a random number, and after a reconnect
- * that row says whether it was applied.  The password comes from
- * libpq's passfile; a conninfo that holds one is refused.
+ * also sets its node's row of regflow_commits to a random number, and
+ * after a reconnect that row says whether it was applied.  The password
+ * comes from libpq's passfile; a conninfo that holds one is refused.
+ *
+ * Several engines share the store (issue 13): transactions are
+ * SERIALIZABLE, so that two engines' groups that touch the same rows
+ * (one subject, one idempotency key, one timer) cannot interleave: one of
+ * them fails with a serialisation failure, told as -EDEADLK, and the
+ * engine runs it again.  Due timers are claimed FOR UPDATE SKIP LOCKED, so
+ * that engines share them instead of colliding.  Each engine holds a
+ * session advisory lock on its node number (store_node_op).
  */
 #include "store.h"
 
@@ -24,7 +32,9 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2 /* 2: regflow_commits, a row per node */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 struct store_pg {
 	struct store base;
@@ -33,20 +43,33 @@ struct store_pg {
 	const struct store_index *ix;
 	int in_tx;
 	int64_t count, delta; /* records (counted at open), and this transaction's change */
-	int64_t commit_no;    /* the random number this transaction writes to regflow_commit */
+	int64_t commit_no;    /* the random number this transaction writes to regflow_commits */
+	int rc;		      /* the last statement's error: -EIO, or -EDEADLK for a conflict */
+	int node;	      /* the node this engine holds (STORE_NODE_OWN), or -1 */
+	int held;	      /* this session holds it (lost with the connection) */
 };
+
+#define NODE_LOCK_CLASS 72341006 /* pg_advisory_lock(class, node): the nodes' locks */
+
+static int hold(struct store_pg *s);
 
 static struct store_pg *pg_of(struct store *st)
 {
 	return (struct store_pg *)st;
 }
 
+/* pg_fail - the error, for logs; a serialisation failure or a deadlock
+ * (SQLSTATE 40001, 40P01) is -EDEADLK: run the transaction again */
 static int pg_fail(struct store_pg *s, PGresult *r, int rc)
 {
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01")))
+		rc = -EDEADLK;
 	snprintf(s->base.err, sizeof(s->base.err), "%s",
 		 r ? PQresultErrorMessage(r) : PQerrorMessage(s->c));
 	s->base.err[strcspn(s->base.err, "\n")] = 0;
 	PQclear(r);
+	s->rc = rc;
 	return rc;
 }
 
@@ -58,7 +81,7 @@ static PGresult *run(struct store_pg *s, const char *sql, int n, const char *con
 	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
 		return r;
 	pg_fail(s, r, -EIO);
-	return NULL;
+	return NULL; /* why: s->rc */
 }
 
 /* exec_ok - statements without parameters (several at once allowed) */
@@ -116,7 +139,7 @@ static int pg_get(struct store *st, const char *key, json_t **out)
 	PGresult *r = run(s, "SELECT rec FROM regflow_records WHERE key = $1", 1, p);
 	*out = NULL;
 	if (!r)
-		return -EIO;
+		return s->rc;
 	int rc = -ENOENT;
 	if (PQntuples(r) == 1) {
 		*out = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
@@ -180,7 +203,7 @@ static int pg_put(struct store *st, const char *key, json_t *rec)
 	int rc = -ENOMEM;
 	if (sql && text) {
 		PGresult *r = run(s, sql, n, p);
-		rc = r ? 0 : -EIO;
+		rc = r ? 0 : s->rc;
 		if (r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t"))
 			counted(s, 1); /* a new key, not an update */
 		PQclear(r);
@@ -196,7 +219,7 @@ static int pg_del(struct store *st, const char *key)
 	const char *p[] = {key};
 	PGresult *r = run(s, "DELETE FROM regflow_records WHERE key = $1", 1, p);
 	if (!r)
-		return -EIO;
+		return s->rc;
 	int rc = strcmp(PQcmdTuples(r), "0") ? 0 : -ENOENT;
 	PQclear(r);
 	if (rc == 0)
@@ -220,7 +243,7 @@ static int select_keys(struct store_pg *s, const char *sql, const char *v, int l
 	PGresult *r = run(s, sql, 2, p);
 	*keys = NULL;
 	if (!r)
-		return -EIO;
+		return s->rc;
 	*keys = keys_of(r);
 	PQclear(r);
 	return 0;
@@ -248,10 +271,12 @@ static int pg_due(struct store *st, const char *col, int64_t max, int limit, jso
 		return -EINVAL;
 	}
 	snprintf(v, sizeof(v), "%" PRId64, max);
+	/* inside a transaction the rows are claimed: another engine's group
+	 * takes the next ones instead of the same */
 	snprintf(sql, sizeof(sql),
 		 "SELECT key FROM regflow_records WHERE c_%s <= $1::bigint ORDER BY c_%s, key "
-		 "LIMIT $2::int",
-		 col, col);
+		 "LIMIT $2::int%s",
+		 col, col, s->in_tx ? " FOR UPDATE SKIP LOCKED" : "");
 	return select_keys(s, sql, v, limit, keys);
 }
 
@@ -267,7 +292,7 @@ static int pg_scan(struct store *st, const char *after, int limit, json_t **out)
 			  2, p);
 	*out = NULL;
 	if (!r)
-		return -EIO;
+		return s->rc;
 	*out = json_array();
 	for (int i = 0; i < PQntuples(r); i++) {
 		json_t *rec = json_loads(PQgetvalue(r, i, 1), 0, NULL);
@@ -281,8 +306,11 @@ static int pg_scan(struct store *st, const char *after, int limit, json_t **out)
 static int pg_begin(struct store *st)
 {
 	struct store_pg *s = pg_of(st);
-	if (exec_ok(s, "BEGIN") < 0)
-		return -EIO;
+	int rc = hold(s);
+	if (rc < 0)
+		return rc;
+	if (exec_ok(s, "BEGIN ISOLATION LEVEL SERIALIZABLE") < 0)
+		return s->rc;
 	s->in_tx = 1;
 	s->delta = 0;
 	return 0;
@@ -294,7 +322,10 @@ static int applied(struct store_pg *s, int64_t n)
 	PQreset(s->c);
 	if (PQstatus(s->c) != CONNECTION_OK)
 		return -EIO;
-	PGresult *r = run(s, "SELECT n FROM regflow_commit", 0, NULL);
+	char node[16];
+	snprintf(node, sizeof(node), "%d", s->node);
+	const char *p[] = {node};
+	PGresult *r = run(s, "SELECT n FROM regflow_commits WHERE node = $1::int", 1, p);
 	if (!r || PQntuples(r) != 1) {
 		PQclear(r);
 		return -EIO;
@@ -307,30 +338,34 @@ static int applied(struct store_pg *s, int64_t n)
 static int pg_commit(struct store *st)
 {
 	struct store_pg *s = pg_of(st);
-	char n[24];
+	char n[24], node[16];
 	uint64_t x = 0;
 	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
 		x = (uint64_t)s->commit_no + 1;
 	s->commit_no = (int64_t)(x >> 1);
 	snprintf(n, sizeof(n), "%" PRId64, s->commit_no);
-	const char *p[] = {n};
-	PGresult *r = run(s, "UPDATE regflow_commit SET n = $1::bigint", 1, p);
+	snprintf(node, sizeof(node), "%d", s->node);
+	const char *p[] = {n, node};
+	/* the node's own row: engines' transactions do not touch each other's */
+	PGresult *r =
+		run(s, "UPDATE regflow_commits SET n = $1::bigint WHERE node = $2::int", 2, p);
 	PQclear(r);
 	if (!r) {
+		int rc = s->rc;
 		exec_ok(s, "ROLLBACK");
 		s->in_tx = 0;
-		return -EIO;
+		return rc;
 	}
 	r = PQexec(s->c, "COMMIT");
-	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	PQclear(r);
 	s->in_tx = 0;
-	if (ok) {
+	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+		PQclear(r);
 		s->count += s->delta;
 		return 0;
 	}
-	if (PQstatus(s->c) == CONNECTION_OK)
-		return pg_fail(s, NULL, -EIO);
+	if (PQstatus(s->c) == CONNECTION_OK) /* refused: not applied (a conflict?) */
+		return pg_fail(s, r, -EIO);
+	PQclear(r);
 	/* the outcome is unknown: settle it before anyone is answered */
 	int was = applied(s, s->commit_no);
 	if (was == 1) {
@@ -356,17 +391,68 @@ static int64_t count_all(struct store_pg *s)
 	return n;
 }
 
-/* own - the session lock that makes this the database's one engine (several
- * engines on one database are not safe yet): 0, or -EBUSY */
-static int own(struct store_pg *s)
+/* node_lock - take (pg_try_advisory_lock) or give back a node's session
+ * lock: 0, -EBUSY (another session holds it), or -EIO */
+static int node_lock(struct store_pg *s, int node, int take)
 {
-	PGresult *r = run(s, "SELECT pg_try_advisory_lock(7234100613)", 0, NULL);
-	int mine = r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+	char n[16];
+	snprintf(n, sizeof(n), "%d", node);
+	const char *p[] = {n};
+	PGresult *r = run(s,
+			  take ? "SELECT pg_try_advisory_lock(" STR(NODE_LOCK_CLASS) ", $1::int)"
+			       : "SELECT pg_advisory_unlock(" STR(NODE_LOCK_CLASS) ", $1::int)",
+			  1, p);
+	int got = r && PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
 	PQclear(r);
-	if (r && !mine)
+	if (!r)
+		return s->rc;
+	if (take && !got)
 		snprintf(s->base.err, sizeof(s->base.err),
-			 "another regflowd uses this database (one engine per database)");
-	return mine ? 0 : r ? -EBUSY : -EIO;
+			 "node %d is held by another regflowd on this database (engine.node must "
+			 "differ between engines)",
+			 node);
+	return got || !take ? 0 : -EBUSY;
+}
+
+/* commit_row - the row the node's transactions number (regflow_commits) */
+static int commit_row(struct store_pg *s)
+{
+	char node[16];
+	snprintf(node, sizeof(node), "%d", s->node);
+	const char *p[] = {node};
+	PGresult *r = run(s,
+			  "INSERT INTO regflow_commits VALUES ($1::int, 0) ON CONFLICT (node) DO "
+			  "NOTHING",
+			  1, p);
+	PQclear(r);
+	return r ? 0 : s->rc;
+}
+
+static int pg_node(struct store *st, int node, int op)
+{
+	struct store_pg *s = pg_of(st);
+	if (node < 0)
+		return -EINVAL;
+	if (op == STORE_NODE_FREE)
+		return node == s->node ? -EINVAL : node_lock(s, node, 0);
+	int rc = node_lock(s, node, 1);
+	if (rc == 0 && op == STORE_NODE_OWN) {
+		s->node = node;
+		s->held = 1;
+		rc = commit_row(s);
+	}
+	return rc;
+}
+
+/* hold - before a transaction: the engine's node is this session's (after
+ * a reconnect it may have been busy: an engine adopting its work) */
+static int hold(struct store_pg *s)
+{
+	if (s->node < 0 || s->held)
+		return 0;
+	int rc = node_lock(s, s->node, 1);
+	s->held = rc == 0;
+	return rc;
 }
 
 static int pg_reopen(struct store *st)
@@ -376,8 +462,12 @@ static int pg_reopen(struct store *st)
 	s->in_tx = 0;
 	if (PQstatus(s->c) != CONNECTION_OK)
 		return pg_fail(s, NULL, -EIO);
-	int rc = own(s); /* a new session: the lock is taken again */
-	if (rc == 0)	 /* and the count read again: a commit lost with the connection */
+	/* a new session: the node is taken again (while it was away, another
+	 * engine may have adopted its queued work: a job runs once all the
+	 * same, as runs check the job's record) */
+	s->held = 0;
+	int rc = hold(s);
+	if (rc == 0) /* and the count read again: a commit lost with the connection */
 		s->count = count_all(s);
 	return rc;
 }
@@ -409,6 +499,7 @@ static const struct store_ops pg_ops = {
 	.abort = pg_abort,
 	.count = pg_count,
 	.prepare = NULL,
+	.node = pg_node,
 	.close = pg_close,
 };
 
@@ -455,9 +546,9 @@ int store_pg_migrate(const char *conninfo, const struct store_index *ix, char *e
 		sql, sizeof(sql),
 		"CREATE TABLE IF NOT EXISTS regflow_schema (version int NOT NULL, columns text NOT "
 		"NULL);"
-		"CREATE TABLE IF NOT EXISTS regflow_commit (n bigint NOT NULL);"
-		"INSERT INTO regflow_commit SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM "
-		"regflow_commit);"
+		"DROP TABLE IF EXISTS regflow_commit;" /* version 1's single row */
+		"CREATE TABLE IF NOT EXISTS regflow_commits (node int PRIMARY KEY, n bigint NOT "
+		"NULL);"
 		"CREATE TABLE IF NOT EXISTS regflow_records (key text COLLATE \"C\" PRIMARY KEY, "
 		"rec jsonb NOT NULL");
 	for (int i = 0; ix->lex[i]; i++)
@@ -486,6 +577,12 @@ int store_pg_migrate(const char *conninfo, const struct store_index *ix, char *e
 				  "INSERT INTO regflow_schema SELECT $1::int, $2 WHERE NOT EXISTS "
 				  "(SELECT 1 FROM regflow_schema)",
 				  2, p);
+		PQclear(r);
+		if (r) /* a version 1 schema: the same columns, now one commit row a node */
+			r = run(&tmp,
+				"UPDATE regflow_schema SET version = $1::int WHERE version = 1 AND "
+				"columns = $2",
+				2, p);
 		PQclear(r);
 		rc = r && exec_ok(&tmp, "COMMIT") == 0 ? 0 : -EIO;
 	}
@@ -538,9 +635,10 @@ int store_open_pg(const char *conninfo, const struct store_index *ix, struct sto
 	s->c = c;
 	s->ix = ix;
 	s->conninfo = strdup(conninfo);
-	if ((rc = schema_ok(s, err, n)) < 0 || (rc = own(s)) < 0) {
-		if (rc == -EBUSY || rc == -EIO)
-			snprintf(err, n, "%s", s->base.err);
+	s->node = -1; /* a tool's: until an engine takes its node */
+	if ((rc = schema_ok(s, err, n)) < 0 || (rc = commit_row(s)) < 0) {
+		if (rc == -EIO)
+			snprintf(err, n, "PostgreSQL: %s", s->base.err);
 		pg_close(&s->base);
 		return rc;
 	}

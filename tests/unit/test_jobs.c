@@ -255,6 +255,91 @@ START_TEST(durable_jobs_survive_a_failed_group)
 }
 END_TEST
 
+static int64_t stat_of(const char *name)
+{
+	json_t *stats = jobs_stats(jq);
+	int64_t v = json_integer_value(json_object_get(stats, name));
+	json_decref(stats);
+	return v;
+}
+
+/* a conflict with another engine's transaction (PostgreSQL's serialisation
+ * failure, -EDEADLK) at the commit or at any call inside the group is no
+ * failure: the group is written again, its submitters hear "queued", each
+ * job runs once (issue 13) */
+START_TEST(a_conflict_writes_the_group_again)
+{
+	for (int n = 1;; n++) {
+		struct told t[3] = {{0}};
+		int64_t accounts = count_kind(REC_ACCOUNT), conflicts = stat_of("conflicts");
+		int before = store_fault_calls(st, "put");
+		store_fault_set(st, n == 1 ? "commit" : "put", n == 1 ? 1 : n - 1, -EDEADLK);
+		for (int i = 0; i < 3; i++) {
+			char phone[16];
+			snprintf(phone, sizeof(phone), "133%02d%06d", n, i);
+			submit(phone, NULL, &t[i]);
+		}
+		spin(t, 3);
+		for (int i = 0; i < 3; i++) {
+			ck_assert_int_eq(t[i].rc, 0);
+			ck_assert_str_eq(t[i].state, "queued");
+			ck_assert_str_eq(job_state(t[i].id), "done");
+		}
+		ck_assert_int_eq(count_kind(REC_ACCOUNT), accounts + 3); /* none twice */
+		int calls = store_fault_calls(st, "put") - before;
+		store_fault_set(st, NULL, 0, 0);
+		if (n > 1 && calls < 2 * (n - 1))
+			break; /* fewer puts than n in the first try: every one was hit */
+		ck_assert_int_eq(stat_of("conflicts"), conflicts + 1);
+		ck_assert_int_lt(n, 200);
+	}
+	ck_assert_int_eq(stat_of("commit_failures"), 0);
+}
+END_TEST
+
+/* jobs already on disk (one run a group) and a conflict: they stay queued,
+ * run once each, and their history says each job once */
+START_TEST(a_conflict_keeps_queued_jobs_once)
+{
+	struct told t[3] = {{0}};
+	jobs_close(jq);
+	uv_run(e.loop, UV_RUN_DEFAULT);
+	wf_set_unref(e.ws);
+	open_queue(1);
+	store_fault_set(st, "commit", 2, -EDEADLK);
+	for (int i = 0; i < 3; i++) {
+		char phone[16];
+		snprintf(phone, sizeof(phone), "1320000000%d", i);
+		submit(phone, NULL, &t[i]);
+	}
+	spin(t, 3);
+	for (int i = 0; i < 5000 && strcmp(job_state(t[2].id), "done"); i++) {
+		uv_run(e.loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	for (int i = 0; i < 3; i++)
+		ck_assert_str_eq(job_state(t[i].id), "done");
+	ck_assert_int_eq(stat_of("conflicts"), 1);
+	ck_assert_int_eq(stat_of("commit_failures"), 0);
+	ck_assert_int_eq(stat_of("done") + stat_of("failed"), 3);
+	/* one "job" entry in the history a job */
+	json_t *keys, *k;
+	size_t i;
+	int seen[3] = {0};
+	ck_assert_int_eq(rec_list(mem, REC_HISTORY, &keys), 0);
+	json_array_foreach(keys, i, k) {
+		json_t *h;
+		ck_assert_int_eq(rec_get_key(mem, json_string_value(k), &h), 0);
+		for (int n = 0; n < 3; n++)
+			seen[n] += rec_is(h, "what", "job") && rec_is(h, "job", t[n].id);
+		json_decref(h);
+	}
+	json_decref(keys);
+	for (int n = 0; n < 3; n++)
+		ck_assert_int_eq(seen[n], 1);
+}
+END_TEST
+
 Suite *jobs_suite(void)
 {
 	Suite *s = suite_create("jobs");
@@ -268,6 +353,8 @@ Suite *jobs_suite(void)
 	tcase_add_test(t, a_failed_commit_tells_everyone_and_recovers);
 	tcase_add_test(t, a_failed_sync_is_not_a_failure);
 	tcase_add_test(t, durable_jobs_survive_a_failed_group);
+	tcase_add_test(t, a_conflict_writes_the_group_again);
+	tcase_add_test(t, a_conflict_keeps_queued_jobs_once);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -79,6 +79,26 @@ START_TEST(ids_unique_in_a_burst)
 }
 END_TEST
 
+START_TEST(ids_name_their_node)
+{
+	/* two nodes making ids in the same millisecond never make the same one,
+	 * and each id says which node made it (issue 13: spool ids name the node) */
+	char a[ID_LEN + 1], b[ID_LEN + 1];
+	id_set_node(7);
+	id_new(a);
+	id_set_node(31);
+	id_new(b);
+	id_set_node(0);
+	ck_assert_int_eq(id_node(a), 7);
+	ck_assert_int_eq(id_node(b), 31);
+	ck_assert(a[10] != b[10]);
+	ck_assert_int_eq(id_node("short"), -1);
+	id_set_node(99); /* out of range: node 0 */
+	id_new(a);
+	ck_assert_int_eq(id_node(a), 0);
+}
+END_TEST
+
 START_TEST(atomic_write_mode)
 {
 	char dir[] = "/tmp/rfutilXXXXXX", path[64], *text;
@@ -280,6 +300,7 @@ Suite *util_suite(void)
 	tcase_add_test(t, duration_format_roundtrip);
 	tcase_add_test(t, ids_sort_and_differ);
 	tcase_add_test(t, ids_unique_in_a_burst);
+	tcase_add_test(t, ids_name_their_node);
 	tcase_add_test(t, atomic_write_mode);
 	suite_add_tcase(s, t);
 	return s;
