@@ -79,6 +79,7 @@ enum store_op { STORE_GET, STORE_PUT, STORE_DEL, STORE_FIND, STORE_DUE, STORE_CO
 struct store {
 	const struct store_ops *ops;
 	char err[256];		   /* last backend error, for logs */
+	int shared;		   /* several engines may share it (store_node_op) */
 	int64_t calls[STORE_NOPS]; /* operations since open */
 };
 
@@ -118,6 +119,9 @@ int store_open_fault(struct store *inner, struct store **out);
 void store_fault_set(struct store *st, const char *op, int nth, int rc);
 /* store_fault_calls - how many times op was called since the wrapper opened */
 int store_fault_calls(struct store *st, const char *op);
+/* store_fault_shared - the wrapper says it is shared (as PostgreSQL's
+ * store), with every other node alive, for the tests of the engines' rules */
+void store_fault_shared(struct store *st, int on);
 
 static inline int store_get(struct store *st, const char *key, json_t **out)
 {
@@ -166,7 +170,7 @@ static inline int store_backup(struct store *st, const char *path)
 /* store_shared - 1 if several engines may share the store */
 static inline int store_shared(const struct store *st)
 {
-	return st->ops->node != NULL;
+	return st->shared;
 }
 static inline int store_node(struct store *st, int node, enum store_node_op op)
 {

@@ -127,6 +127,18 @@ static int f_prepare(struct store *st)
 	return store_prepare(inner(st));
 }
 
+static int f_node(struct store *st, int node, int op)
+{
+	if (inner(st)->ops->node)
+		return pass(st, store_node(inner(st), node, (enum store_node_op)op));
+	return op == STORE_NODE_TRY ? -EBUSY : 0; /* every other node alive */
+}
+
+void store_fault_shared(struct store *st, int on)
+{
+	st->shared = on;
+}
+
 static void f_close(struct store *st)
 {
 	store_close(inner(st));
@@ -147,6 +159,7 @@ static const struct store_ops fault_ops = {
 	.abort = f_abort,
 	.count = f_count,
 	.prepare = f_prepare,
+	.node = f_node,
 	.close = f_close,
 };
 
@@ -155,6 +168,7 @@ int store_open_fault(struct store *in, struct store **out)
 	struct store_fault *f = xcalloc(1, sizeof(*f));
 	f->base.ops = &fault_ops;
 	f->in = in;
+	f->base.shared = in->shared;
 	f->fail_op = -1;
 	*out = &f->base;
 	return 0;

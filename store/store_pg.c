@@ -632,6 +632,7 @@ int store_open_pg(const char *conninfo, const struct store_index *ix, struct sto
 		return -ENOMEM;
 	}
 	s->base.ops = &pg_ops;
+	s->base.shared = 1;
 	s->c = c;
 	s->ix = ix;
 	s->conninfo = strdup(conninfo);

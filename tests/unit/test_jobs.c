@@ -41,14 +41,21 @@ static void on_done(void *arg, int rc, json_t *view)
 		 json_string_value(json_object_get(view, "state")));
 }
 
-static void open_queue(int group_max)
+static void open_queue_retry(int group_max, uint64_t retry_ms)
 {
 	struct wf_errs errs = {0};
-	struct jobs_cfg cfg = {
-		.spool_dir = spool, .group_max = group_max, .retry_ms = 1, .hash_threads = 1};
+	struct jobs_cfg cfg = {.spool_dir = spool,
+			       .group_max = group_max,
+			       .retry_ms = retry_ms,
+			       .hash_threads = 1};
 	ck_assert_int_eq(wf_set_load("workflows", NULL, 0, &e.ws, &errs), 0);
 	e.ws->retention_ms = 86400000;
 	ck_assert_int_eq(jobs_open(&e, &cfg, &jq), 0);
+}
+
+static void open_queue(int group_max)
+{
+	open_queue_retry(group_max, 1);
 }
 
 static void setup(void)
@@ -340,6 +347,48 @@ START_TEST(a_conflict_keeps_queued_jobs_once)
 }
 END_TEST
 
+/* on a shared store a queued job another engine adopted and ran is not run
+ * again here: its record, read inside the group, says it is done, and that
+ * record is its answer */
+START_TEST(a_job_run_elsewhere_is_not_run_again)
+{
+	struct told t[3] = {{0}};
+	jobs_close(jq);
+	uv_run(e.loop, UV_RUN_DEFAULT);
+	wf_set_unref(e.ws);
+	store_fault_shared(st, 1);
+	open_queue_retry(1, 300);
+	/* the first group runs one and writes two queued; the second fails,
+	 * and the queue waits 300 ms for its retry */
+	store_fault_set(st, "begin", 2, -EIO);
+	for (int i = 0; i < 3; i++) {
+		char phone[16];
+		snprintf(phone, sizeof(phone), "1310000000%d", i);
+		submit(phone, NULL, &t[i]);
+	}
+	spin(t, 3);
+	/* another engine ran the last one meanwhile */
+	json_t *rec;
+	ck_assert_int_eq(rec_job_get(mem, t[2].id, &rec), 0);
+	ck_assert_str_eq(rec_str0(rec, "jstate"), "queued");
+	rec_set(rec, "jstate", "done");
+	rec_set(rec, "result", "{\"code\":\"RAN_ELSEWHERE\"}");
+	ck_assert_int_eq(rec_job_put(mem, t[2].id, rec), 0);
+	json_decref(rec);
+	for (int i = 0; i < 5000 && stat_of("queued") > 0; i++) {
+		uv_run(e.loop, UV_RUN_NOWAIT);
+		usleep(200);
+	}
+	ck_assert_int_eq(stat_of("queued"), 0);
+	ck_assert_int_eq(stat_of("ran_elsewhere"), 1);
+	ck_assert_int_eq(count_kind(REC_ACCOUNT), 2); /* its run here would have made one */
+	ck_assert_int_eq(rec_job_get(mem, t[2].id, &rec), 0);
+	ck_assert_str_eq(rec_str0(rec, "result"), "{\"code\":\"RAN_ELSEWHERE\"}");
+	json_decref(rec);
+	store_fault_shared(st, 0);
+}
+END_TEST
+
 Suite *jobs_suite(void)
 {
 	Suite *s = suite_create("jobs");
@@ -355,6 +404,7 @@ Suite *jobs_suite(void)
 	tcase_add_test(t, durable_jobs_survive_a_failed_group);
 	tcase_add_test(t, a_conflict_writes_the_group_again);
 	tcase_add_test(t, a_conflict_keeps_queued_jobs_once);
+	tcase_add_test(t, a_job_run_elsewhere_is_not_run_again);
 	suite_add_tcase(s, t);
 	return s;
 }
