@@ -15,11 +15,12 @@
  * from the rate the queue drains at.
  */
 #include "jobs_priv.h"
+#include "nodes.h"
 
 #include <errno.h>
 #include <math.h>
 
-static const char *const reason_names[ADMIT_NREASONS] = {"hashing", "queue", "disk"};
+static const char *const reason_names[ADMIT_NREASONS] = {"hashing", "queue", "disk", "workflows"};
 
 const char *jobs_refusal_name(enum admit_reason r)
 {
@@ -69,6 +70,8 @@ int jobs_admit(struct jobs *j, const struct wf_event *ev, const char *front, con
 {
 	if (j->disk_full)
 		return refuse(j, ADMIT_DISK, (double)j->cfg.disk_check_ms / 1000.0, out);
+	if (nodes_differ() >= 0) /* another node's answers would not be these */
+		return refuse(j, ADMIT_WORKFLOWS, 10, out);
 	if (j->nintake + j->nrun >= j->cfg.queue_max)
 		return refuse(j, ADMIT_QUEUE, 1, out);
 	if (!jobs_hashes(ev, args))

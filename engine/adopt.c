@@ -15,6 +15,7 @@
  */
 #include "jobs_priv.h"
 #include "log.h"
+#include "nodes.h"
 #include "rec.h"
 
 #include <errno.h>
@@ -158,6 +159,7 @@ static void sweep(uv_timer_t *t)
 	if (j->run_head)
 		jobs_arm(j);
 	jobs_timers_arm(j); /* timers other engines made */
+	nodes_follow(j->e); /* a reload on another node */
 out:
 	json_decref(by_node);
 }

@@ -243,9 +243,10 @@ static int wait_param(struct http_req *req, uint64_t *ms)
 /* overloaded_message - what a refused caller is told */
 static const char *overloaded_message(const struct admit_refusal *no, char *buf, size_t n)
 {
-	static const char *const what[ADMIT_NREASONS] = {"too many passwords are being hashed",
-							 "too many jobs are waiting",
-							 "the job store's disk is short of space"};
+	static const char *const what[ADMIT_NREASONS] = {
+		"too many passwords are being hashed", "too many jobs are waiting",
+		"the job store's disk is short of space",
+		"its workflows differ from another node's"};
 	snprintf(buf, n, "the engine is busy (%s): try again in %d s", what[no->reason],
 		 no->retry_s);
 	return buf;

@@ -38,7 +38,7 @@ struct jobs_cfg {
 };
 
 /* why a job was refused (admit.c) */
-enum admit_reason { ADMIT_HASHING, ADMIT_QUEUE, ADMIT_DISK, ADMIT_NREASONS };
+enum admit_reason { ADMIT_HASHING, ADMIT_QUEUE, ADMIT_DISK, ADMIT_WORKFLOWS, ADMIT_NREASONS };
 struct admit_refusal {
 	enum admit_reason reason;
 	int retry_s; /* Retry-After */

@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "jobs.h"
 #include "log.h"
+#include "nodes.h"
 #include "rec.h"
 #include "reload.h"
 #include "secret.h"
@@ -410,6 +411,11 @@ int main(int argc, char **argv)
 	versions_init(&d.e);
 	if (versions_record(&d.e, d.e.ws) < 0)
 		fatal("refusing to start: the workflow versions cannot be recorded");
+	char why[600];
+	why[0] = 0;
+	if (nodes_start(&d.e, (int)d.set.node, 10 * d.set.pg_sweep, why, sizeof(why)) < 0)
+		fatal("refusing to start: %s",
+		      why[0] ? why : "this node's record cannot be written");
 	d.e.loop = uv_default_loop();
 	start(&d);
 	reload_start(&d.e, NULL, logged, NULL); /* pinned and migrated accounts, in the log */

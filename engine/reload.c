@@ -4,6 +4,7 @@
  */
 #include "reload.h"
 #include "log.h"
+#include "nodes.h"
 #include "rec.h"
 #include "util.h"
 #include "versions.h"
@@ -279,6 +280,7 @@ int reload_start(struct engine *e, struct wf_set *ws, reload_done_fn done, void 
 			return -EIO;
 		}
 		engine_set_workflows(e, ws);
+		nodes_publish(e); /* the other nodes follow */
 	}
 	return walk_start(e, 1, done, arg);
 }

@@ -47,6 +47,7 @@ static const struct kind_def kinds[REC_NKIND] = {
 	[REC_HISTORY] = {"history", 'h', COLS("kind"), no_cols},
 	[REC_PHOTO] = {"photo", 'p', COLS("kind"), COLS("photo")},
 	[REC_WFVER] = {"wfversion", 'v', COLS("kind"), no_cols},
+	[REC_NODE] = {"node", 'n', COLS("kind"), no_cols},
 };
 
 const struct store_index *rec_index(void)

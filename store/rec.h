@@ -34,6 +34,7 @@ enum rec_kind {
 	REC_HISTORY, /* h:ACCOUNT:ID  an entry of an account's history */
 	REC_PHOTO,   /* p:REVIEW      a review's id photo (purged a while after the decision) */
 	REC_WFVER,   /* v:NAME@VER    a workflow version and what it is made of */
+	REC_NODE,    /* n:NODE        an engine sharing the store: the workflow set it runs */
 	REC_NKIND
 };
 

@@ -261,3 +261,65 @@ def test_a_due_timer_fires_once(ctx):
     assert int(expired()) == n, expired()
     assert stat(a, "timers_fired") + stat(b, "timers_fired") == n, (
         stat(a, "timers_fired"), stat(b, "timers_fired"))
+
+
+def test_workflow_sets_agree(ctx):
+    """Each node runs the workflows in its own folder.  A node whose set
+    differs from a running node's is refused at start; a reload on one node
+    is followed by the others (each reloads its own folder); a node whose
+    folder was not updated refuses jobs (503, Retry-After) until it is, and
+    then follows by itself."""
+    import shutil
+    import signal
+    from engine import WORKFLOWS
+    folders = {}
+    for n in ("a", "b", "c"):
+        folders[n] = os.path.join(ctx.tmp, "wf-" + n)
+        shutil.copytree(WORKFLOWS, folders[n])
+    pg, a, b = engines(ctx, a_extra=["engine.workflows=" + folders["a"]],
+                       b_extra=["engine.workflows=" + folders["b"]])
+
+    def edit(n, line):
+        with open(os.path.join(folders[n], "activation.wf"), "a") as f:
+            f.write("# %s\n" % line)
+
+    def version(eng):
+        st, body, _ = eng.api("ops").request("GET", "/v1/workflows")
+        assert st == 200, (st, body)
+        return [w["current"] for w in body["workflows"] if w["name"] == "activation"][0]
+    assert version(a) == version(b)
+    # a third node with other files is refused at start
+    edit("c", "changed on c only")
+    c = Engine(ctx, name="node3", db=os.path.join(ctx.tmp, "c.tct"),
+               spool_dir=os.path.join(ctx.tmp, "spool-c"),
+               overrides=["engine.store=pg", "engine.pg.conninfo=" + pg.conninfo,
+                          "engine.node=3", "engine.workflows=" + folders["c"]])
+    try:
+        c.start(timeout=15)
+        assert False, "a node with other workflows started"
+    except AssertionError as e:
+        assert "runs other workflows" in str(e), e
+    # both folders updated, one node reloaded: the other follows
+    edit("a", "release 2")
+    edit("b", "release 2")
+    a.proc.send_signal(signal.SIGHUP)
+    b.wait_log(r"now runs the workflows of node 1", timeout=15)
+    assert version(a) == version(b)
+    # only node 1's folder updated: node 2 refuses jobs until its folder is too
+    edit("a", "release 3")
+    a.proc.send_signal(signal.SIGHUP)
+    b.wait_log(r"differ from node 1's", timeout=15)
+    st, body, hdrs = b.api().request("POST", "/v1/jobs", {
+        "type": "send_code", "args": {"phone": "13911112222", "purpose": "register"}})
+    assert st == 503 and "differ" in body["error"]["message"], (st, body)
+    assert int(hdrs["retry-after"]) >= 1, hdrs
+    st, _, _ = a.api().request("POST", "/v1/jobs", {
+        "type": "send_code", "args": {"phone": "13911113333", "purpose": "register"}})
+    assert st in (200, 202), st
+    edit("b", "release 3")
+    wait_until(lambda: b.log().count("now runs the workflows of node 1") >= 2, 15,
+               what="node 2 to follow once its folder matches")
+    assert version(a) == version(b)
+    st, _, _ = b.api().request("POST", "/v1/jobs", {
+        "type": "send_code", "args": {"phone": "13911112222", "purpose": "register"}})
+    assert st in (200, 202), st
