@@ -178,6 +178,21 @@ static int tell_engine(struct conf *c, const struct spool_msg *m, const char *de
 	return st == 200 ? 0 : -EAGAIN;
 }
 
+/* not_here - no such sent message in this spool; if its id names another
+ * node (several engines on one database), which one */
+static void not_here(struct conf *c, const char *id)
+{
+	int node = id_node(id), mine = (int)conf_int(c, "engine.node", 0);
+	if (node >= 0 && node != mine)
+		fprintf(stderr,
+			"regflowctl: bounce for %s: node %d sent it, this is node %d: give each "
+			"node "
+			"its own gateway.smtp.bounce_domain, so that its bounces come to it\n",
+			id, node, mine);
+	else
+		fprintf(stderr, "regflowctl: bounce for %s: no such sent message\n", id);
+}
+
 /* record - the message's spool file: the bounce in it, moved to bounced/ */
 static int record(const char *dir, const char *id, const struct dsn *d, int failed,
 		  struct spool_msg *m)
@@ -251,7 +266,7 @@ int ctl_bounce(struct conf *c, int argc, char **argv)
 		int failed = !strncasecmp(d.action, "failed", 6);
 		rc = record(conf_str(c, "spool.dir", "spool"), id, &d, failed, &m);
 		if (rc == -ENOENT) {
-			fprintf(stderr, "regflowctl: bounce for %s: no such sent message\n", id);
+			not_here(c, id);
 			rc = EX_NOUSER;
 		} else if (rc < 0) {
 			fprintf(stderr, "regflowctl: bounce for %s: cannot write the spool\n", id);

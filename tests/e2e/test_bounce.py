@@ -23,9 +23,9 @@ PASSWORD = "correct horse battery"
 OWNER = "nobody"
 
 
-def bounce(ctx, eng, recipient, data):
+def bounce(ctx, eng, recipient, data, extra=()):
     argv = [os.path.join(BIN, "regflowctl"), "-c", eng.conf_file] + \
-        sum((["-o", o] for o in eng.overrides), []) + \
+        sum((["-o", o] for o in list(eng.overrides) + list(extra)), []) + \
         ["-o", "gateway.key_file=%s" % os.path.join(ctx.tmp, "gateway.key"), "bounce"] + \
         ([recipient] if recipient else [])
     return subprocess.run(argv, input=data, capture_output=True, cwd=ctx.tmp, timeout=30)
@@ -123,6 +123,13 @@ def test_bounce_marks_the_address(ctx):
         (r.returncode, r.stdout, r.stderr)
     with open(path, encoding="utf-8") as f:  # valid UTF-8 or this raises
         assert "last-error: bounced 5.1.1: smtp; 550 5.1.1 邮箱不存在" in f.read()
+    # on another node (several engines on one database: its spool has no such
+    # message), the id says which node sent it
+    empty = os.path.join(ctx.tmp, "other-node-spool")
+    os.makedirs(empty)
+    r = bounce(ctx, eng, rcpt, raw, extra=["spool.dir=" + empty, "engine.node=3"])
+    assert r.returncode == 67 and b"node 0 sent it, this is node 3" in r.stderr, \
+        (r.returncode, r.stderr)
     # forged: another message's id under this MAC, a changed MAC, not ours at all
     forged = rcpt.replace(mid[:4], "0000" if mid[:4] != "0000" else "1111", 1)
     assert forged != rcpt
