@@ -18,6 +18,7 @@ import json
 import os
 import re
 import ssl
+import subprocess
 import time
 
 import harness
@@ -80,6 +81,17 @@ def pg_overrides(ctx, db_key):
     r = harness.run_tool(ctx, "regflowctl", "store", "migrate", overrides=ov)
     assert r.returncode == 0, (r.stdout, r.stderr)
     return ov
+
+
+def pg_records(eng, where="TRUE"):
+    """[(key, record dict)] of the engine's PostgreSQL database (on_pg runs)."""
+    ci = [o.split("=", 1)[1] for o in eng.overrides if o.startswith("engine.pg.conninfo=")][-1]
+    r = subprocess.run([os.path.join(PG.bin, "psql"), "-X", "-A", "-t", "-F", "\t", "-d", ci,
+                        "-c", "SELECT key, rec::text FROM regflow_records WHERE " + where],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return [(k, json.loads(v)) for k, v in (line.split("\t", 1) for line in r.stdout.splitlines()
+                                            if line)]
 
 
 def on_pg():

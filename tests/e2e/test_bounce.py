@@ -14,6 +14,8 @@ import pwd
 import re
 import shutil
 import subprocess
+import engine
+import harness
 
 from engine import TOKENS_FILE, WORKFLOWS, Engine, gateway
 from harness import BIN, SmtpSink, wait_until
@@ -68,6 +70,8 @@ def owned_install(ctx, user):
 
 
 def test_bounce_marks_the_address(ctx):
+    if engine.on_pg():
+        raise harness.Skip("its engine runs as nobody, who cannot read the run's password file")
     b, wf, tok = owned_install(ctx, OWNER)
     sink = SmtpSink(ctx).start()
     # the recipients' mail server: every mailbox is unknown (5xx at RCPT)
