@@ -1000,7 +1000,7 @@ def fig_pg(ctx):
     # a second engine on the same database (node 1): the two take 25 connections each
     eng2 = Engine(ctx, "regflowd-pg2", os.path.join(d, "db2", "unused.tct"),
                   os.path.join(d, "spool2"))
-    for o in ov + ["engine.node=1"]:
+    for o in ov + ["engine.node=1", "engine.monitor_listen="]:
         eng2.argv += ["-o", o]
     reg, anchor, two = [], [], []
     for r_ in range(ROUNDS):
