@@ -19,10 +19,17 @@
  * (one subject, one idempotency key, one timer) cannot interleave: one of
  * them fails with a serialisation failure, told as -EDEADLK, and the
  * engine runs it again.  Due timers are claimed FOR UPDATE SKIP LOCKED, so
- * that engines share them instead of colliding.  Each engine holds a
+ * that engines share them instead of colliding.
+ *
+ * Inside a transaction, puts and deletes are kept (s->wb, which gets read
+ * first) and sent together, one INSERT ... SELECT FROM unnest(arrays) and
+ * one DELETE ... = ANY(array), before the next read of an index (find,
+ * due, scan) or the commit: a group's writes are two round trips, not one
+ * a record (intake 2.3x on figure 7).  Each engine holds a
  * session advisory lock on its node number (store_node_op).
  */
 #include "store.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -47,6 +54,7 @@ struct store_pg {
 	int rc;		      /* the last statement's error: -EIO, or -EDEADLK for a conflict */
 	int node;	      /* the node this engine holds (STORE_NODE_OWN), or -1 */
 	int held;	      /* this session holds it (lost with the connection) */
+	json_t *wb; /* in a transaction: writes not yet sent, key -> record (null: delete) */
 };
 
 #define NODE_LOCK_CLASS 72341006 /* pg_advisory_lock(class, node): the nodes' locks */
@@ -136,6 +144,11 @@ static int pg_get(struct store *st, const char *key, json_t **out)
 {
 	struct store_pg *s = pg_of(st);
 	const char *p[] = {key};
+	json_t *w = s->in_tx ? json_object_get(s->wb, key) : NULL;
+	if (w) { /* this transaction's own write, not sent yet */
+		*out = json_is_null(w) ? NULL : json_deep_copy(w);
+		return *out ? 0 : -ENOENT;
+	}
 	PGresult *r = run(s, "SELECT rec FROM regflow_records WHERE key = $1", 1, p);
 	*out = NULL;
 	if (!r)
@@ -177,20 +190,18 @@ static char *upsert_sql(const struct store_index *ix, int *nparams)
 	return sql;
 }
 
-static int pg_put(struct store *st, const char *key, json_t *rec)
+/* col_values - the indexed columns' values of rec, after key and text, in
+ * p (NULL: not in that index); nums holds the numbers' text; the count */
+static int col_values(const struct store_index *ix, const char *key, const char *text,
+		      const json_t *rec, const char **p, char nums[16][24])
 {
-	struct store_pg *s = pg_of(st);
-	const char *p[64];
-	char nums[16][24];
-	int n = 0, nn = 0;
-	char *sql = upsert_sql(s->ix, &n), *text = json_dumps(rec, JSON_COMPACT);
-	int i = 2;
+	int i = 2, nn = 0;
 	p[0] = key;
 	p[1] = text;
-	for (int k = 0; s->ix->lex[k]; k++)
-		p[i++] = json_string_value(json_object_get(rec, s->ix->lex[k]));
-	for (int k = 0; s->ix->num[k]; k++) {
-		const char *v = json_string_value(json_object_get(rec, s->ix->num[k]));
+	for (int k = 0; ix->lex[k]; k++)
+		p[i++] = json_string_value(json_object_get(rec, ix->lex[k]));
+	for (int k = 0; ix->num[k]; k++) {
+		const char *v = json_string_value(json_object_get(rec, ix->num[k]));
 		char *end = NULL;
 		long long x = v ? strtoll(v, &end, 10) : 0;
 		if (v && *v && end && !*end && nn < 16) { /* a number; else not in the index */
@@ -200,6 +211,21 @@ static int pg_put(struct store *st, const char *key, json_t *rec)
 			p[i++] = NULL;
 		}
 	}
+	return i;
+}
+
+static int pg_put(struct store *st, const char *key, json_t *rec)
+{
+	struct store_pg *s = pg_of(st);
+	const char *p[64];
+	char nums[16][24];
+	int n = 0;
+	if (s->in_tx) { /* sent with the transaction's next read of an index, or its commit */
+		json_object_set_new(s->wb, key, json_deep_copy(rec));
+		return 0;
+	}
+	char *sql = upsert_sql(s->ix, &n), *text = json_dumps(rec, JSON_COMPACT);
+	col_values(s->ix, key, text, rec, p, nums);
 	int rc = -ENOMEM;
 	if (sql && text) {
 		PGresult *r = run(s, sql, n, p);
@@ -217,6 +243,12 @@ static int pg_del(struct store *st, const char *key)
 {
 	struct store_pg *s = pg_of(st);
 	const char *p[] = {key};
+	json_t *w = s->in_tx ? json_object_get(s->wb, key) : NULL;
+	if (w) { /* written in this transaction: deleted with the others at the flush */
+		int was = !json_is_null(w);
+		json_object_set_new(s->wb, key, json_null());
+		return was ? 0 : -ENOENT;
+	}
 	PGresult *r = run(s, "DELETE FROM regflow_records WHERE key = $1", 1, p);
 	if (!r)
 		return s->rc;
@@ -224,6 +256,132 @@ static int pg_del(struct store *st, const char *key)
 	PQclear(r);
 	if (rc == 0)
 		counted(s, -1);
+	return rc;
+}
+
+/* arr_add - one element of a PostgreSQL array literal (NULL: NULL) */
+static void arr_add(FILE *f, int first, const char *v)
+{
+	fputs(first ? "{" : ",", f);
+	if (!v) {
+		fputs("NULL", f);
+		return;
+	}
+	fputc('"', f);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', f);
+		fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+/* upsert_many_sql - the transaction's puts as one statement: a column an array */
+static char *upsert_many_sql(const struct store_index *ix, int *ncols)
+{
+	char cols[1024] = "key, rec", arrs[1024] = "$1::text[], $2::jsonb[]",
+	     set[1024] = "rec = EXCLUDED.rec";
+	int n = 2;
+	for (int k = 0; k < 2; k++) {
+		const char *const *list = k ? ix->num : ix->lex;
+		for (int i = 0; list[i]; i++) {
+			n++;
+			snprintf(cols + strlen(cols), sizeof(cols) - strlen(cols), ", c_%s",
+				 list[i]);
+			snprintf(arrs + strlen(arrs), sizeof(arrs) - strlen(arrs), ", $%d::%s[]", n,
+				 k ? "bigint" : "text");
+			snprintf(set + strlen(set), sizeof(set) - strlen(set),
+				 ", c_%s = EXCLUDED.c_%s", list[i], list[i]);
+		}
+	}
+	*ncols = n;
+	return xasprintf("INSERT INTO regflow_records (%s) SELECT * FROM unnest(%s) ON CONFLICT "
+			 "(key) DO UPDATE SET %s RETURNING (xmax = 0)",
+			 cols, arrs, set);
+}
+
+/* flush_puts - the buffered records written, one statement */
+static int flush_puts(struct store_pg *s)
+{
+	int ncols = 0, rc = 0;
+	char *sql = upsert_many_sql(s->ix, &ncols);
+	char *texts[64] = {0};
+	size_t lens[64];
+	FILE *fs[64];
+	const char *key;
+	json_t *rec;
+	size_t row = 0;
+	for (int c = 0; c < ncols; c++)
+		fs[c] = open_memstream(&texts[c], &lens[c]);
+	json_object_foreach(s->wb, key, rec) {
+		const char *p[64];
+		char nums[16][24];
+		if (json_is_null(rec))
+			continue;
+		char *text = json_dumps(rec, JSON_COMPACT);
+		col_values(s->ix, key, text, rec, p, nums);
+		for (int c = 0; c < ncols; c++)
+			arr_add(fs[c], row == 0, p[c]);
+		free(text);
+		row++;
+	}
+	for (int c = 0; c < ncols; c++) {
+		fputs(row ? "}" : "{}", fs[c]);
+		fclose(fs[c]);
+	}
+	if (row) {
+		PGresult *r = run(s, sql, ncols, (const char *const *)texts);
+		if (!r)
+			rc = s->rc;
+		for (int i = 0; r && i < PQntuples(r); i++)
+			if (!strcmp(PQgetvalue(r, i, 0), "t"))
+				counted(s, 1); /* a new key, not an update */
+		PQclear(r);
+	}
+	for (int c = 0; c < ncols; c++)
+		free(texts[c]);
+	free(sql);
+	return rc;
+}
+
+/* flush_dels - the buffered deletes, one statement */
+static int flush_dels(struct store_pg *s)
+{
+	char *keys = NULL;
+	size_t len = 0, n = 0;
+	const char *key;
+	json_t *rec;
+	FILE *f = open_memstream(&keys, &len);
+	json_object_foreach(s->wb, key, rec)
+		if (json_is_null(rec))
+			arr_add(f, n++ == 0, key);
+	fputs(n ? "}" : "{}", f);
+	fclose(f);
+	int rc = 0;
+	if (n) {
+		const char *p[] = {keys};
+		PGresult *r =
+			run(s, "DELETE FROM regflow_records WHERE key = ANY($1::text[])", 1, p);
+		if (r)
+			counted(s, -atoi(PQcmdTuples(r)));
+		else
+			rc = s->rc;
+		PQclear(r);
+	}
+	free(keys);
+	return rc;
+}
+
+/* flush - the transaction's buffered writes sent (before a read of an
+ * index or the commit): two statements however many records */
+static int flush(struct store_pg *s)
+{
+	int rc = 0;
+	if (json_object_size(s->wb) == 0)
+		return 0;
+	if ((rc = flush_puts(s)) == 0)
+		rc = flush_dels(s);
+	json_object_clear(s->wb);
 	return rc;
 }
 
@@ -253,6 +411,11 @@ static int pg_find(struct store *st, const char *col, const char *val, int limit
 {
 	struct store_pg *s = pg_of(st);
 	char sql[256];
+	int rc = flush(s);
+	if (rc < 0) {
+		*keys = NULL;
+		return rc;
+	}
 	if (!col_known(s->ix->lex, col)) {
 		*keys = NULL;
 		return -EINVAL;
@@ -266,6 +429,11 @@ static int pg_due(struct store *st, const char *col, int64_t max, int limit, jso
 {
 	struct store_pg *s = pg_of(st);
 	char sql[256], v[24];
+	int rc = flush(s);
+	if (rc < 0) {
+		*keys = NULL;
+		return rc;
+	}
 	if (!col_known(s->ix->num, col)) {
 		*keys = NULL;
 		return -EINVAL;
@@ -284,6 +452,10 @@ static int pg_scan(struct store *st, const char *after, int limit, json_t **out)
 {
 	struct store_pg *s = pg_of(st);
 	char lim[24];
+	int rc = flush(s);
+	*out = NULL;
+	if (rc < 0)
+		return rc;
 	snprintf(lim, sizeof(lim), "%d", limit > 0 ? limit : 2147483647);
 	const char *p[] = {after ? after : "", lim};
 	PGresult *r = run(s,
@@ -346,12 +518,15 @@ static int pg_commit(struct store *st)
 	snprintf(n, sizeof(n), "%" PRId64, s->commit_no);
 	snprintf(node, sizeof(node), "%d", s->node);
 	const char *p[] = {n, node};
+	int rc = flush(s);
 	/* the node's own row: engines' transactions do not touch each other's */
 	PGresult *r =
-		run(s, "UPDATE regflow_commits SET n = $1::bigint WHERE node = $2::int", 2, p);
+		rc < 0 ? NULL
+		       : run(s, "UPDATE regflow_commits SET n = $1::bigint WHERE node = $2::int", 2,
+			     p);
 	PQclear(r);
 	if (!r) {
-		int rc = s->rc;
+		rc = s->rc;
 		exec_ok(s, "ROLLBACK");
 		s->in_tx = 0;
 		return rc;
@@ -379,6 +554,7 @@ static int pg_abort(struct store *st)
 {
 	struct store_pg *s = pg_of(st);
 	s->in_tx = 0;
+	json_object_clear(s->wb);
 	return exec_ok(s, "ROLLBACK");
 }
 
@@ -460,6 +636,7 @@ static int pg_reopen(struct store *st)
 	struct store_pg *s = pg_of(st);
 	PQreset(s->c);
 	s->in_tx = 0;
+	json_object_clear(s->wb);
 	if (PQstatus(s->c) != CONNECTION_OK)
 		return pg_fail(s, NULL, -EIO);
 	/* a new session: the node is taken again (while it was away, another
@@ -481,6 +658,7 @@ static void pg_close(struct store *st)
 {
 	struct store_pg *s = pg_of(st);
 	PQfinish(s->c);
+	json_decref(s->wb);
 	free(s->conninfo);
 	free(s);
 }
@@ -633,6 +811,7 @@ int store_open_pg(const char *conninfo, const struct store_index *ix, struct sto
 	}
 	s->base.ops = &pg_ops;
 	s->base.shared = 1;
+	s->wb = json_object();
 	s->c = c;
 	s->ix = ix;
 	s->conninfo = strdup(conninfo);
