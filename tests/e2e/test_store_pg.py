@@ -29,7 +29,7 @@ def test_store_suite_on_postgresql(ctx):
         out = r.stdout + r.stderr
         assert r.returncode == 0 and "Failures: 0, Errors: 0" in out, out[-3000:]
         # every backend's run counts: mem, tc and pg for three tests, and the pg refusals
-        assert "Checks: 11," in out, out[-3000:]
+        assert "Checks: 14," in out, out[-3000:]
         ran += 1
     assert ran >= 1
     # the schema: one table with typed, indexed columns; the key in byte order

@@ -137,6 +137,54 @@ START_TEST(abort_undoes)
 }
 END_TEST
 
+/* a transaction sees its own writes, in gets and index reads, before its
+ * commit (PostgreSQL keeps them and sends them together); values with
+ * quotes, backslashes, braces, commas and Chinese survive; the count
+ * counts new keys only */
+START_TEST(a_transaction_sees_its_writes)
+{
+	struct store *st = open_backend(_i);
+	if (!st)
+		return; /* no PostgreSQL given */
+	const char *odd = "say \"hi\", {a,b} \\ NULL 学信网 ''";
+	json_t *r = rec2("kind", "account", "email", "x@example.com"), *got = NULL, *keys = NULL;
+	store_put(st, "a:old", r);
+	int64_t n0 = store_count(st);
+	ck_assert_int_eq(store_begin(st), 0);
+	ck_assert_int_eq(store_put(st, "a:1", r), 0);
+	ck_assert_int_eq(store_get(st, "a:1", &got), 0);
+	ck_assert_str_eq(rec_str(got, "email"), "x@example.com");
+	json_decref(got);
+	ck_assert_int_eq(store_find(st, "email", "x@example.com", 0, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 2);
+	json_decref(keys);
+	rec_set(r, "email", "y@example.com");
+	rec_set(r, "name", odd);
+	rec_set(r, "due", "not a number");
+	ck_assert_int_eq(store_put(st, "a:1", r), 0);
+	ck_assert_int_eq(store_put(st, "a:old", r), 0);
+	ck_assert_int_eq(store_find(st, "email", "x@example.com", 0, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 0);
+	json_decref(keys);
+	ck_assert_int_eq(store_put(st, "a:2", r), 0);
+	ck_assert_int_eq(store_del(st, "a:2"), 0);
+	ck_assert_int_eq(store_del(st, "a:2"), -ENOENT);
+	ck_assert_int_eq(store_get(st, "a:2", &got), -ENOENT);
+	ck_assert_int_eq(store_commit(st), 0);
+	json_decref(r);
+	ck_assert_int_eq(store_count(st), n0 + 1);
+	ck_assert_int_eq(store_get(st, "a:1", &got), 0);
+	ck_assert_str_eq(rec_str(got, "name"), odd);
+	ck_assert_str_eq(rec_str(got, "email"), "y@example.com");
+	json_decref(got);
+	ck_assert_int_eq(store_get(st, "a:2", &got), -ENOENT);
+	ck_assert_int_eq(store_find(st, "email", "y@example.com", 0, &keys), 0);
+	ck_assert_int_eq(json_array_size(keys), 2);
+	json_decref(keys);
+	store_close(st);
+}
+END_TEST
+
 /* PostgreSQL only: a password in the conninfo, a store without the schema
  * or with another version are refused with why; scan is in byte order
  * (Tokyo Cabinet's), whatever the database's collation */
@@ -203,6 +251,7 @@ Suite *store_suite(void)
 	tcase_add_loop_test(t, basic_ops, 0, 3);
 	tcase_add_loop_test(t, due_order_and_limit, 0, 3);
 	tcase_add_loop_test(t, abort_undoes, 0, 3);
+	tcase_add_loop_test(t, a_transaction_sees_its_writes, 0, 3);
 	tcase_add_test(t, tc_reopen_keeps_data);
 	tcase_add_test(t, pg_refusals_and_order);
 	suite_add_tcase(s, t);
