@@ -23,7 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ADOPT_TRIES 8 /* a transaction that conflicted, tried again at most */
+#define ADOPT_TRIES 8	    /* a transaction that conflicted, tried again at most */
+#define FULL_SWEEP_EVERY 30 /* sweeps: then every node's records are looked at */
 
 /* owner_of - the node whose record this is */
 static int owner_of(const json_t *rec)
@@ -87,8 +88,10 @@ static int make_mine(struct jobs *j, int node, json_t *items, json_t **taken)
 		int kind = (int)json_integer_value(json_array_get(it, 1));
 		json_t *rec = NULL;
 		rc = rec_get_key(j->st, key, &rec);
-		if (rc == -ENOENT) /* gone meanwhile: run or spooled */
+		if (rc == -ENOENT) { /* gone meanwhile: run or spooled */
+			rc = 0;
 			continue;
+		}
 		if (rc == 0 && still_theirs(rec, kind, node)) {
 			rec_set_int(rec, "node", j->cfg.node);
 			if ((rc = rec_put_key(j->st, key, rec)) == 0)
@@ -110,8 +113,26 @@ static int make_mine(struct jobs *j, int node, json_t *items, json_t **taken)
 	return rc;
 }
 
+/* settle - the transaction failed, perhaps only as far as this engine
+ * knows (the connection lost in its commit): the records it made this
+ * engine's, read again, are run and spooled here (nobody else would:
+ * they are no longer the dead node's) */
+static void settle(struct jobs *j, json_t *items, json_t *taken)
+{
+	size_t i;
+	json_t *it;
+	json_array_foreach(items, i, it) {
+		int kind = (int)json_integer_value(json_array_get(it, 1));
+		json_t *rec = NULL;
+		if (rec_get_key(j->st, json_string_value(json_array_get(it, 0)), &rec) == 0 &&
+		    still_theirs(rec, kind, j->cfg.node))
+			json_array_append_new(taken, json_pack("[O, i]", rec, kind));
+		json_decref(rec);
+	}
+}
+
 /* take_node - a dead node's records: made this engine's, then run and spooled */
-static void take_node(struct jobs *j, int node, json_t *items)
+static int take_node(struct jobs *j, int node, json_t *items)
 {
 	json_t *taken = NULL, *t, *msgs = json_array();
 	size_t i;
@@ -120,8 +141,11 @@ static void take_node(struct jobs *j, int node, json_t *items)
 		json_decref(taken);
 		j->conflicts++;
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		log_err("node %d: its queued work not adopted now: %s", node, store_error(j->st));
+		if (rc != -EDEADLK)
+			settle(j, items, taken);
+	}
 	json_array_foreach(taken, i, t) {
 		json_t *rec = json_array_get(t, 0);
 		if (json_integer_value(json_array_get(t, 1)) == REC_JOB)
@@ -138,6 +162,35 @@ static void take_node(struct jobs *j, int node, json_t *items)
 	outbox_spool_all(j, msgs);
 	json_decref(msgs);
 	json_decref(taken);
+	return rc;
+}
+
+/* dead_unswept - 1 if a node that is not running may have records left:
+ * one not looked at since it was last seen running (j->swept: the dead
+ * nodes whose records are all adopted; no engine writes as a node it does
+ * not hold); every FULL_SWEEP_EVERY sweeps, 1 anyway (ids of nodes that
+ * never wrote a node record, a node alive between two sweeps) */
+static int dead_unswept(struct jobs *j, uint32_t *dead)
+{
+	json_t *keys = NULL, *k;
+	size_t i;
+	*dead = 0;
+	if (rec_list(j->st, REC_NODE, &keys) < 0)
+		return 1;
+	json_array_foreach(keys, i, k) {
+		int node = atoi(json_string_value(k) + 2); /* "n:NODE" */
+		if (node < 0 || node > 31 || node == j->cfg.node)
+			continue;
+		int rc = store_node(j->st, node, STORE_NODE_TRY);
+		if (rc == 0) {
+			store_node(j->st, node, STORE_NODE_FREE);
+			*dead |= 1u << node;
+		} else if (rc == -EBUSY) {
+			j->swept &= ~(1u << node);
+		}
+	}
+	json_decref(keys);
+	return (*dead & ~j->swept) != 0 || ++j->sweeps % FULL_SWEEP_EVERY == 0;
 }
 
 static void sweep(uv_timer_t *t)
@@ -145,17 +198,23 @@ static void sweep(uv_timer_t *t)
 	struct jobs *j = t->data;
 	json_t *by_node = json_object(), *items;
 	const char *n;
+	uint32_t dead = 0, left = 0;
 	if (j->closing)
 		goto out;
+	if (!dead_unswept(j, &dead))
+		goto tail;
 	if (foreign(j, REC_JOB, by_node) < 0 || foreign(j, REC_OUTBOX, by_node) < 0)
 		goto out; /* the store is away: the next sweep */
 	json_object_foreach(by_node, n, items) {
 		int node = atoi(n);
 		if (node < 0 || store_node(j->st, node, STORE_NODE_TRY) < 0)
 			continue; /* alive (or the store away) */
-		take_node(j, node, items);
+		if (take_node(j, node, items) < 0 && node <= 31)
+			left |= 1u << node;
 		store_node(j->st, node, STORE_NODE_FREE);
 	}
+	j->swept |= dead & ~left;
+tail:
 	if (j->run_head)
 		jobs_arm(j);
 	jobs_timers_arm(j); /* timers other engines made */

@@ -164,6 +164,8 @@ static const struct {
 	{"records", "regflow_store_records", "gauge", "Records in the database."},
 	{"conflicts", "regflow_store_conflicts_total", "counter",
 	 "Groups written again after conflicting with another engine's (shared store)."},
+	{"conflict_backoffs", "regflow_store_conflict_backoffs_total", "counter",
+	 "Groups that conflicted 4 times in a row, taken again after a random wait."},
 	{"ran_elsewhere", "regflow_jobs_ran_elsewhere_total", "counter",
 	 "Queued jobs found already run by another engine."},
 	{"adopted", "regflow_adopted_total", "counter",

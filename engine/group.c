@@ -24,13 +24,16 @@
 #include "rec.h"
 #include "wf_run.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
 #define RETRY_MS 1000
-#define CONFLICT_TRIES 16 /* a group written again after a conflict, at most */
+#define CONFLICT_TRIES 4       /* a group written again at once after a conflict */
+#define CONFLICT_BACKOFF_MS 50 /* then taken again after up to this long (random) */
 
 static void group_take(struct jobs *j, struct group *g)
 {
@@ -324,6 +327,20 @@ static void group_reset(struct jobs *j, struct group *g)
 	json_array_clear(g->finished);
 }
 
+/* group_back_off - conflicts again and again (engines' groups on the same
+ * rows): not a failure, nobody is told anything; the group goes back as
+ * it came (its intakes at the head of the queue) and the next tick comes
+ * after a random while, so that the engines' groups stop meeting */
+static void group_back_off(struct jobs *j, struct group *g)
+{
+	group_reset(j, g);
+	intake_untake(j, g->in);
+	g->in = NULL;
+	j->backoffs++;
+	j->tick_armed = 1; /* new jobs wait for this tick */
+	uv_timer_start(&j->tick, group_tick, 1 + randombytes_uniform(CONFLICT_BACKOFF_MS), 0);
+}
+
 /* group_done - the group is durable: count it, drop what ran */
 static void group_done(struct jobs *j, struct group *g)
 {
@@ -489,6 +506,11 @@ void group_tick(uv_timer_t *t)
 		int rc, tries = 0;
 		while ((rc = group_write(j, &g)) == -EDEADLK && ++tries < CONFLICT_TRIES)
 			group_reset(j, &g);
+		if (rc == -EDEADLK) {
+			group_back_off(j, &g);
+			group_free(&g);
+			return;
+		}
 		if (rc < 0) {
 			group_failed(j, &g, rc);
 		} else {

@@ -268,11 +268,26 @@ struct job *intake_take(struct jobs *j)
 	return taken;
 }
 
+void intake_untake(struct jobs *j, struct job *taken)
+{
+	struct job **tail = &taken;
+	if (!taken)
+		return;
+	for (; *tail; tail = &(*tail)->next_in) {
+		(*tail)->in_group = 0;
+		j->nintake++;
+	}
+	*tail = j->in_head;
+	if (!j->in_head)
+		j->in_tail = tail;
+	j->in_head = taken;
+}
+
 /* intake_one - a new job joins the run queue, or its key names the first job */
 static int intake_one(struct jobs *j, struct job *job, int64_t now)
 {
 	json_t *rec;
-	int rc;
+	int rc = -ENOENT;
 	if (job->rc < 0)
 		return 0;     /* its hashing failed: answered below, nothing written */
 	if (job->transient) { /* never written: no key, no record; it runs and answers */
@@ -280,12 +295,14 @@ static int intake_one(struct jobs *j, struct job *job, int64_t now)
 		runq_push(j, job);
 		return 0;
 	}
-	if (job->key && rec_idem_get(j->st, job->front, job->key, &rec) == 0) {
+	if (job->key && (rc = rec_idem_get(j->st, job->front, job->key, &rec)) == 0) {
 		job->dup = 1;
 		snprintf(job->id, sizeof(job->id), "%s", rec_str0(rec, "job"));
 		json_decref(rec);
 		return 0;
 	}
+	if (job->key && rc != -ENOENT) /* the store failed (or conflicted): not "absent" */
+		return rc;
 	id_new(job->id);
 	job->created = now;
 	if (job->key) {

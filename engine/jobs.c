@@ -102,6 +102,7 @@ json_t *jobs_stats(struct jobs *j)
 	json_object_set_new(st, "hashed", json_integer(hashpool_done(j->hashes)));
 	json_object_set_new(st, "locked_out", json_integer(j->locked_out));
 	json_object_set_new(st, "conflicts", json_integer(j->conflicts));
+	json_object_set_new(st, "conflict_backoffs", json_integer(j->backoffs));
 	json_object_set_new(st, "ran_elsewhere", json_integer(j->ran_elsewhere));
 	json_object_set_new(st, "adopted", json_integer(j->adopted));
 	json_object_set_new(st, "admission", jobs_admission(j));

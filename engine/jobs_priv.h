@@ -81,6 +81,7 @@ struct jobs {
 	int hashing;	      /* intakes whose password is being hashed */
 	json_t *hashing_by;   /* front -> its intakes hashing */
 	int nintake;	      /* jobs in the intake list */
+	int64_t backoffs;     /* groups taken again later after repeated conflicts */
 	int64_t refused[ADMIT_NREASONS];
 	int disk_full;	       /* free space below the reserve: new jobs refused */
 	struct latency *lat;   /* job latencies by type and result code */
@@ -91,6 +92,8 @@ struct jobs {
 	int64_t ran_elsewhere; /* queued jobs found run by another engine */
 	int64_t adopted;       /* queued jobs and messages adopted from dead engines */
 	uv_timer_t sweep;      /* a shared store: the look for dead engines' work */
+	uint32_t swept;	       /* dead nodes whose records are all adopted (adopt.c) */
+	int64_t sweeps;
 	int closing;
 	int handles_closed;
 	int degraded; /* the last transaction failed: retry on a timer only */
@@ -124,6 +127,8 @@ void jobs_hashing_count(struct jobs *j, const char *front, int delta);
 int jobs_hashes(const struct wf_event *ev, const json_t *args);
 /* intake_take - detach the intakes ready to be written, in arrival order */
 struct job *intake_take(struct jobs *j);
+/* intake_untake - taken intakes (none answered) back at the head, in order */
+void intake_untake(struct jobs *j, struct job *taken);
 /* intake_write - inside the group's transaction: records and keys of new jobs */
 int intake_write(struct jobs *j, struct group *g);
 /* intake_cancel_all - at close: those not hashing are told -ECANCELED now */

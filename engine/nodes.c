@@ -25,6 +25,7 @@ static struct {
 	char want[NODES_PRINT_LEN + 1]; /* its set */
 	int64_t want_since;
 	int following;	  /* a reload to follow it is on its way */
+	int leader;	  /* the node it follows */
 	int64_t tried_ms; /* when the last one started */
 	int64_t again_ms; /* a node whose files differ reloads them again after */
 } me = {.node = -1, .differ = -1};
@@ -150,8 +151,10 @@ void nodes_publish(struct engine *e)
 	nodes_print(e->ws, print);
 	if (!me.following)
 		me.since = now_ms(); /* an operator's reload: the set the others follow */
-	else if (!strcmp(print, me.want))
+	else if (!strcmp(print, me.want)) {
 		me.since = me.want_since; /* followed: as new as the one followed */
+		me.differ = -1; /* jobs taken again at once, not after the reload's walk */
+	}
 	write_self(e, print);
 }
 
@@ -165,10 +168,11 @@ static void followed(void *arg, int rc, json_t *report)
 		log_err("node %d: the workflows here (set %s) differ from node %d's (set %s), "
 			"which a reload made current: jobs are refused (503) until these files are "
 			"the same (tried again every %lld ms)",
-			me.node, print, me.differ, me.want, (long long)me.again_ms);
+			me.node, print, me.leader, me.want, (long long)me.again_ms);
+		me.differ = me.leader; /* (nodes_publish did not clear it, or not for this set) */
 		return;
 	}
-	log_info("node %d: now runs the workflows of node %d (set %s)", me.node, me.differ, print);
+	log_info("node %d: now runs the workflows of node %d (set %s)", me.node, me.leader, print);
 	me.differ = -1;
 }
 
@@ -190,7 +194,7 @@ void nodes_follow(struct engine *e)
 	if (other != me.differ || strcmp(theirs, me.want))
 		log_info("node %d took other workflows (set %s): reloading ours to follow", other,
 			 theirs);
-	me.differ = other;
+	me.differ = me.leader = other;
 	snprintf(me.want, sizeof(me.want), "%s", theirs);
 	me.want_since = since;
 	me.tried_ms = now;

@@ -117,6 +117,8 @@ int store_open_mem(const struct store_index *ix, struct store **out);
  */
 int store_open_fault(struct store *inner, struct store **out);
 void store_fault_set(struct store *st, const char *op, int nth, int rc);
+/* store_fault_times - the armed call and the times - 1 calls of it after fail */
+void store_fault_times(struct store *st, int times);
 /* store_fault_calls - how many times op was called since the wrapper opened */
 int store_fault_calls(struct store *st, const char *op);
 /* store_fault_shared - the wrapper says it is shared (as PostgreSQL's

@@ -26,6 +26,7 @@ struct store_fault {
 	int calls[F_N];
 	int fail_op; /* -1: none armed */
 	int fail_at; /* the call number of fail_op that fails */
+	int fail_to; /* and the calls after it up to this one */
 	int fail_rc;
 };
 
@@ -34,7 +35,7 @@ static int hit(struct store *st, enum fault_op op)
 {
 	struct store_fault *f = (struct store_fault *)st;
 	int n = ++f->calls[op];
-	if (f->fail_op != (int)op || n != f->fail_at)
+	if (f->fail_op != (int)op || n < f->fail_at || n > f->fail_to)
 		return 0;
 	snprintf(st->err, sizeof(st->err), "fault injected: %s call %d", op_names[op], n);
 	return f->fail_rc;
@@ -187,7 +188,14 @@ void store_fault_set(struct store *st, const char *op, int nth, int rc)
 	struct store_fault *f = (struct store_fault *)st;
 	f->fail_op = op ? op_index(op) : -1;
 	f->fail_at = f->fail_op >= 0 ? f->calls[f->fail_op] + nth : 0;
+	f->fail_to = f->fail_at;
 	f->fail_rc = rc;
+}
+
+void store_fault_times(struct store *st, int times)
+{
+	struct store_fault *f = (struct store_fault *)st;
+	f->fail_to = f->fail_at + times - 1;
 }
 
 int store_fault_calls(struct store *st, const char *op)

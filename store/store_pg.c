@@ -54,6 +54,8 @@ struct store_pg {
 	int rc;		      /* the last statement's error: -EIO, or -EDEADLK for a conflict */
 	int node;	      /* the node this engine holds (STORE_NODE_OWN), or -1 */
 	int held;	      /* this session holds it (lost with the connection) */
+	int pid;	      /* the session's backend (PQbackendPID) */
+	int conflicted;	      /* this transaction failed a serialisation check */
 	json_t *wb; /* in a transaction: writes not yet sent, key -> record (null: delete) */
 };
 
@@ -73,6 +75,12 @@ static int pg_fail(struct store_pg *s, PGresult *r, int rc)
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01")))
 		rc = -EDEADLK;
+	/* after a conflict the transaction is aborted: what follows in it
+	 * (25P02) is the same conflict, not a failure of the store */
+	if (state && s->in_tx && s->conflicted && !strcmp(state, "25P02"))
+		rc = -EDEADLK;
+	if (rc == -EDEADLK && s->in_tx)
+		s->conflicted = 1;
 	snprintf(s->base.err, sizeof(s->base.err), "%s",
 		 r ? PQresultErrorMessage(r) : PQerrorMessage(s->c));
 	s->base.err[strcspn(s->base.err, "\n")] = 0;
@@ -484,16 +492,53 @@ static int pg_begin(struct store *st)
 	if (exec_ok(s, "BEGIN ISOLATION LEVEL SERIALIZABLE") < 0)
 		return s->rc;
 	s->in_tx = 1;
+	s->conflicted = 0;
 	s->delta = 0;
 	return 0;
 }
 
-/* applied - after a lost connection: did the transaction numbered n commit? */
-static int applied(struct store_pg *s, int64_t n)
+/* reconnect - a new session (the node's lock is the old one's until taken again) */
+static int reconnect(struct store_pg *s)
 {
 	PQreset(s->c);
+	s->in_tx = 0;
+	s->held = 0;
+	json_object_clear(s->wb);
 	if (PQstatus(s->c) != CONNECTION_OK)
+		return pg_fail(s, NULL, -EIO);
+	s->pid = PQbackendPID(s->c);
+	return 0;
+}
+
+/* end_old - the session before a reconnect may live on in the server (its
+ * end of the connection not yet seen closed), in the middle of its
+ * transaction, holding the node: if it still holds the node it is ended,
+ * and waited for (5 s), so that its transaction is over */
+static int end_old(struct store_pg *s, int old)
+{
+	char pid[16], node[16];
+	snprintf(pid, sizeof(pid), "%d", old);
+	snprintf(node, sizeof(node), "%d", s->node);
+	const char *p[] = {pid, node};
+	PGresult *r = run(
+		s,
+		"SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = "
+		"'advisory' AND classid = " STR(NODE_LOCK_CLASS) " AND objid = $2::int "
+								 "AND granted AND pid = $1::int",
+		2, p);
+	int ok = r && (PQntuples(r) == 0 || !strcmp(PQgetvalue(r, 0, 0), "t"));
+	PQclear(r);
+	return ok ? 0 : -EIO;
+}
+
+/* applied - after a lost connection: did the transaction numbered n commit?
+ * (1, 0, or -EIO: unknown) */
+static int applied(struct store_pg *s, int64_t n)
+{
+	int old = s->pid;
+	if (reconnect(s) < 0 || end_old(s, old) < 0)
 		return -EIO;
+	hold(s); /* if busy (an engine adopting it), taken before the next transaction */
 	char node[16];
 	snprintf(node, sizeof(node), "%d", s->node);
 	const char *p[] = {node};
@@ -634,16 +679,19 @@ static int hold(struct store_pg *s)
 static int pg_reopen(struct store *st)
 {
 	struct store_pg *s = pg_of(st);
-	PQreset(s->c);
 	s->in_tx = 0;
 	json_object_clear(s->wb);
-	if (PQstatus(s->c) != CONNECTION_OK)
-		return pg_fail(s, NULL, -EIO);
+	/* a session still up keeps its node: rolled back, not reconnected (a
+	 * new session would give the node up, and another engine could adopt
+	 * this one's queued work meanwhile) */
+	if (PQstatus(s->c) == CONNECTION_OK && exec_ok(s, "ROLLBACK") == 0)
+		return hold(s);
 	/* a new session: the node is taken again (while it was away, another
 	 * engine may have adopted its queued work: a job runs once all the
 	 * same, as runs check the job's record) */
-	s->held = 0;
-	int rc = hold(s);
+	int rc = reconnect(s);
+	if (rc == 0)
+		rc = hold(s);
 	if (rc == 0) /* and the count read again: a commit lost with the connection */
 		s->count = count_all(s);
 	return rc;
@@ -815,6 +863,7 @@ int store_open_pg(const char *conninfo, const struct store_index *ix, struct sto
 	s->c = c;
 	s->ix = ix;
 	s->conninfo = strdup(conninfo);
+	s->pid = PQbackendPID(c);
 	s->node = -1; /* a tool's: until an engine takes its node */
 	if ((rc = schema_ok(s, err, n)) < 0 || (rc = commit_row(s)) < 0) {
 		if (rc == -EIO)

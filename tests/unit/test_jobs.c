@@ -80,7 +80,7 @@ static void teardown(void)
 /* spin - run the loop until every submitter has heard, or a bound */
 static void spin(struct told *t, int n)
 {
-	for (int round = 0; round < 2000; round++) {
+	for (int round = 0; round < 10000; round++) {
 		int all = 1;
 		for (int i = 0; i < n; i++)
 			all &= t[i].called > 0;
@@ -304,6 +304,33 @@ START_TEST(a_conflict_writes_the_group_again)
 }
 END_TEST
 
+/* conflicts again and again (two engines' groups on one hot row): never a
+ * failure; the group goes back to the queue and is taken again later */
+START_TEST(conflicts_again_and_again_back_off)
+{
+	struct told t[3] = {{0}};
+	int64_t accounts = count_kind(REC_ACCOUNT);
+	store_fault_set(st, "commit", 1, -EDEADLK);
+	store_fault_times(st, 20);
+	for (int i = 0; i < 3; i++) {
+		char phone[16];
+		snprintf(phone, sizeof(phone), "1340000000%d", i);
+		submit(phone, NULL, &t[i]);
+	}
+	spin(t, 3);
+	store_fault_set(st, NULL, 0, 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(t[i].rc, 0);
+		ck_assert_str_eq(t[i].state, "queued");
+		ck_assert_str_eq(job_state(t[i].id), "done");
+	}
+	ck_assert_int_eq(count_kind(REC_ACCOUNT), accounts + 3);
+	ck_assert_int_eq(stat_of("conflicts"), 20);
+	ck_assert_int_eq(stat_of("conflict_backoffs"), 5); /* 4 at once each time */
+	ck_assert_int_eq(stat_of("commit_failures"), 0);
+}
+END_TEST
+
 /* jobs already on disk (one run a group) and a conflict: they stay queued,
  * run once each, and their history says each job once */
 START_TEST(a_conflict_keeps_queued_jobs_once)
@@ -404,6 +431,7 @@ Suite *jobs_suite(void)
 	tcase_add_test(t, durable_jobs_survive_a_failed_group);
 	tcase_add_test(t, a_conflict_writes_the_group_again);
 	tcase_add_test(t, a_conflict_keeps_queued_jobs_once);
+	tcase_add_test(t, conflicts_again_and_again_back_off);
 	tcase_add_test(t, a_job_run_elsewhere_is_not_run_again);
 	suite_add_tcase(s, t);
 	return s;

@@ -10,11 +10,14 @@
 #include "store.h"
 #include "suites.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,6 +226,152 @@ START_TEST(pg_refusals_and_order)
 }
 END_TEST
 
+/* psql_int - one number from a side connection (a witness) */
+static long psql_int(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	long v = PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	return v;
+}
+
+#define NODE_PID_SQL                                                                               \
+	"SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND "              \
+	"classid = 72341006 AND objid = %d AND granted"
+
+static long node_pid(PGconn *c, int node)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), NODE_PID_SQL, node);
+	return psql_int(c, sql);
+}
+
+/* PostgreSQL only: after a serialisation failure inside a transaction,
+ * what follows in it (SQLSTATE 25P02) is the same conflict, not a store
+ * failure (the engine writes the group again instead of answering 503) */
+START_TEST(pg_a_conflict_stays_a_conflict)
+{
+	if (!getenv("REGFLOW_PG_CONNINFO"))
+		return;
+	struct store *a = open_backend(2), *b = open_backend(2);
+	json_t *r = rec2("kind", "account", "email", "x@example.com"), *got = NULL, *keys;
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_put(a, "a:c1", r), 0);
+	ck_assert_int_eq(store_commit(a), 0);
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_get(a, "a:c1", &got), 0); /* a's snapshot */
+	json_decref(got);
+	ck_assert_int_eq(store_begin(b), 0);
+	ck_assert_int_eq(store_put(b, "a:c1", r), 0);
+	ck_assert_int_eq(store_commit(b), 0);
+	ck_assert_int_eq(store_put(a, "a:c1", r), 0); /* sent with the next index read */
+	ck_assert_int_eq(store_find(a, "email", "x@example.com", 0, &keys), -EDEADLK);
+	ck_assert_int_eq(store_get(a, "a:other", &got), -EDEADLK);
+	ck_assert_int_eq(store_abort(a), 0);
+	ck_assert_int_eq(store_get(a, "a:c1", &got), 0); /* and the session goes on */
+	json_decref(got);
+	json_decref(r);
+	store_close(a);
+	store_close(b);
+}
+END_TEST
+
+/* PostgreSQL only: a reopen after a failed transaction on a healthy
+ * connection keeps the session, and with it the node's lock (a new session
+ * would give the node up to another engine's adoption meanwhile) */
+START_TEST(pg_a_reopen_keeps_the_node)
+{
+	const char *ci = getenv("REGFLOW_PG_CONNINFO");
+	if (!ci)
+		return;
+	PGconn *c = PQconnectdb(ci);
+	struct store *a = open_backend(2), *b = open_backend(2);
+	json_t *r = rec2("kind", "x", NULL, NULL);
+	ck_assert_int_eq(store_node(a, 7, STORE_NODE_OWN), 0);
+	long pid = node_pid(c, 7);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_put(a, "a:r1", r), 0);
+	ck_assert_int_eq(store_reopen(a), 0);
+	ck_assert_int_eq(node_pid(c, 7), pid);
+	ck_assert_int_eq(store_node(b, 7, STORE_NODE_TRY), -EBUSY);
+	json_decref(r);
+	store_close(a);
+	store_close(b);
+	PQfinish(c);
+}
+END_TEST
+
+/* highest_socket - the socket this process opened last (the store's connection) */
+static int highest_socket(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int best = -1;
+	while (d && (e = readdir(d))) {
+		char path[300], to[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		ssize_t n = readlink(path, to, sizeof(to) - 1);
+		if (n > 0 && !strncmp(to, "socket:", 7) && atoi(e->d_name) > best)
+			best = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return best;
+}
+
+static void *cut_later(void *arg)
+{
+	usleep(150 * 1000);
+	shutdown(*(int *)arg, SHUT_RDWR);
+	return NULL;
+}
+
+/* PostgreSQL only: the connection lost while COMMIT runs on the server
+ * (here a deferred trigger makes it take 600 ms; the client's socket is
+ * cut at 150 ms).  The old backend lives on, unaware: it is ended before
+ * the outcome is read, so that the outcome told is the outcome (before,
+ * the read came first and the commit landed after it); and the node's
+ * lock is this engine's again afterwards */
+START_TEST(pg_a_lost_commit_is_settled)
+{
+	const char *ci = getenv("REGFLOW_PG_CONNINFO");
+	if (!ci)
+		return;
+	PGconn *c = PQconnectdb(ci);
+	PQclear(PQexec(c, "CREATE OR REPLACE FUNCTION regflow_test_slow() RETURNS trigger "
+			  "LANGUAGE plpgsql AS $$BEGIN IF NEW.node = 8 THEN PERFORM "
+			  "pg_sleep(0.6); END IF; RETURN NULL; END$$;"
+			  "DROP TRIGGER IF EXISTS regflow_test_slow ON regflow_commits;"
+			  "CREATE CONSTRAINT TRIGGER regflow_test_slow AFTER UPDATE ON "
+			  "regflow_commits DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE "
+			  "FUNCTION regflow_test_slow()"));
+	struct store *a = open_backend(2);
+	int fd = highest_socket();
+	struct store *b = open_backend(2);
+	json_t *r = rec2("kind", "x", NULL, NULL);
+	pthread_t cut;
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(store_node(a, 8, STORE_NODE_OWN), 0);
+	ck_assert_int_eq(store_begin(a), 0);
+	ck_assert_int_eq(store_put(a, "a:lost", r), 0);
+	pthread_create(&cut, NULL, cut_later, &fd);
+	int rc = store_commit(a);
+	pthread_join(cut, NULL);
+	usleep(800 * 1000); /* past the old backend's commit, had it lived */
+	long there = psql_int(c, "SELECT count(*) FROM regflow_records WHERE key = 'a:lost'");
+	ck_assert_msg(rc == 0 ? there == 1 : there == 0, "commit said %d, the row is %s", rc,
+		      there ? "there" : "absent");
+	ck_assert_int_eq(rc, -EIO); /* (ended before its commit) */
+	ck_assert_int_eq(store_node(b, 8, STORE_NODE_TRY), -EBUSY);
+	PQclear(PQexec(c, "DROP TRIGGER regflow_test_slow ON regflow_commits"));
+	json_decref(r);
+	store_close(a);
+	store_close(b);
+	PQfinish(c);
+}
+END_TEST
+
 START_TEST(tc_reopen_keeps_data)
 {
 	struct store *st = open_backend(1);
@@ -254,6 +403,9 @@ Suite *store_suite(void)
 	tcase_add_loop_test(t, a_transaction_sees_its_writes, 0, 3);
 	tcase_add_test(t, tc_reopen_keeps_data);
 	tcase_add_test(t, pg_refusals_and_order);
+	tcase_add_test(t, pg_a_conflict_stays_a_conflict);
+	tcase_add_test(t, pg_a_reopen_keeps_the_node);
+	tcase_add_test(t, pg_a_lost_commit_is_settled);
 	suite_add_tcase(s, t);
 	return s;
 }
