@@ -53,8 +53,8 @@ INC_simulate := -Icommon -Iwf -Istore -Iruntime -Isimulate
 INC_tests   := -Icommon -Iwf -Istore -Iruntime -Iengine -Igateway -Ictl -Istorectl
 
 # pkg-config packages (and plain libraries) per program
-PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libpq libconfig jansson libsodium libjpeg libpng libgif opendkim gmime-3.0 check
-PKGS_D    := libuv tokyocabinet libpq libconfig jansson libsodium libjpeg libpng libgif openssl
+PKGS_ALL  := libuv libcurl libesmtp-1.0 openssl tokyocabinet libpq libconfig jansson libsodium libargon2 libjpeg libpng libgif opendkim gmime-3.0 check
+PKGS_D    := libuv tokyocabinet libpq libconfig jansson libsodium libargon2 libjpeg libpng libgif openssl
 LIBS_D    := -lhttp_parser -lpthread -lm
 PKGS_GW   := libuv libcurl libesmtp-1.0 openssl libconfig jansson libsodium opendkim
 LIBS_GW   := -lhttp_parser -lpthread
@@ -113,7 +113,7 @@ $(BIN)/regflowctl-store: $(call obj,storectl/main.c) $(STC_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_STC))
 
 SIM_LIBS := $(call lib,simulate) $(call lib,runtime) $(call lib,store) $(call lib,wf) $(call lib,common)
-PKGS_SIM := tokyocabinet libpq libconfig jansson libsodium libjpeg libpng libgif
+PKGS_SIM := tokyocabinet libpq libconfig jansson libsodium libargon2 libjpeg libpng libgif
 $(BIN)/regflowctl-simulate: $(call obj,simulate/main.c) $(SIM_LIBS)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkglibs,$(PKGS_SIM)) -lm

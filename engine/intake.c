@@ -10,6 +10,7 @@
  * send_code is never stuck behind other people's registrations.
  */
 #include "jobs_priv.h"
+#include "password.h"
 #include "photo.h"
 #include "rec.h"
 #include "secret.h"
@@ -49,12 +50,12 @@ static void verify_work(struct job *job)
 	const char *stored = job->verify_hash ? job->verify_hash : job->j->dummy_hash;
 	json_t *pw = json_object_get(job->args, job->ev->verify);
 	const char *text = json_string_value(pw);
-	char digest[65], hash[SECRET_PWHASH_MAX];
-	int ok = text && secret_password_verify(stored, text) == 0 && job->verify_hash;
+	char digest[65], hash[PASSWORD_HASH_MAX];
+	int ok = text && password_verify(stored, text) == 0 && job->verify_hash;
 	json_object_set_new(job->args, "%verified", json_string(ok ? "1" : "0"));
 	wf_verify_digest(job->verify_hash, digest);
 	json_object_set_new(job->args, "%hash", json_string(digest));
-	if (ok && secret_password_needs_rehash(stored) && secret_password_hash(text, hash) == 0)
+	if (ok && password_needs_rehash(stored) && password_hash(text, hash) == 0)
 		json_object_set_new(job->args, "%rehash", json_string(hash));
 	if (text)
 		sodium_memzero((char *)text, strlen(text));
@@ -73,7 +74,7 @@ static void hash_work(struct hash_task *t)
 		verify_work(job);
 	json_object_foreach(job->ev->args, name, v) {
 		const char *pw = json_string_value(json_object_get(job->args, name));
-		char hash[SECRET_PWHASH_MAX];
+		char hash[PASSWORD_HASH_MAX];
 		if (!strcmp(json_string_value(v), "photo") &&
 		    photo_args_normalize(job->args, name) < 0) {
 			job->rc = -ENOMEM;
@@ -81,7 +82,7 @@ static void hash_work(struct hash_task *t)
 		}
 		if (strcmp(json_string_value(v), "password") != 0 || !pw)
 			continue;
-		if (secret_password_hash(pw, hash) < 0) {
+		if (password_hash(pw, hash) < 0) {
 			job->rc = -ENOMEM;
 			return;
 		}

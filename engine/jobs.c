@@ -5,6 +5,7 @@
  */
 #include "jobs_priv.h"
 #include "log.h"
+#include "password.h"
 #include "rec.h"
 #include "secret.h"
 
@@ -234,7 +235,7 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 	char pwhex[65];
 	randombytes_buf(pw, sizeof(pw));
 	sodium_bin2hex(pwhex, sizeof(pwhex), pw, sizeof(pw));
-	if (secret_password_hash(pwhex, j->dummy_hash) < 0)
+	if (password_hash(pwhex, j->dummy_hash) < 0)
 		fatal("cannot make the dummy password hash");
 	sodium_memzero(pwhex, sizeof(pwhex));
 	timer_init(j, &j->tick);

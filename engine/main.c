@@ -14,6 +14,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "nodes.h"
+#include "password.h"
 #include "rec.h"
 #include "reload.h"
 #include "secret.h"
@@ -266,8 +267,8 @@ static void read_settings(struct regflowd *d, int argc, char **argv)
 	if (conf_open(&d->conf, &ca) < 0 || conf_check_known(&d->conf, settings_table, own) < 0 ||
 	    conf_read(&d->conf, settings_table, &d->set) < 0)
 		fatal("%s", conf_error(&d->conf));
-	if (secret_password_params((unsigned long long)d->set.argon_ops,
-				   (size_t)d->set.argon_mib * 1024 * 1024) < 0)
+	if (password_params((unsigned long long)d->set.argon_ops,
+			    (size_t)d->set.argon_mib * 1024 * 1024) < 0)
 		fatal("engine.argon2: below OWASP's minimum (opslimit 2, memlimit_mib 19)");
 	if (log_set_level_name(d->set.log_level) < 0)
 		fatal("log.level: unknown level \"%s\" (debug, info, warning, error)",

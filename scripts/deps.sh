@@ -9,7 +9,7 @@
 set -eu
 BUILD="build-essential pkg-config
 libuv1-dev libcurl4-openssl-dev libesmtp-dev libtokyocabinet-dev libconfig-dev
-libhttp-parser-dev libjansson-dev libsodium-dev libjpeg-dev libpng-dev libgif-dev libssl-dev openssl libopendkim-dev libgmime-3.0-dev libpq-dev"
+libhttp-parser-dev libjansson-dev libsodium-dev libargon2-dev libjpeg-dev libpng-dev libgif-dev libssl-dev openssl libopendkim-dev libgmime-3.0-dev libpq-dev"
 TEST="check cppcheck clang-format clang-tidy postfix sasl2-bin libsasl2-modules
 kannel kannel-extras faketime curl python3 procps tokyocabinet-bin strace
 python3-dkim opendkim-tools python3-pil graphviz postgresql"

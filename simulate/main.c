@@ -9,6 +9,7 @@
 #include "codekey.h"
 #include "conf.h"
 #include "log.h"
+#include "password.h"
 #include "rec.h"
 #include "secret.h"
 #include "sim.h"
@@ -177,7 +178,7 @@ static int prepare(struct sim *s, const struct wf_event *ev, const char *front, 
 			return 1;
 		}
 		const char *pw = json_string_value(json_object_get(args, ev->verify));
-		int ok = pk.hash && pw && secret_password_verify(pk.hash, pw) == 0;
+		int ok = pk.hash && pw && password_verify(pk.hash, pw) == 0;
 		json_object_set_new(args, "%verified", json_string(ok ? "1" : "0"));
 		wf_verify_digest(pk.hash, digest);
 		json_object_set_new(args, "%hash", json_string(digest));
@@ -186,9 +187,9 @@ static int prepare(struct sim *s, const struct wf_event *ev, const char *front, 
 	}
 	json_object_foreach(ev->args, name, t) {
 		const char *pw = json_string_value(json_object_get(args, name));
-		char hash[SECRET_PWHASH_MAX];
+		char hash[PASSWORD_HASH_MAX];
 		if (pw && !strcmp(json_string_value(t), "password")) {
-			if (secret_password_hash(pw, hash) < 0)
+			if (password_hash(pw, hash) < 0)
 				return -ENOMEM;
 			json_object_set_new(args, name, json_string(hash));
 		}

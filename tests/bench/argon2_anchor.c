@@ -1,8 +1,9 @@
 /*
  * argon2_anchor - the anchor of the register_email benchmark (speed.py):
- * the same Argon2id hashes regflowd makes at intake (crypto_pwhash_str_alg,
- * opslimit 2, memlimit 19 MiB, ALG_ARGON2ID13, common/secret.c), on THREADS
- * threads for SECONDS, and nothing else.  Not a test.
+ * Argon2id hashes of the cost regflowd makes at intake (opslimit 2,
+ * memlimit 19 MiB), in libsodium (crypto_pwhash_str_alg, ALG_ARGON2ID13: the
+ * library regflowd used before common/password.c took libargon2), on
+ * THREADS threads for SECONDS, and nothing else.  Not a test.
  *
  *   build/bench-argon2 SECONDS [THREADS]     (THREADS: default one per core)
  *

@@ -1,10 +1,14 @@
 /*
- * Tests of common/util (durations, ids, atomic files) and common/conf
- * (libconfig loading, -o overrides, file:line errors).
+ * Tests of common/util (durations, ids, atomic files), common/password
+ * (Argon2id strings) and common/conf (libconfig loading, -o overrides,
+ * file:line errors).
  */
 #include "conf.h"
+#include "password.h"
 #include "suites.h"
 #include "util.h"
+
+#include <sodium.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -291,6 +295,36 @@ START_TEST(conf_bad_duration)
 }
 END_TEST
 
+/* hashes made by libsodium (before the switch to libargon2) verify, and
+ * libsodium reads ours: the same PHC string; a wrong password, garbage or
+ * another algorithm's string is -EACCES; new hashes have the set cost */
+START_TEST(password_strings_are_libsodiums)
+{
+	char ours[PASSWORD_HASH_MAX], theirs[crypto_pwhash_STRBYTES];
+	ck_assert_int_eq(password_hash("correct horse 学信网", ours), 0);
+	ck_assert_ptr_nonnull(strstr(ours, "$argon2id$v=19$m=19456,t=2,p=1$"));
+	ck_assert_int_eq(password_verify(ours, "correct horse 学信网"), 0);
+	ck_assert_int_eq(password_verify(ours, "correct horse"), -EACCES);
+	ck_assert_int_eq(crypto_pwhash_str_verify(ours, "correct horse 学信网",
+						  strlen("correct horse 学信网")),
+			 0);
+	ck_assert_int_eq(
+		crypto_pwhash_str_alg(theirs, "pw", 2, 2, 19u << 20, crypto_pwhash_ALG_ARGON2ID13),
+		0);
+	ck_assert_int_eq(password_verify(theirs, "pw"), 0);
+	ck_assert_int_eq(password_verify(theirs, "pW"), -EACCES);
+	ck_assert_int_eq(password_verify("$argon2id$v=19$m=19456,t=2,p=1$garbage", "pw"), -EACCES);
+	ck_assert_int_eq(password_verify("", "pw"), -EACCES);
+	ck_assert_int_eq(password_needs_rehash(ours), 0);
+	ck_assert_int_eq(password_params(1, 19u << 20), -EINVAL); /* below OWASP */
+	ck_assert_int_eq(password_params(3, 19u << 20), 0);
+	ck_assert_int_eq(password_needs_rehash(ours), 1);
+	ck_assert_int_eq(password_hash("x", ours), 0);
+	ck_assert_ptr_nonnull(strstr(ours, ",t=3,"));
+	ck_assert_int_eq(password_params(2, 19u << 20), 0);
+}
+END_TEST
+
 Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -302,6 +336,7 @@ Suite *util_suite(void)
 	tcase_add_test(t, ids_unique_in_a_burst);
 	tcase_add_test(t, ids_name_their_node);
 	tcase_add_test(t, atomic_write_mode);
+	tcase_add_test(t, password_strings_are_libsodiums);
 	suite_add_tcase(s, t);
 	return s;
 }
