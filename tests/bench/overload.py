@@ -16,8 +16,10 @@ clients elsewhere would (at nice 19 their own wait for a core was most of
 the send_code p99 measured).  Per phase: goodput (accepted jobs/s), refusals
 (503 OVERLOADED), p50/p99 of the accepted replies (202: hashed and on
 disk), send_code p50/p99, health probe p99 and failures (no 200 within
-1 s), and the engine's RSS.  Targets (issue 10): at 4x, goodput >= 95% of
-C, accepted p99 under engine.deadline (2 s), send_code p99 < 50 ms, no
+1 s), and the engine's RSS.  C is measured again just before and just
+after the 4x phase (the machine's speed drifts by up to 30% in a run here)
+and 4x goodput is given against the mean of those two as well.  Targets
+(issue 10): at 4x, goodput >= 95% of C, accepted p99 under engine.deadline (2 s), send_code p99 < 50 ms, no
 failed probe, RSS at 4x <= 2x RSS at 1x.
 """
 import asyncio
@@ -264,7 +266,10 @@ def main():
             "load", "offered", "goodput", "good/C", "refused", "acc p50", "acc p99",
             "code p50", "code p99", "probe p99", "fails", "RSS MiB", "gen cpu", "eng cpu"))
         rows, goods = {}, {}
+        caps = {}
         for k in (1, 2, 4):
+            if k == 4:  # the machine's speed drifts (a shared host): C again, next to 4x
+                caps["before 4x"] = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
             g0, e0 = cpu_s() + cpu_s(side.pid), cpu_s(eng.proc.pid)
             side.stdin.write("%f\n" % PHASE_S)
             side.stdin.flush()
@@ -283,10 +288,12 @@ def main():
                       "generator's cap of %d in flight)" % (r["other"], MAX_INFLIGHT))
         print("  RSS at 4x / RSS at 1x: %.2f (target <= 2); latencies in ms; acc = the 202 "
               "of an accepted registration (hashed, on disk)" % (rows[4] / rows[1]))
-        # the machine's speed drifts (a shared host): C again, after the load
-        cap2 = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
-        print("  C again after the load: %.1f/s (%.2f of the first); 4x goodput / mean C: %.2f"
-              % (cap2, cap2 / cap, goods[4] / ((cap + cap2) / 2)))
+        caps["after 4x"] = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
+        near = (caps["before 4x"] + caps["after 4x"]) / 2
+        print("  C again just before 4x: %.1f/s, just after: %.1f/s (%.2f and %.2f of the "
+              "first); 4x goodput / C around it: %.2f (target >= 0.95)"
+              % (caps["before 4x"], caps["after 4x"], caps["before 4x"] / cap,
+                 caps["after 4x"] / cap, goods[4] / near))
         side.stdin.close()
         side.wait(timeout=10)
         eng.stop()
