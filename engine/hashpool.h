@@ -1,5 +1,5 @@
 /*
- * hashpool - the password hashes' own threads (Argon2id costs ~45 ms of a
+ * hashpool - the password hashes' own threads (Argon2id costs ~25 ms of a
  * core), apart from libuv's pool so that a spool write never waits behind
  * them.  As many threads as asked (engine.hash_threads; by default one per
  * core), at a lower priority than the loop, so they never take the loop's
