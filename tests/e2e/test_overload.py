@@ -89,6 +89,26 @@ def test_cheap_job_not_behind_password_hashes(ctx):
     assert all(st == 202 for st, _, _ in replies), replies
 
 
+def test_the_loop_keeps_its_core_from_the_hash_threads(ctx):
+    """The loop thread runs at nice 0 with a 100 us time slice (so Tokyo
+    Cabinet's many sched_yield calls do not hand its core to a hash thread,
+    hashpool.c), the hash threads at nice 19."""
+    release = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    if release < (6, 12):
+        raise Skip("a fair thread's own slice needs Linux 6.12 (EEVDF's sched_runtime)")
+    eng = Engine(ctx, overrides=["engine.hash_threads=2"]).start()
+    pid = eng.proc.pid
+    seen = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            nice = int(f.read().rsplit(")", 1)[1].split()[16])
+        with open("/proc/%d/task/%s/sched" % (pid, tid)) as f:
+            sl = [line.split()[-1] for line in f if line.startswith("se.slice")]
+        seen[int(tid)] = (nice, int(sl[0]) if sl else None)
+    assert seen[pid] == (0, 100000), seen
+    assert sum(1 for n, _ in seen.values() if n == 19) == 2, seen
+
+
 class Tmpfs:
     """A small tmpfs mounted for the test (root only), filled and emptied on demand."""
 
