@@ -595,12 +595,19 @@ static int pg_commit(struct store *st)
 	return pg_fail(s, NULL, -EIO);
 }
 
+/* rollback - the session's transaction, if it has one (a ROLLBACK outside
+ * one is a server WARNING, which libpq prints on stderr) */
+static int rollback(struct store_pg *s)
+{
+	return PQtransactionStatus(s->c) == PQTRANS_IDLE ? 0 : exec_ok(s, "ROLLBACK");
+}
+
 static int pg_abort(struct store *st)
 {
 	struct store_pg *s = pg_of(st);
 	s->in_tx = 0;
 	json_object_clear(s->wb);
-	return exec_ok(s, "ROLLBACK");
+	return rollback(s);
 }
 
 /* count_all - count(*), once at open */
@@ -684,7 +691,7 @@ static int pg_reopen(struct store *st)
 	/* a session still up keeps its node: rolled back, not reconnected (a
 	 * new session would give the node up, and another engine could adopt
 	 * this one's queued work meanwhile) */
-	if (PQstatus(s->c) == CONNECTION_OK && exec_ok(s, "ROLLBACK") == 0)
+	if (PQstatus(s->c) == CONNECTION_OK && rollback(s) == 0)
 		return hold(s);
 	/* a new session: the node is taken again (while it was away, another
 	 * engine may have adopted its queued work: a job runs once all the

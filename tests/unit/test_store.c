@@ -295,6 +295,21 @@ START_TEST(pg_a_reopen_keeps_the_node)
 	ck_assert_int_eq(store_reopen(a), 0);
 	ck_assert_int_eq(node_pid(c, 7), pid);
 	ck_assert_int_eq(store_node(b, 7, STORE_NODE_TRY), -EBUSY);
+	/* a group that failed aborts, then reopens, outside any transaction:
+	 * no ROLLBACK for nothing (the server's WARNING would reach stderr) */
+	char path[] = "/tmp/rfpgerrXXXXXX", seen[512] = "";
+	int fd = mkstemp(path), saved = dup(2);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 2);
+	ck_assert_int_eq(store_abort(a), 0);
+	ck_assert_int_eq(store_reopen(a), 0);
+	dup2(saved, 2);
+	close(saved);
+	ssize_t n = pread(fd, seen, sizeof(seen) - 1, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_msg(n == 0, "stderr got: %s", seen);
+	ck_assert_int_eq(node_pid(c, 7), pid);
 	json_decref(r);
 	store_close(a);
 	store_close(b);
