@@ -160,6 +160,9 @@ static const struct {
 	 "Group commits (one disk sync each)."},
 	{"commit_failures", "regflow_store_commit_failures_total", "counter",
 	 "Transactions the store refused."},
+	{"outbox", "regflow_outbox_records", "gauge",
+	 "Messages still in the database's outbox (not yet spooled, or their delete not yet "
+	 "committed)."},
 	{"timers_fired", "regflow_timers_fired_total", "counter", "Workflow timers that fell due."},
 	{"records", "regflow_store_records", "gauge", "Records in the database."},
 	{"conflicts", "regflow_store_conflicts_total", "counter",

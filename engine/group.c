@@ -521,8 +521,12 @@ void group_tick(uv_timer_t *t)
 	}
 	group_free(&g);
 	/* after a failure only the retry timer comes back: no busy loop */
-	if (!j->degraded && (j->run_head || (j->in_head && !j->in_head->hashing) ||
-			     json_array_size(j->outbox_del) || json_object_size(j->history)))
+	if (!j->degraded &&
+	    (j->run_head || (j->in_head && !j->in_head->hashing) || json_object_size(j->history)))
 		jobs_arm(j);
+	else if (json_array_size(j->outbox_del))
+		outbox_delete_later(j); /* (not when degraded: with the retry) */
+	if (!json_array_size(j->outbox_del))
+		uv_timer_stop(&j->outbox_later);
 	jobs_timers_arm(j);
 }

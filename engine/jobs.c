@@ -106,6 +106,12 @@ json_t *jobs_stats(struct jobs *j)
 	json_object_set_new(st, "conflict_backoffs", json_integer(j->backoffs));
 	json_object_set_new(st, "ran_elsewhere", json_integer(j->ran_elsewhere));
 	json_object_set_new(st, "adopted", json_integer(j->adopted));
+	/* outbox records still in the database: on their way to the spool,
+	 * refused by it for now, or spooled with their delete not yet committed */
+	json_object_set_new(st, "outbox",
+			    json_integer(j->spooling_msgs +
+					 (json_int_t)json_array_size(j->outbox_retry) +
+					 (json_int_t)json_array_size(j->outbox_del)));
 	json_object_set_new(st, "admission", jobs_admission(j));
 	return st;
 }
@@ -242,6 +248,7 @@ int jobs_open(struct engine *e, const struct jobs_cfg *cfg, struct jobs **out)
 	timer_init(j, &j->retry);
 	timer_init(j, &j->timers);
 	timer_init(j, &j->spool_retry);
+	timer_init(j, &j->outbox_later);
 	timer_init(j, &j->sweep);
 	rc = spool_init(cfg->spool_dir);
 	if (rc < 0) {
@@ -286,6 +293,7 @@ void jobs_close(struct jobs *j)
 	uv_close((uv_handle_t *)&j->tick, NULL);
 	uv_close((uv_handle_t *)&j->timers, NULL);
 	uv_close((uv_handle_t *)&j->spool_retry, NULL);
+	uv_close((uv_handle_t *)&j->outbox_later, NULL);
 	uv_close((uv_handle_t *)&j->sweep, NULL);
 	uv_close((uv_handle_t *)&j->retry, jobs_closed);
 	waiters_close(j);

@@ -67,6 +67,7 @@ struct jobs {
 	uv_timer_t retry;
 	uv_timer_t timers; /* the next workflow timer or purge due */
 	uv_timer_t spool_retry;
+	uv_timer_t outbox_later; /* the spooled records' deletes, if no group comes first */
 	int tick_armed;
 	struct job *in_head, **in_tail;
 	struct job *run_head, **run_tail;
@@ -146,6 +147,8 @@ void waiters_close(struct jobs *j);
 /* outbox_spool_all - hand committed outbox records (an array) to the spool,
  * off the loop; their records are deleted once the spool has them */
 void outbox_spool_all(struct jobs *j, json_t *recs);
+/* outbox_delete_later - a group for the spooled records' deletes, unless one comes first */
+void outbox_delete_later(struct jobs *j);
 /* outbox_delete - inside a transaction: the records spooled since the last one */
 int outbox_delete(struct jobs *j);
 int outbox_recover(struct jobs *j);

@@ -4,7 +4,8 @@
  * transaction of the state change that made it; after the commit the
  * group's messages go to the spool together, on libuv's thread pool (each
  * file written and synced, linked into incoming/, the folder synced once),
- * and their records are deleted in a later group.  A spool that cannot take
+ * and their records are deleted in a later group (the next one that comes,
+ * or one of their own OUTBOX_DELETE_MS later).  A spool that cannot take
  * a message now (a full disk) gets it again every few seconds; at start
  * every outbox record left is re-driven (the spool takes an id once).
  */
@@ -17,6 +18,11 @@
 #include <string.h>
 
 #define SPOOL_RETRY_MS 5000
+/* a spooled record's delete waits for the next group, or this long: under
+ * load it rides in a group of jobs (no commit of its own, half the
+ * commits of a registration); idle, it is written this much later (the
+ * spool takes an id once, so a crash before it re-drives a copy for nothing) */
+#define OUTBOX_DELETE_MS 100
 
 /* one batch on the thread pool: plain copies, nothing of the loop's */
 struct spool_batch {
@@ -97,7 +103,20 @@ static void batch_done(uv_work_t *w, int status)
 	if (j->closing)
 		jobs_free_if_idle(j);
 	else if (json_array_size(j->outbox_del))
+		outbox_delete_later(j);
+}
+
+static void outbox_later_due(uv_timer_t *t)
+{
+	struct jobs *j = t->data;
+	if (!j->degraded) /* else the retry timer's group deletes them */
 		jobs_arm(j);
+}
+
+void outbox_delete_later(struct jobs *j)
+{
+	if (!j->closing && !j->degraded && !uv_is_active((uv_handle_t *)&j->outbox_later))
+		uv_timer_start(&j->outbox_later, outbox_later_due, OUTBOX_DELETE_MS, 0);
 }
 
 void outbox_spool_all(struct jobs *j, json_t *recs)

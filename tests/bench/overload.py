@@ -4,7 +4,9 @@
   python3 tests/bench/overload.py
 
 Measures the sustainable register_email rate C (closed loop, 16 clients,
-BENCH_OVL_CAPACITY_S seconds: bound by Argon2id), then drives register_email
+BENCH_OVL_CAPACITY_S seconds: bound by Argon2id; with the send_code client
+and the probe running, as in the phases, so that only the overload differs
+between C and a phase's goodput - C without them is printed too), then drives register_email
 open-loop - requests sent at a fixed rate whatever the replies, from an
 asyncio generator of our own (wrk is closed-loop; h2load cannot vary the
 body) - at 1x, 2x and 4x C for BENCH_OVL_SECONDS each, while a second client
@@ -232,6 +234,17 @@ def rss_mib(pid):
     return float("nan")
 
 
+def capacity(port, side):
+    """C: the closed loop, with the side process's send_code and probes
+    running as in the phases (the same background: only the overload
+    differs between C and a phase's goodput)."""
+    side.stdin.write("%f\n" % CAPACITY_S)
+    side.stdin.flush()
+    c = asyncio.run(closed_loop(port, 16, CAPACITY_S))
+    side.stdout.readline()
+    return c
+
+
 def main():
     ctx = harness.Ctx("bench-overload")
     try:
@@ -250,14 +263,15 @@ def main():
         os.nice(int(os.environ.get("BENCH_OVL_NICE", "19")))
         if uvloop and os.environ.get("BENCH_OVL_UVLOOP", "1") == "1":
             asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        bare = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
         g0, e0, w0 = cpu_s(), cpu_s(eng.proc.pid), time.monotonic()
-        cap = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
+        cap = capacity(eng.port, side)
         w = time.monotonic() - w0
         cap_cpu = ((cpu_s() - g0) / w, (cpu_s(eng.proc.pid) - e0) / w)
-        print("# overload: capacity C = %.1f register_email/s (closed loop, 16 clients, %.0f s); "
-              "then open loop at 1x, 2x, 4x C for %.0f s each, with send_code at 20/s and a "
+        print("# overload: capacity C = %.1f register_email/s (closed loop, 16 clients, %.0f s, "
+              "with the send_code and probe clients running; %.1f/s without them); then open loop at 1x, 2x, 4x C for %.0f s each, with send_code at 20/s and a "
               "health probe every 100 ms on the monitoring listener; generator on %s" % (
-                  cap, CAPACITY_S, PHASE_S,
+                  cap, CAPACITY_S, bare, PHASE_S,
                   "uvloop" if isinstance(asyncio.get_event_loop_policy(), getattr(
                       uvloop, "EventLoopPolicy", ())) else "asyncio"))
         print("  cores used while measuring C: generator %.2f, engine %.2f (of %d)"
@@ -269,7 +283,7 @@ def main():
         caps = {}
         for k in (1, 2, 4):
             if k == 4:  # the machine's speed drifts (a shared host): C again, next to 4x
-                caps["before 4x"] = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
+                caps["before 4x"] = capacity(eng.port, side)
             g0, e0 = cpu_s() + cpu_s(side.pid), cpu_s(eng.proc.pid)
             side.stdin.write("%f\n" % PHASE_S)
             side.stdin.flush()
@@ -288,7 +302,7 @@ def main():
                       "generator's cap of %d in flight)" % (r["other"], MAX_INFLIGHT))
         print("  RSS at 4x / RSS at 1x: %.2f (target <= 2); latencies in ms; acc = the 202 "
               "of an accepted registration (hashed, on disk)" % (rows[4] / rows[1]))
-        caps["after 4x"] = asyncio.run(closed_loop(eng.port, 16, CAPACITY_S))
+        caps["after 4x"] = capacity(eng.port, side)
         near = (caps["before 4x"] + caps["after 4x"]) / 2
         print("  C again just before 4x: %.1f/s, just after: %.1f/s (%.2f and %.2f of the "
               "first); 4x goodput / C around it: %.2f (target >= 0.95)"

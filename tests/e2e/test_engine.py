@@ -708,8 +708,8 @@ def test_token_not_kept_in_clear_in_database(ctx):
     addr = "at.rest@example.com"
     aid = api.result("register_email", email=addr, password=PASSWORD)["account"]
     tok = spool_token(eng.spool_dir, addr)
-    # the engine deletes its outbox copy on the loop turn after spooling it
-    wait_until(lambda: eng.health()["jobs"]["queued"] == 0, 10, what="an idle queue")
+    # the engine deletes its outbox copy in the next group after spooling it
+    wait_until(lambda: eng.health()["jobs"]["outbox"] == 0, 10, what="an empty outbox")
     api.close()
     assert eng.stop() == 0
     dbdir = os.path.dirname(eng.db)
@@ -721,6 +721,31 @@ def test_token_not_kept_in_clear_in_database(ctx):
         assert tok.encode() not in data, (
             "the activation token of account %s is in %s in clear after it was spooled "
             "(the deleted outbox record's bytes stay in the file)" % (aid, f))
+
+
+def test_spooled_outbox_deletes_ride_in_the_next_group(ctx):
+    """A message's outbox record, once spooled, is deleted in the next group
+    that commits, not in a commit of its own at once: K registrations one
+    after another then cost K commits and the last delete one more, where
+    they cost 2K (a registration's group, then its delete's).  Idle, the
+    last delete still comes by itself (the outbox empties)."""
+    eng = Engine(ctx).start()
+    api = eng.api()
+    c0 = eng.health()["jobs"]["commits"]
+    k = 20
+    for i in range(k):
+        r = api.result("register_email", email="ride.%02d@example.com" % i, password=PASSWORD)
+        assert r["code"] == "OK", r
+    wait_until(lambda: eng.health()["jobs"]["outbox"] == 0, 10, what="the outbox to empty")
+    n = eng.health()["jobs"]["commits"] - c0
+    # K + 1 when each registration follows the last within 100 ms; 2K when
+    # every delete takes a commit of its own
+    assert k < n <= k + k // 2, (
+        "%d commits for %d registrations one after another (%d: each delete in a "
+        "commit of its own)" % (n, k, 2 * k))
+    assert len(spool_messages(eng.spool_dir)) == k
+    api.close()
+    assert eng.stop() == 0
 
 
 def test_kill9_at_each_commit_step(ctx):
@@ -774,13 +799,12 @@ def test_kill9_at_each_commit_step(ctx):
         except (OSError, http.client.HTTPException):
             pass  # killed before it answered
         api.close()
-        # idle (the outbox is deleted a loop turn after spooling), or dead
+        # idle (the outbox record deleted too: its own group, after the spool), or dead
         deadline = time.monotonic() + 10
         while eng.proc.poll() is None and time.monotonic() < deadline:
             try:
                 h = eng.health()
-                if not h["jobs"]["queued"] and not h["jobs"]["hashing"]:
-                    time.sleep(0.05)  # the outbox is deleted on the next loop turn
+                if not h["jobs"]["queued"] and not h["jobs"]["hashing"] and not h["jobs"]["outbox"]:
                     break
             except (OSError, http.client.HTTPException):
                 pass
