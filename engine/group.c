@@ -494,6 +494,7 @@ void group_tick(uv_timer_t *t)
 	struct jobs *j = t->data;
 	struct group g;
 	j->tick_armed = 0;
+	j->tick_soon = 0;
 	j->degraded = 0; /* this tick tries the store again */
 	if (disk_short(j)) {
 		refuse_intakes(j);

@@ -147,7 +147,7 @@ static void hash_done(struct hash_task *t)
 		jobs_free_if_idle(j);
 		return;
 	}
-	jobs_arm(j);
+	jobs_arm_soon(j); /* one commit for the hashes that end close together */
 }
 
 static void hash_start(struct jobs *j, struct job *job)

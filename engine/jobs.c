@@ -70,10 +70,24 @@ void jobs_history(struct jobs *j, const char *account, const char *what, json_t 
 
 void jobs_arm(struct jobs *j)
 {
-	if (j->tick_armed || j->closing)
+	if (j->closing || (j->tick_armed && !j->tick_soon))
 		return;
 	j->tick_armed = 1;
+	j->tick_soon = 0;
 	uv_timer_start(&j->tick, group_tick, 0, 0);
+}
+
+void jobs_arm_soon(struct jobs *j)
+{
+	if (j->tick_armed || j->closing)
+		return;
+	if (!j->cfg.commit_delay_ms || !j->hashing) {
+		jobs_arm(j);
+		return;
+	}
+	j->tick_armed = 1;
+	j->tick_soon = 1;
+	uv_timer_start(&j->tick, group_tick, j->cfg.commit_delay_ms, 0);
 }
 
 static void timers_due(uv_timer_t *t)

@@ -35,6 +35,7 @@ struct jobs_cfg {
 	const char *db_path;	  /* where that disk is */
 	int node;		  /* engine.node (a shared store: whose queued work is whose) */
 	uint64_t sweep_ms;	  /* a shared store: how often dead engines' work is looked for */
+	uint64_t commit_delay_ms; /* a hashed job's group waits this long for the other hashes */
 };
 
 /* why a job was refused (admit.c) */

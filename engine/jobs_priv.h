@@ -69,6 +69,7 @@ struct jobs {
 	uv_timer_t spool_retry;
 	uv_timer_t outbox_later; /* the spooled records' deletes, if no group comes first */
 	int tick_armed;
+	int tick_soon; /* the armed tick waits engine.commit_delay (jobs_arm_soon) */
 	struct job *in_head, **in_tail;
 	struct job *run_head, **run_tail;
 	int nrun;
@@ -101,7 +102,12 @@ struct jobs {
 };
 
 /* jobs.c */
+/* jobs_arm - a group on the next loop turn (sooner than a jobs_arm_soon's) */
 void jobs_arm(struct jobs *j);
+/* jobs_arm_soon - a group within engine.commit_delay if hashes are still
+ * running (their jobs then share its commit, as PostgreSQL's commit_delay
+ * with commit_siblings), else on the next loop turn */
+void jobs_arm_soon(struct jobs *j);
 /* jobs_timers_arm - wake up when the earliest timer or purge falls due */
 void jobs_timers_arm(struct jobs *j);
 void job_free(struct job *job);

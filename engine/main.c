@@ -44,6 +44,7 @@ struct settings {
 	const char *backup_dir;
 	long long node;	  /* engine.node: this engine's number among those sharing a store */
 	int64_t pg_sweep; /* how often the queued work of dead engines is looked for */
+	int64_t commit_delay;
 };
 
 #define S(f) offsetof(struct settings, f)
@@ -79,6 +80,7 @@ static const struct conf_item settings_table[] = {
 	{"engine.backup_dir", CONF_STR, "var/backup", 0, 0, S(backup_dir)},
 	{"engine.node", CONF_INT, "0", 0, ID_NODES - 1, S(node)},
 	{"engine.pg.sweep", CONF_DUR, "2s", 100, 600000, S(pg_sweep)},
+	{"engine.commit_delay", CONF_DUR, "10ms", 0, 1000, S(commit_delay)},
 	{NULL, 0, NULL, 0, 0, 0},
 };
 #undef S
@@ -359,7 +361,8 @@ static void start(struct regflowd *d)
 			      .disk_reserve_mib = store_is_pg(d) ? 0 : d->set.disk_reserve,
 			      .db_path = d->set.db,
 			      .node = (int)d->set.node,
-			      .sweep_ms = (uint64_t)d->set.pg_sweep};
+			      .sweep_ms = (uint64_t)d->set.pg_sweep,
+			      .commit_delay_ms = (uint64_t)d->set.commit_delay};
 	struct http_limits lim = {.max_body = (size_t)d->set.max_body,
 				  .max_conns = (int)d->set.max_connections,
 				  .tls = d->tls};

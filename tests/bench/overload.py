@@ -250,7 +250,8 @@ def main():
     try:
         mport = harness.free_port()
         eng = Engine(ctx, overrides=["engine.monitor_listen=127.0.0.1:%d" % mport,
-                                     "engine.max_connections=4096"]).start()
+                                     "engine.max_connections=4096"] +
+                     os.environ.get("BENCH_OVL_ENGINE", "").split()).start()
         # send_code and the probe: their own process, at the engine's
         # priority (started before the nice below)
         side = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--side",
